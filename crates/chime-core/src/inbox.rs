@@ -1,0 +1,333 @@
+//! The pure inbox model: unread totals (the badge), what has been announced,
+//! dedup of native events, and the resume cursor. No I/O and no clock: it is
+//! fed parsed messages and answers with what is new.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::{Counts, Event, Kind, SeedSnapshot};
+
+/// How many sequence numbers above the contiguous watermark are remembered
+/// for dedup of out-of-order deliveries.
+const MAX_SEEN_ABOVE: usize = 4096;
+
+/// Something the user should be told about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "item", rename_all = "snake_case")]
+pub enum NewItem {
+    /// Native dialect: one event.
+    Event(Event),
+    /// Seed dialect: a total went up by `by` to `total`.
+    Bump { kind: Kind, by: u64, total: u64 },
+}
+
+impl NewItem {
+    pub fn kind(&self) -> Kind {
+        match self {
+            NewItem::Event(e) => e.kind,
+            NewItem::Bump { kind, .. } => *kind,
+        }
+    }
+}
+
+/// What survives a restart (the app persists it; issue-free for the CLI).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxState {
+    /// Seed: the server's last totals, i.e. what has been announced.
+    pub totals: Counts,
+    /// Seed: part of `totals` the user dismissed locally.
+    pub dismissed: Counts,
+    /// Native: unread totals as the server last reported them.
+    pub native_unread: Counts,
+    /// Native: every event with `seq <= last_seq` has been seen.
+    pub last_seq: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Inbox {
+    state: InboxState,
+    seen_above: BTreeSet<u64>,
+    native: bool,
+}
+
+impl Inbox {
+    pub fn new(state: InboxState) -> Inbox {
+        Inbox {
+            state,
+            seen_above: BTreeSet::new(),
+            native: false,
+        }
+    }
+
+    pub fn state(&self) -> InboxState {
+        self.state
+    }
+
+    /// The resume cursor for a native `hello`.
+    pub fn last_seq(&self) -> u64 {
+        self.state.last_seq
+    }
+
+    /// What the badge shows.
+    pub fn unread(&self) -> Counts {
+        if self.native {
+            return self.state.native_unread;
+        }
+        let mut c = Counts::default();
+        for k in Kind::ALL {
+            *c.get_mut(k) = self
+                .state
+                .totals
+                .get(k)
+                .saturating_sub(self.state.dismissed.get(k));
+        }
+        c
+    }
+
+    /// Seed: a total above the last known one is new (announce the increase);
+    /// a total below it means the user read them elsewhere (badge falls,
+    /// nothing to announce). An equal total — as after every reconnect —
+    /// announces nothing.
+    pub fn apply_seed(&mut self, snap: SeedSnapshot) -> Vec<NewItem> {
+        self.native = false;
+        let mut items = Vec::new();
+        for kind in Kind::ALL {
+            let Some(total) = snap.get(kind) else {
+                continue;
+            };
+            let before = self.state.totals.get(kind);
+            if total > before {
+                items.push(NewItem::Bump {
+                    kind,
+                    by: total - before,
+                    total,
+                });
+            }
+            *self.state.totals.get_mut(kind) = total;
+            let dismissed = self.state.dismissed.get_mut(kind);
+            *dismissed = (*dismissed).min(total);
+        }
+        items
+    }
+
+    /// Native: `Some(event)` the first time a sequence number is seen, `None`
+    /// for a duplicate, whatever the order of arrival.
+    pub fn apply_event(&mut self, event: Event) -> Option<Event> {
+        self.native = true;
+        let seq = event.seq;
+        if seq <= self.state.last_seq || !self.seen_above.insert(seq) {
+            return None;
+        }
+        self.advance_watermark();
+        if self.seen_above.len() > MAX_SEEN_ABOVE {
+            // A gap that never fills (the server lost those events): give up
+            // on it rather than remember forever.
+            if let Some(&lowest) = self.seen_above.iter().next() {
+                self.state.last_seq = lowest;
+                self.seen_above.remove(&lowest);
+                self.advance_watermark();
+            }
+        }
+        Some(event)
+    }
+
+    /// Native: the server finished its replay up to `last_seq`; anything
+    /// older it did not send is gone for good.
+    pub fn apply_synced(&mut self, last_seq: u64) {
+        self.native = true;
+        if last_seq > self.state.last_seq {
+            self.state.last_seq = last_seq;
+            self.seen_above = self.seen_above.split_off(&(last_seq + 1));
+            self.advance_watermark();
+        }
+    }
+
+    /// Native: the server's unread totals. Returns whether the badge changed.
+    pub fn apply_counts(&mut self, counts: Counts) -> bool {
+        let before = self.unread();
+        self.native = true;
+        self.state.native_unread = counts;
+        before != self.unread()
+    }
+
+    /// The user read `kind` (or everything) here. Seed servers cannot be told,
+    /// so the badge remembers what was dismissed; native servers are told and
+    /// answer with counts, but the badge falls at once either way.
+    pub fn mark_read(&mut self, kind: Option<Kind>) -> bool {
+        let before = self.unread();
+        for k in Kind::ALL {
+            if kind.is_none() || kind == Some(k) {
+                *self.state.dismissed.get_mut(k) = self.state.totals.get(k);
+                *self.state.native_unread.get_mut(k) = 0;
+            }
+        }
+        before != self.unread()
+    }
+
+    fn advance_watermark(&mut self) {
+        while self.seen_above.remove(&(self.state.last_seq + 1)) {
+            self.state.last_seq += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Target;
+
+    fn snap(likes: u64, dislikes: u64, replies: u64) -> SeedSnapshot {
+        SeedSnapshot {
+            likes: Some(likes),
+            dislikes: Some(dislikes),
+            replies: Some(replies),
+        }
+    }
+
+    fn ev(seq: u64) -> Event {
+        Event {
+            seq,
+            kind: Kind::Like,
+            actor: "a".into(),
+            target: Target::default(),
+            time: 0,
+        }
+    }
+
+    #[test]
+    fn seed_increase_is_announced_once_and_repeats_are_silent() {
+        let mut inbox = Inbox::default();
+        assert_eq!(
+            inbox.apply_seed(snap(2, 0, 1)),
+            vec![
+                NewItem::Bump {
+                    kind: Kind::Like,
+                    by: 2,
+                    total: 2
+                },
+                NewItem::Bump {
+                    kind: Kind::Reply,
+                    by: 1,
+                    total: 1
+                }
+            ]
+        );
+        // Same snapshot again (heartbeat answer, reconnect): nothing new.
+        assert!(inbox.apply_seed(snap(2, 0, 1)).is_empty());
+        assert_eq!(
+            inbox.apply_seed(snap(5, 0, 1)),
+            vec![NewItem::Bump {
+                kind: Kind::Like,
+                by: 3,
+                total: 5
+            }]
+        );
+    }
+
+    #[test]
+    fn seed_decrease_lowers_the_badge_and_later_increase_counts_from_there() {
+        let mut inbox = Inbox::default();
+        inbox.apply_seed(snap(5, 1, 0));
+        assert!(inbox.apply_seed(snap(0, 1, 0)).is_empty());
+        assert_eq!(inbox.unread().likes, 0);
+        assert_eq!(
+            inbox.apply_seed(snap(1, 1, 0)),
+            vec![NewItem::Bump {
+                kind: Kind::Like,
+                by: 1,
+                total: 1
+            }]
+        );
+    }
+
+    #[test]
+    fn seed_missing_fields_keep_their_last_value() {
+        let mut inbox = Inbox::default();
+        inbox.apply_seed(snap(3, 2, 1));
+        let items = inbox.apply_seed(SeedSnapshot {
+            likes: Some(4),
+            ..SeedSnapshot::default()
+        });
+        assert_eq!(items.len(), 1);
+        assert_eq!(
+            inbox.unread(),
+            Counts {
+                likes: 4,
+                dislikes: 2,
+                replies: 1
+            }
+        );
+    }
+
+    #[test]
+    fn restored_state_does_not_reannounce_after_restart() {
+        let mut first = Inbox::default();
+        first.apply_seed(snap(3, 0, 0));
+        let mut second = Inbox::new(first.state());
+        assert!(second.apply_seed(snap(3, 0, 0)).is_empty());
+        assert_eq!(second.apply_seed(snap(4, 0, 0)).len(), 1);
+    }
+
+    #[test]
+    fn seed_local_mark_read_survives_the_next_snapshot() {
+        let mut inbox = Inbox::default();
+        inbox.apply_seed(snap(3, 1, 0));
+        assert!(inbox.mark_read(None));
+        assert!(inbox.apply_seed(snap(3, 1, 0)).is_empty());
+        assert_eq!(inbox.unread().total(), 0);
+        inbox.apply_seed(snap(4, 1, 0));
+        assert_eq!(inbox.unread().likes, 1);
+    }
+
+    #[test]
+    fn native_duplicates_and_out_of_order_replays_are_each_delivered_once() {
+        let mut inbox = Inbox::default();
+        let order = [1, 2, 5, 3, 2, 4, 5, 1, 6];
+        let delivered: Vec<u64> = order
+            .iter()
+            .filter_map(|&s| inbox.apply_event(ev(s)).map(|e| e.seq))
+            .collect();
+        assert_eq!(delivered, vec![1, 2, 5, 3, 4, 6]);
+        assert_eq!(inbox.last_seq(), 6);
+    }
+
+    #[test]
+    fn native_synced_skips_a_gap_the_server_no_longer_holds() {
+        let mut inbox = Inbox::default();
+        inbox.apply_event(ev(1));
+        inbox.apply_event(ev(5));
+        assert_eq!(inbox.last_seq(), 1);
+        inbox.apply_synced(5);
+        assert_eq!(inbox.last_seq(), 5);
+        assert!(inbox.apply_event(ev(3)).is_none());
+        assert!(inbox.apply_event(ev(6)).is_some());
+        assert_eq!(inbox.last_seq(), 6);
+    }
+
+    #[test]
+    fn native_seen_set_stays_bounded_when_a_gap_never_fills() {
+        let mut inbox = Inbox::default();
+        for seq in 2..(MAX_SEEN_ABOVE as u64 + 100) {
+            inbox.apply_event(ev(seq));
+        }
+        assert!(inbox.seen_above.len() <= MAX_SEEN_ABOVE);
+        assert!(inbox.last_seq() > 1);
+    }
+
+    #[test]
+    fn native_counts_drive_the_badge() {
+        let mut inbox = Inbox::default();
+        let c = Counts {
+            likes: 2,
+            dislikes: 0,
+            replies: 7,
+        };
+        assert!(inbox.apply_counts(c));
+        assert!(!inbox.apply_counts(c));
+        assert_eq!(inbox.unread(), c);
+        assert!(inbox.mark_read(Some(Kind::Reply)));
+        assert_eq!(inbox.unread().replies, 0);
+        assert_eq!(inbox.unread().likes, 2);
+    }
+}

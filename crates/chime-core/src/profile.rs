@@ -1,0 +1,219 @@
+//! A server profile: where to connect, which dialect, how to authenticate.
+//! Secrets are wrapped so that `Debug` and log lines never show them.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use http::header::{HeaderName, HeaderValue, AUTHORIZATION, COOKIE};
+use url::Url;
+
+use crate::protocol::Dialect;
+
+/// Errors in a profile, found before anything is dialled.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ProfileError {
+    #[error("invalid server url: {0}")]
+    Url(String),
+    #[error("server url must start with ws:// or wss://, not {0}://")]
+    Scheme(String),
+    #[error("invalid header {0:?}: expected Name:Value with a valid name and value")]
+    Header(String),
+    #[error("invalid credential: {0}")]
+    Credential(&'static str),
+}
+
+/// A secret string: shown as `***` in `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// How the client proves who it is.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Auth {
+    #[default]
+    None,
+    /// `Authorization: Bearer <token>`.
+    Bearer(Secret),
+    /// `Cookie: <cookie>` (e.g. `sessionid=…` for a Django site).
+    Cookie(Secret),
+    /// `?<name>=<value>` in the URL.
+    Query { name: String, value: Secret },
+}
+
+/// Everything needed to reach one server. `Debug` shows the URL without
+/// credentials.
+#[derive(Clone)]
+pub struct ServerProfile {
+    pub url: Url,
+    pub dialect: Dialect,
+    pub auth: Auth,
+    /// Extra request headers, already validated.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Extra PEM CA file trusted in addition to the OS roots.
+    pub extra_ca: Option<PathBuf>,
+}
+
+impl fmt::Debug for ServerProfile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerProfile")
+            .field("url", &self.display_url())
+            .field("dialect", &self.dialect)
+            .field("auth", &self.auth)
+            .field("headers", &self.headers.len())
+            .field("extra_ca", &self.extra_ca)
+            .finish()
+    }
+}
+
+impl ServerProfile {
+    pub fn new(url: &str) -> Result<ServerProfile, ProfileError> {
+        let url = Url::parse(url.trim()).map_err(|e| ProfileError::Url(e.to_string()))?;
+        match url.scheme() {
+            "ws" | "wss" => {}
+            other => return Err(ProfileError::Scheme(other.to_owned())),
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(ProfileError::Url("no host".into()));
+        }
+        Ok(ServerProfile {
+            url,
+            dialect: Dialect::Auto,
+            auth: Auth::None,
+            headers: Vec::new(),
+            extra_ca: None,
+        })
+    }
+
+    /// Add a `Name:Value` header.
+    pub fn add_header(&mut self, spec: &str) -> Result<(), ProfileError> {
+        let bad = || ProfileError::Header(spec.chars().take(40).collect());
+        let (name, value) = spec.split_once(':').ok_or_else(bad)?;
+        let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| bad())?;
+        let mut value = HeaderValue::from_str(value.trim()).map_err(|_| bad())?;
+        if name == AUTHORIZATION || name == COOKIE {
+            value.set_sensitive(true);
+        }
+        self.headers.push((name, value));
+        Ok(())
+    }
+
+    /// Check that the credential can be put on the wire.
+    pub fn validate(&self) -> Result<(), ProfileError> {
+        match &self.auth {
+            Auth::None => Ok(()),
+            Auth::Bearer(s) | Auth::Cookie(s) => {
+                if s.expose().is_empty() {
+                    return Err(ProfileError::Credential("empty"));
+                }
+                HeaderValue::from_str(s.expose()).map(|_| ()).map_err(|_| {
+                    ProfileError::Credential("contains characters a header cannot carry")
+                })
+            }
+            Auth::Query { name, value } => {
+                if name.is_empty() || value.expose().is_empty() {
+                    Err(ProfileError::Credential("empty query parameter"))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    /// The URL actually dialled (with a query credential, if any).
+    pub fn dial_url(&self) -> Url {
+        let mut url = self.url.clone();
+        if let Auth::Query { name, value } = &self.auth {
+            url.query_pairs_mut().append_pair(name, value.expose());
+        }
+        url
+    }
+
+    /// The URL as it may be shown or logged: no credentials, no query values.
+    pub fn display_url(&self) -> String {
+        let mut url = self.url.clone();
+        let _ = url.set_password(None);
+        let _ = url.set_username("");
+        if url.query().is_some() {
+            let names: Vec<String> = url.query_pairs().map(|(k, _)| k.into_owned()).collect();
+            url.set_query(None);
+            let mut q = url.query_pairs_mut();
+            for n in names {
+                q.append_pair(&n, "***");
+            }
+        }
+        url.to_string()
+    }
+
+    /// Host (and port) for status lines: "Connected to example.com".
+    pub fn host_label(&self) -> String {
+        let host = self.url.host_str().unwrap_or("server");
+        match self.url.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_owned(),
+        }
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.url.scheme() == "wss"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_websocket_urls_with_a_host_are_accepted() {
+        assert!(ServerProfile::new("ws://127.0.0.1:9/pushMsg").is_ok());
+        assert!(ServerProfile::new(" wss://example.com/v1/stream ").is_ok());
+        assert_eq!(
+            ServerProfile::new("http://example.com").unwrap_err(),
+            ProfileError::Scheme("http".into())
+        );
+        assert!(matches!(
+            ServerProfile::new("not a url"),
+            Err(ProfileError::Url(_))
+        ));
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_or_display_url() {
+        let mut p = ServerProfile::new("wss://u:pw@example.com/s?user=alice").unwrap();
+        p.auth = Auth::Query {
+            name: "token".into(),
+            value: Secret::new("s3cr3t"),
+        };
+        assert!(p.dial_url().as_str().contains("token=s3cr3t"));
+        let shown = format!("{p:?} {}", p.display_url());
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(!shown.contains("pw"), "{shown}");
+        assert!(!shown.contains("alice"), "{shown}");
+        p.auth = Auth::Bearer(Secret::new("tok3n"));
+        assert!(!format!("{p:?}").contains("tok3n"));
+    }
+
+    #[test]
+    fn headers_are_validated() {
+        let mut p = ServerProfile::new("ws://h/").unwrap();
+        assert!(p.add_header("X-Site: chime").is_ok());
+        assert!(p.add_header("no colon").is_err());
+        assert!(p.add_header("Bad Name: x").is_err());
+        assert!(p.add_header("X-A: line\nbreak").is_err());
+        p.auth = Auth::Bearer(Secret::new("a\nb"));
+        assert!(p.validate().is_err());
+    }
+}

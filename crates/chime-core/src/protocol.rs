@@ -1,0 +1,610 @@
+//! The wire format, both dialects. This module is the only place that knows
+//! what a frame looks like; everything else works with [`ServerMsg`] and
+//! [`ClientMsg`]. See `docs/PROTOCOL.md` for the prose version.
+//!
+//! * **seed** — what existing sites run (`/pushMsg`): the server sends unread
+//!   totals `{"newReplyNum","newLikeNum","newDisLikeNum"}`, the client sends the
+//!   text `heartCheck`.
+//! * **native** (`/v1/stream`, version 1) — JSON objects tagged with `type`:
+//!   sequenced events, count snapshots, resume from `last_seq`, ping both ways.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Version of the native dialect spoken by this crate.
+pub const NATIVE_VERSION: u32 = 1;
+/// The seed dialect's client heartbeat, sent verbatim as a text frame.
+pub const SEED_HEARTBEAT: &str = "heartCheck";
+/// Largest frame or message either side accepts (64 KiB).
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// Errors of the wire layer.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ProtocolError {
+    #[error("not json: {0}")]
+    NotJson(String),
+    #[error("not a json object")]
+    NotObject,
+    #[error("not a known message")]
+    Unrecognised,
+    #[error("field {field}: {problem}")]
+    BadField {
+        field: &'static str,
+        problem: &'static str,
+    },
+    #[error("unsupported protocol version {0}")]
+    Version(u64),
+}
+
+/// What a user is told about: the three kinds the sites push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Like,
+    Dislike,
+    Reply,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::Like, Kind::Dislike, Kind::Reply];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Like => "like",
+            Kind::Dislike => "dislike",
+            Kind::Reply => "reply",
+        }
+    }
+
+    /// "like" / "likes" for a count of `n`.
+    pub fn noun(self, n: u64) -> &'static str {
+        match (self, n == 1) {
+            (Kind::Like, true) => "like",
+            (Kind::Like, false) => "likes",
+            (Kind::Dislike, true) => "dislike",
+            (Kind::Dislike, false) => "dislikes",
+            (Kind::Reply, true) => "reply",
+            (Kind::Reply, false) => "replies",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        match s {
+            "like" | "likes" => Some(Kind::Like),
+            "dislike" | "dislikes" => Some(Kind::Dislike),
+            "reply" | "replies" => Some(Kind::Reply),
+            _ => None,
+        }
+    }
+}
+
+/// Unread totals per kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    #[serde(default)]
+    pub likes: u64,
+    #[serde(default)]
+    pub dislikes: u64,
+    #[serde(default)]
+    pub replies: u64,
+}
+
+impl Counts {
+    pub fn get(&self, kind: Kind) -> u64 {
+        match kind {
+            Kind::Like => self.likes,
+            Kind::Dislike => self.dislikes,
+            Kind::Reply => self.replies,
+        }
+    }
+
+    pub fn get_mut(&mut self, kind: Kind) -> &mut u64 {
+        match kind {
+            Kind::Like => &mut self.likes,
+            Kind::Dislike => &mut self.dislikes,
+            Kind::Reply => &mut self.replies,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.likes
+            .saturating_add(self.dislikes)
+            .saturating_add(self.replies)
+    }
+}
+
+/// A seed snapshot. A field the server left out is `None`: "unchanged".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeedSnapshot {
+    pub replies: Option<u64>,
+    pub likes: Option<u64>,
+    pub dislikes: Option<u64>,
+}
+
+impl SeedSnapshot {
+    pub fn get(&self, kind: Kind) -> Option<u64> {
+        match kind {
+            Kind::Like => self.likes,
+            Kind::Dislike => self.dislikes,
+            Kind::Reply => self.replies,
+        }
+    }
+
+    /// Encode as the seed server sends it.
+    pub fn encode(counts: &Counts) -> String {
+        format!(
+            r#"{{"newReplyNum": {}, "newLikeNum": {}, "newDisLikeNum": {}}}"#,
+            counts.replies, counts.likes, counts.dislikes
+        )
+    }
+}
+
+/// What an event points at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Target {
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub url: String,
+}
+
+/// One native-dialect event, as delivered to a client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Server-assigned, per user, strictly increasing by one from 1.
+    pub seq: u64,
+    pub kind: Kind,
+    #[serde(default)]
+    pub actor: String,
+    #[serde(default)]
+    pub target: Target,
+    /// Unix time in milliseconds.
+    #[serde(default)]
+    pub time: i64,
+}
+
+/// Which wire format a link speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Dialect {
+    Seed,
+    Native,
+    /// Decide from the first frame the server sends.
+    #[default]
+    Auto,
+}
+
+impl std::str::FromStr for Dialect {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "seed" => Ok(Dialect::Seed),
+            "native" => Ok(Dialect::Native),
+            "auto" => Ok(Dialect::Auto),
+            other => Err(format!("unknown dialect {other:?} (seed, native or auto)")),
+        }
+    }
+}
+
+/// A message from the server, either dialect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerMsg {
+    /// Seed: unread totals.
+    SeedSnapshot(SeedSnapshot),
+    /// Native: first frame on a link.
+    Welcome {
+        version: u32,
+    },
+    /// Native: one event (live or replayed).
+    Event(Event),
+    /// Native: unread totals.
+    Counts(Counts),
+    /// Native: the replay is complete; everything up to `last_seq` that the
+    /// server still holds has been sent.
+    Synced {
+        last_seq: u64,
+    },
+    Ping,
+    Pong,
+    /// Native: the server explains itself before closing.
+    Error {
+        code: String,
+        message: String,
+    },
+    /// Native: a well-formed message of a type this client does not know.
+    Unknown {
+        kind: String,
+    },
+}
+
+/// A message from the client, either dialect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientMsg {
+    /// Seed: the `heartCheck` text.
+    SeedHeartbeat,
+    Hello {
+        last_seq: u64,
+    },
+    Ping,
+    Pong,
+    Ack {
+        seq: u64,
+    },
+    /// Mark read: one kind, or all when `None`.
+    Read {
+        kind: Option<Kind>,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum NativeClientWire {
+    Hello {
+        v: u32,
+        #[serde(default)]
+        last_seq: u64,
+    },
+    Ping,
+    Pong,
+    Ack {
+        seq: u64,
+    },
+    Read {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kind: Option<Kind>,
+    },
+}
+
+impl ClientMsg {
+    pub fn encode(&self) -> String {
+        let wire = match *self {
+            ClientMsg::SeedHeartbeat => return SEED_HEARTBEAT.to_owned(),
+            ClientMsg::Hello { last_seq } => NativeClientWire::Hello {
+                v: NATIVE_VERSION,
+                last_seq,
+            },
+            ClientMsg::Ping => NativeClientWire::Ping,
+            ClientMsg::Pong => NativeClientWire::Pong,
+            ClientMsg::Ack { seq } => NativeClientWire::Ack { seq },
+            ClientMsg::Read { kind } => NativeClientWire::Read { kind },
+        };
+        serde_json::to_string(&wire).unwrap_or_default()
+    }
+
+    /// Parse what a client sent (server side).
+    pub fn parse(text: &str) -> Result<ClientMsg, ProtocolError> {
+        let trimmed = text.trim();
+        if trimmed == SEED_HEARTBEAT {
+            return Ok(ClientMsg::SeedHeartbeat);
+        }
+        let wire: NativeClientWire = serde_json::from_str(trimmed).map_err(|e| {
+            if e.is_data() {
+                ProtocolError::Unrecognised
+            } else {
+                ProtocolError::NotJson(short(&e.to_string()))
+            }
+        })?;
+        Ok(match wire {
+            NativeClientWire::Hello { v, last_seq } => {
+                if v != NATIVE_VERSION {
+                    return Err(ProtocolError::Version(u64::from(v)));
+                }
+                ClientMsg::Hello { last_seq }
+            }
+            NativeClientWire::Ping => ClientMsg::Ping,
+            NativeClientWire::Pong => ClientMsg::Pong,
+            NativeClientWire::Ack { seq } => ClientMsg::Ack { seq },
+            NativeClientWire::Read { kind } => ClientMsg::Read { kind },
+        })
+    }
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum NativeServerWire<'a> {
+    Welcome { v: u32 },
+    Event(&'a Event),
+    Counts(&'a Counts),
+    Synced { last_seq: u64 },
+    Ping,
+    Pong,
+    Error { code: &'a str, message: &'a str },
+}
+
+impl ServerMsg {
+    /// Encode a native-dialect message (server side). Seed snapshots encode
+    /// with [`SeedSnapshot::encode`].
+    pub fn encode(&self) -> String {
+        let wire = match self {
+            ServerMsg::SeedSnapshot(s) => {
+                return SeedSnapshot::encode(&Counts {
+                    likes: s.likes.unwrap_or(0),
+                    dislikes: s.dislikes.unwrap_or(0),
+                    replies: s.replies.unwrap_or(0),
+                })
+            }
+            ServerMsg::Welcome { version } => NativeServerWire::Welcome { v: *version },
+            ServerMsg::Event(e) => NativeServerWire::Event(e),
+            ServerMsg::Counts(c) => NativeServerWire::Counts(c),
+            ServerMsg::Synced { last_seq } => NativeServerWire::Synced {
+                last_seq: *last_seq,
+            },
+            ServerMsg::Ping => NativeServerWire::Ping,
+            ServerMsg::Pong => NativeServerWire::Pong,
+            ServerMsg::Error { code, message } => NativeServerWire::Error { code, message },
+            ServerMsg::Unknown { .. } => return String::from(r#"{"type":"unknown"}"#),
+        };
+        serde_json::to_string(&wire).unwrap_or_default()
+    }
+
+    /// Parse a text frame from the server. `dialect` narrows what is accepted;
+    /// [`Dialect::Auto`] accepts both and the caller learns the dialect from
+    /// the variant.
+    pub fn parse(dialect: Dialect, text: &str) -> Result<ServerMsg, ProtocolError> {
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| ProtocolError::NotJson(short(&e.to_string())))?;
+        let Value::Object(map) = value else {
+            return Err(ProtocolError::NotObject);
+        };
+        let native = map.contains_key("type");
+        match (dialect, native) {
+            (Dialect::Seed, _) | (Dialect::Auto, false) => parse_seed(&map),
+            (Dialect::Native, _) | (Dialect::Auto, true) => parse_native(map),
+        }
+    }
+}
+
+const SEED_FIELDS: [(&str, Kind); 3] = [
+    ("newReplyNum", Kind::Reply),
+    ("newLikeNum", Kind::Like),
+    ("newDisLikeNum", Kind::Dislike),
+];
+
+fn parse_seed(map: &serde_json::Map<String, Value>) -> Result<ServerMsg, ProtocolError> {
+    let mut snap = SeedSnapshot::default();
+    let mut any = false;
+    for (field, kind) in SEED_FIELDS {
+        let Some(v) = map.get(field) else { continue };
+        let n = seed_number(v).ok_or(ProtocolError::BadField {
+            field,
+            problem: "not a non-negative whole number",
+        })?;
+        any = true;
+        match kind {
+            Kind::Reply => snap.replies = Some(n),
+            Kind::Like => snap.likes = Some(n),
+            Kind::Dislike => snap.dislikes = Some(n),
+        }
+    }
+    if any {
+        Ok(ServerMsg::SeedSnapshot(snap))
+    } else {
+        Err(ProtocolError::Unrecognised)
+    }
+}
+
+/// Seed servers send numbers, numbers as strings, sometimes `3.0`.
+fn seed_number(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.is_finite() && *f >= 0.0 && f.fract() == 0.0 && *f < 9.0e15)
+                .map(|f| f as u64)
+        }),
+        Value::String(s) => {
+            let s = s.trim();
+            s.parse::<u64>().ok().or_else(|| {
+                s.parse::<f64>()
+                    .ok()
+                    .filter(|f| f.is_finite() && *f >= 0.0 && f.fract() == 0.0 && *f < 9.0e15)
+                    .map(|f| f as u64)
+            })
+        }
+        Value::Null => Some(0),
+        _ => None,
+    }
+}
+
+fn parse_native(mut map: serde_json::Map<String, Value>) -> Result<ServerMsg, ProtocolError> {
+    let Some(Value::String(kind)) = map.remove("type") else {
+        return Err(ProtocolError::BadField {
+            field: "type",
+            problem: "missing or not a string",
+        });
+    };
+    let value = Value::Object(map);
+    let bad = |field: &'static str| ProtocolError::BadField {
+        field,
+        problem: "missing or wrong type",
+    };
+    Ok(match kind.as_str() {
+        "welcome" => {
+            let v = value.get("v").and_then(Value::as_u64).ok_or(bad("v"))?;
+            if v != u64::from(NATIVE_VERSION) {
+                return Err(ProtocolError::Version(v));
+            }
+            ServerMsg::Welcome {
+                version: NATIVE_VERSION,
+            }
+        }
+        "event" => ServerMsg::Event(serde_json::from_value(value).map_err(|_| bad("event"))?),
+        "counts" => ServerMsg::Counts(serde_json::from_value(value).map_err(|_| bad("counts"))?),
+        "synced" => ServerMsg::Synced {
+            last_seq: value
+                .get("last_seq")
+                .and_then(Value::as_u64)
+                .ok_or(bad("last_seq"))?,
+        },
+        "ping" => ServerMsg::Ping,
+        "pong" => ServerMsg::Pong,
+        "error" => ServerMsg::Error {
+            code: value
+                .get("code")
+                .and_then(Value::as_str)
+                .unwrap_or("error")
+                .to_owned(),
+            message: value
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+        },
+        _ => ServerMsg::Unknown {
+            kind: kind.chars().take(40).collect(),
+        },
+    })
+}
+
+fn short(s: &str) -> String {
+    s.chars().take(80).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seed(text: &str) -> Result<ServerMsg, ProtocolError> {
+        ServerMsg::parse(Dialect::Seed, text)
+    }
+
+    #[test]
+    fn seed_snapshots_tolerate_strings_spaces_missing_and_extra_fields() {
+        let cases: &[(&str, (Option<u64>, Option<u64>, Option<u64>))] = &[
+            (
+                r#"{"newReplyNum":1,"newLikeNum":2,"newDisLikeNum":3}"#,
+                (Some(2), Some(3), Some(1)),
+            ),
+            (
+                r#" { "newReplyNum" : "4" , "newLikeNum": " 5 ", "extra": [1] } "#,
+                (Some(5), None, Some(4)),
+            ),
+            (r#"{"newLikeNum": 7.0}"#, (Some(7), None, None)),
+            (r#"{"newLikeNum": null}"#, (Some(0), None, None)),
+        ];
+        for (text, (likes, dislikes, replies)) in cases {
+            let msg = seed(text).unwrap();
+            assert_eq!(
+                msg,
+                ServerMsg::SeedSnapshot(SeedSnapshot {
+                    likes: *likes,
+                    dislikes: *dislikes,
+                    replies: *replies
+                }),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn seed_rejects_negative_fractional_and_foreign_values() {
+        for text in [
+            r#"{"newLikeNum": -1}"#,
+            r#"{"newLikeNum": 1.5}"#,
+            r#"{"newLikeNum": "lots"}"#,
+            r#"{"newLikeNum": {"n": 1}}"#,
+            r#"{"other": 1}"#,
+            r#"[1, 2]"#,
+            "heartCheck",
+            "",
+        ] {
+            assert!(seed(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn auto_tells_the_dialects_apart_by_the_type_field() {
+        assert!(matches!(
+            ServerMsg::parse(Dialect::Auto, r#"{"newLikeNum":1}"#),
+            Ok(ServerMsg::SeedSnapshot(_))
+        ));
+        assert_eq!(
+            ServerMsg::parse(Dialect::Auto, r#"{"type":"welcome","v":1}"#),
+            Ok(ServerMsg::Welcome { version: 1 })
+        );
+    }
+
+    #[test]
+    fn native_messages_round_trip() {
+        let event = Event {
+            seq: 9,
+            kind: Kind::Reply,
+            actor: "Ann <b>".into(),
+            target: Target {
+                title: "“Post” & co".into(),
+                url: "https://example.com/p/1".into(),
+            },
+            time: 1_764_000_000_000,
+        };
+        for msg in [
+            ServerMsg::Welcome { version: 1 },
+            ServerMsg::Event(event),
+            ServerMsg::Counts(Counts {
+                likes: 1,
+                dislikes: 2,
+                replies: 3,
+            }),
+            ServerMsg::Synced { last_seq: 42 },
+            ServerMsg::Ping,
+            ServerMsg::Pong,
+            ServerMsg::Error {
+                code: "unauthorized".into(),
+                message: "bad token".into(),
+            },
+        ] {
+            assert_eq!(ServerMsg::parse(Dialect::Native, &msg.encode()), Ok(msg));
+        }
+        for msg in [
+            ClientMsg::SeedHeartbeat,
+            ClientMsg::Hello { last_seq: 7 },
+            ClientMsg::Ping,
+            ClientMsg::Pong,
+            ClientMsg::Ack { seq: 3 },
+            ClientMsg::Read { kind: None },
+            ClientMsg::Read {
+                kind: Some(Kind::Dislike),
+            },
+        ] {
+            assert_eq!(ClientMsg::parse(&msg.encode()), Ok(msg));
+        }
+    }
+
+    #[test]
+    fn native_unknown_types_are_reported_not_rejected() {
+        assert_eq!(
+            ServerMsg::parse(Dialect::Native, r#"{"type":"sparkle","x":1}"#),
+            Ok(ServerMsg::Unknown {
+                kind: "sparkle".into()
+            })
+        );
+    }
+
+    #[test]
+    fn native_wrong_types_and_versions_are_errors() {
+        for text in [
+            r#"{"type":"event","seq":"x","kind":"like"}"#,
+            r#"{"type":"event","seq":1,"kind":"hug"}"#,
+            r#"{"type":"welcome","v":2}"#,
+            r#"{"type":7}"#,
+            r#"{"type":"synced"}"#,
+        ] {
+            assert!(ServerMsg::parse(Dialect::Native, text).is_err(), "{text}");
+        }
+        assert_eq!(
+            ClientMsg::parse(r#"{"type":"hello","v":9}"#),
+            Err(ProtocolError::Version(9))
+        );
+    }
+
+    #[test]
+    fn seed_snapshot_encoding_is_what_seed_servers_send() {
+        let text = SeedSnapshot::encode(&Counts {
+            likes: 2,
+            dislikes: 0,
+            replies: 1,
+        });
+        assert_eq!(
+            text,
+            r#"{"newReplyNum": 1, "newLikeNum": 2, "newDisLikeNum": 0}"#
+        );
+    }
+}

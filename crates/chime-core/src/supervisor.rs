@@ -1,0 +1,703 @@
+//! The connection supervisor: a sans-IO state machine.
+//!
+//! It owns no socket and no timer. The driver feeds it with `handle_*(now, …)`
+//! and drains it with [`Supervisor::poll_action`] (what to do to the link),
+//! [`Supervisor::poll_event`] (what to tell observers) and
+//! [`Supervisor::poll_timeout`] (when to call [`Supervisor::handle_timeout`]).
+//! Every input carries the [`LinkId`] of the dial it belongs to, so late news
+//! from a link that was already given up is ignored.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::inbox::{Inbox, InboxState, NewItem};
+use crate::policy::{Backoff, Heartbeat, Jitter};
+use crate::protocol::{ClientMsg, Counts, Dialect, Kind, ServerMsg};
+
+/// Tuning of the supervisor. `Default` is what users get.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub dialect: Dialect,
+    pub heartbeat: Heartbeat,
+    pub backoff: Backoff,
+    pub slow_backoff: Backoff,
+    pub try_later: Backoff,
+    /// TCP + TLS + WebSocket upgrade must finish within this.
+    pub connect_timeout: Duration,
+    /// The backoff resets only after the link has stayed up this long.
+    pub stable_after: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            dialect: Dialect::Auto,
+            heartbeat: Heartbeat::default(),
+            backoff: Backoff::RECONNECT,
+            slow_backoff: Backoff::SLOW,
+            try_later: Backoff::TRY_LATER,
+            connect_timeout: Duration::from_secs(10),
+            stable_after: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Identifies one dial and the link it produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LinkId(pub u64);
+
+/// What the driver must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Open a new link (TCP, TLS, upgrade). Report with `handle_open` or
+    /// `handle_dial_failed`.
+    Dial(LinkId),
+    /// Stop dialing (the connect timeout fired or the dial is obsolete).
+    AbortDial(LinkId),
+    /// Send a text frame on the open link.
+    Send(LinkId, String),
+    /// Close the open link with this code and forget it.
+    Close(LinkId, u16, &'static str),
+}
+
+/// The connection state observers see.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ConnState {
+    /// Not started yet.
+    Idle,
+    Connecting {
+        attempt: u32,
+    },
+    Connected {
+        /// `None` while `auto` has not seen the first frame.
+        dialect: Option<Dialect>,
+    },
+    /// Waiting to retry after a failure that should heal on its own.
+    Waiting {
+        retry_in_ms: u64,
+        attempt: u32,
+        reason: String,
+    },
+    /// The server refused our credentials; a person has to act.
+    AuthFailed {
+        retry_in_ms: u64,
+        reason: String,
+    },
+    /// Wrong URL, no such endpoint, TLS trust failure: a person has to act.
+    Misconfigured {
+        retry_in_ms: u64,
+        reason: String,
+    },
+    /// The user paused the link.
+    Paused,
+    /// The OS says there is no network; dialing resumes when it is back.
+    Offline,
+}
+
+impl ConnState {
+    pub fn is_connected(&self) -> bool {
+        matches!(self, ConnState::Connected { .. })
+    }
+}
+
+/// What observers are told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    State(ConnState),
+    /// New things to announce, in arrival order.
+    Items(Vec<NewItem>),
+    /// The badge changed.
+    Counts(Counts),
+    /// Something odd that did not break the link (malformed frame, unknown
+    /// message): worth a log line and a status hint, not a reconnect.
+    Notice(String),
+}
+
+/// Why a dial failed, as the driver saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DialError {
+    /// The upgrade was answered with this HTTP status.
+    Http { status: u16, message: String },
+    /// Connection refused, reset, DNS failure, unreachable.
+    Network(String),
+    /// TLS handshake or certificate failure.
+    Tls(String),
+    /// The URL or request could not even be built.
+    BadRequest(String),
+    /// The server spoke something that is not WebSocket.
+    Protocol(String),
+}
+
+/// How the link ended, as the driver saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkEnd {
+    /// A close frame (code, reason).
+    Close(u16, String),
+    /// The stream ended without a close frame (reset, EOF).
+    Dropped(String),
+    /// The peer broke the protocol or a limit (oversize frame …).
+    Violation(String),
+}
+
+/// A frame the driver read from the link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    Text(String),
+    Binary(usize),
+    /// A control frame (ping/pong): proof of life, nothing else.
+    Control,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// Should heal on its own: normal backoff.
+    Transient,
+    /// The server is restarting (1012): come back at once.
+    Restart,
+    /// The server is overloaded (1013, 429): come back later.
+    TryLater,
+    Auth,
+    Misconfig,
+}
+
+#[derive(Debug)]
+enum Link {
+    Idle,
+    Waiting {
+        retry_at: Instant,
+    },
+    Dialing {
+        id: LinkId,
+        deadline: Instant,
+    },
+    Open {
+        id: LinkId,
+        dialect: Option<Dialect>,
+        last_recv: Instant,
+        next_ping: Instant,
+        stable_at: Option<Instant>,
+    },
+    /// Paused or offline: no timers unless `retry_at` (offline keeps a slow
+    /// probe in case the OS is wrong).
+    Parked {
+        retry_at: Option<Instant>,
+    },
+}
+
+/// The sans-IO connection supervisor.
+#[derive(Debug)]
+pub struct Supervisor {
+    config: Config,
+    jitter: Jitter,
+    link: Link,
+    next_id: u64,
+    /// Failed attempts since the last stable link.
+    attempt: u32,
+    /// Failed attempts that needed a person (auth, config).
+    slow_attempt: u32,
+    try_later_attempt: u32,
+    state: ConnState,
+    inbox: Inbox,
+    actions: VecDeque<Action>,
+    outputs: VecDeque<Output>,
+}
+
+impl Supervisor {
+    pub fn new(config: Config, inbox: InboxState, jitter: Jitter) -> Supervisor {
+        Supervisor {
+            config,
+            jitter,
+            link: Link::Idle,
+            next_id: 0,
+            attempt: 0,
+            slow_attempt: 0,
+            try_later_attempt: 0,
+            state: ConnState::Idle,
+            inbox: Inbox::new(inbox),
+            actions: VecDeque::new(),
+            outputs: VecDeque::new(),
+        }
+    }
+
+    pub fn state(&self) -> &ConnState {
+        &self.state
+    }
+
+    pub fn inbox(&self) -> &Inbox {
+        &self.inbox
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// The next instant at which `handle_timeout` has work to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match &self.link {
+            Link::Idle => None,
+            Link::Waiting { retry_at } => Some(*retry_at),
+            Link::Dialing { deadline, .. } => Some(*deadline),
+            Link::Open {
+                last_recv,
+                next_ping,
+                stable_at,
+                ..
+            } => {
+                let dead = *last_recv + self.config.heartbeat.dead_after();
+                let t = dead.min(*next_ping);
+                Some(stable_at.map_or(t, |s| s.min(t)))
+            }
+            Link::Parked { retry_at } => *retry_at,
+        }
+    }
+
+    /// Start (or restart after a pause): dial at once.
+    pub fn handle_start(&mut self, now: Instant) {
+        self.attempt = 0;
+        self.slow_attempt = 0;
+        self.try_later_attempt = 0;
+        self.drop_link();
+        self.dial(now);
+    }
+
+    /// "Reconnect now": the user asked, the OS resumed from sleep, or the
+    /// network came back. Tear down whatever link there is (after sleep it is
+    /// probably dead) and dial at once with a fresh backoff.
+    pub fn handle_reconnect_now(&mut self, now: Instant) {
+        self.handle_start(now);
+    }
+
+    /// The OS reports that the network is up again.
+    pub fn handle_network_up(&mut self, now: Instant) {
+        match self.link {
+            // A live link may have survived (another interface): probe it.
+            Link::Open { id, dialect, .. } => {
+                let msg = heartbeat_msg(dialect.unwrap_or(self.config.dialect));
+                self.actions.push_back(Action::Send(id, msg.encode()));
+            }
+            Link::Parked { .. } if self.state == ConnState::Paused => {}
+            _ => self.handle_start(now),
+        }
+    }
+
+    /// The OS reports that there is no network: stop dialing into the void,
+    /// but keep a slow probe in case the OS is wrong (loopback servers).
+    pub fn handle_network_down(&mut self, now: Instant) {
+        if self.state == ConnState::Paused {
+            return;
+        }
+        self.drop_link();
+        self.link = Link::Parked {
+            retry_at: Some(now + self.config.backoff.cap),
+        };
+        self.set_state(ConnState::Offline);
+    }
+
+    /// The user paused the link.
+    pub fn handle_pause(&mut self) {
+        self.drop_link();
+        self.link = Link::Parked { retry_at: None };
+        self.set_state(ConnState::Paused);
+    }
+
+    /// The user (or the app) marked items read.
+    pub fn handle_mark_read(&mut self, kind: Option<Kind>) {
+        if self.inbox.mark_read(kind) {
+            self.outputs.push_back(Output::Counts(self.inbox.unread()));
+        }
+        if let Link::Open {
+            id,
+            dialect: Some(Dialect::Native),
+            ..
+        } = self.link
+        {
+            self.actions
+                .push_back(Action::Send(id, ClientMsg::Read { kind }.encode()));
+        }
+    }
+
+    /// Shut down: close the link cleanly and stop all timers.
+    pub fn handle_shutdown(&mut self) {
+        if let Link::Open { id, .. } = self.link {
+            self.actions.push_back(Action::Close(id, 1000, "bye"));
+            self.link = Link::Idle;
+        } else {
+            self.drop_link();
+        }
+    }
+
+    pub fn handle_open(&mut self, now: Instant, id: LinkId) {
+        let Link::Dialing { id: current, .. } = self.link else {
+            return;
+        };
+        if current != id {
+            return;
+        }
+        let dialect = match self.config.dialect {
+            Dialect::Auto => None,
+            d => Some(d),
+        };
+        self.link = Link::Open {
+            id,
+            dialect,
+            last_recv: now,
+            next_ping: now + self.config.heartbeat.interval,
+            stable_at: Some(now + self.config.stable_after),
+        };
+        self.slow_attempt = 0;
+        self.set_state(ConnState::Connected { dialect });
+    }
+
+    pub fn handle_dial_failed(&mut self, now: Instant, id: LinkId, error: DialError) {
+        if !matches!(self.link, Link::Dialing { id: current, .. } if current == id) {
+            return;
+        }
+        self.link = Link::Idle;
+        let (class, reason) = classify_dial(&error);
+        self.fail(now, class, reason);
+    }
+
+    pub fn handle_frame(&mut self, now: Instant, id: LinkId, frame: Frame) {
+        let Link::Open {
+            id: current,
+            ref mut last_recv,
+            ..
+        } = self.link
+        else {
+            return;
+        };
+        if current != id {
+            return;
+        }
+        *last_recv = now;
+        match frame {
+            Frame::Control => {}
+            Frame::Binary(len) => self.notice(format!(
+                "ignored a binary frame of {len} bytes from the server"
+            )),
+            Frame::Text(text) => self.handle_text(id, &text),
+        }
+    }
+
+    pub fn handle_link_end(&mut self, now: Instant, id: LinkId, end: LinkEnd) {
+        if !matches!(self.link, Link::Open { id: current, .. } if current == id) {
+            return;
+        }
+        self.link = Link::Idle;
+        let (class, reason) = classify_end(&end);
+        self.fail(now, class, reason);
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match self.link {
+            Link::Waiting { retry_at } if now >= retry_at => self.dial(now),
+            Link::Parked { retry_at: Some(at) } if now >= at => self.dial(now),
+            Link::Dialing { id, deadline } if now >= deadline => {
+                self.actions.push_back(Action::AbortDial(id));
+                self.link = Link::Idle;
+                let secs = self.config.connect_timeout.as_secs_f64();
+                self.fail(
+                    now,
+                    Class::Transient,
+                    format!("the server did not complete the handshake within {secs:.0} s"),
+                );
+            }
+            Link::Open {
+                id,
+                dialect,
+                last_recv,
+                ref mut next_ping,
+                ref mut stable_at,
+            } => {
+                let dead_after = self.config.heartbeat.dead_after();
+                if now >= last_recv + dead_after {
+                    self.actions
+                        .push_back(Action::Close(id, 4000, "heartbeat timeout"));
+                    self.link = Link::Idle;
+                    let secs = dead_after.as_secs_f64();
+                    self.fail(
+                        now,
+                        Class::Transient,
+                        format!("no sign of life from the server for {secs:.0} s"),
+                    );
+                    return;
+                }
+                if stable_at.is_some_and(|s| now >= s) {
+                    *stable_at = None;
+                    self.attempt = 0;
+                    self.try_later_attempt = 0;
+                }
+                if now >= *next_ping {
+                    *next_ping = now + self.config.heartbeat.interval;
+                    let msg = heartbeat_msg(dialect.unwrap_or(self.config.dialect));
+                    self.actions.push_back(Action::Send(id, msg.encode()));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn handle_text(&mut self, id: LinkId, text: &str) {
+        let Link::Open {
+            ref mut dialect, ..
+        } = self.link
+        else {
+            return;
+        };
+        let msg = match ServerMsg::parse(dialect.unwrap_or(self.config.dialect), text) {
+            Ok(msg) => msg,
+            Err(e) => {
+                return self.notice(format!("ignored a malformed message from the server ({e})"));
+            }
+        };
+        let learnt = match (&msg, *dialect) {
+            (ServerMsg::SeedSnapshot(_), None) => Some(Dialect::Seed),
+            (ServerMsg::SeedSnapshot(_), _) => None,
+            (_, None) => Some(Dialect::Native),
+            _ => None,
+        };
+        if let Some(d) = learnt {
+            *dialect = Some(d);
+            self.set_state(ConnState::Connected { dialect: Some(d) });
+        }
+        match msg {
+            ServerMsg::SeedSnapshot(snap) => {
+                let before = self.inbox.unread();
+                let items = self.inbox.apply_seed(snap);
+                self.emit_items_and_counts(items, before);
+            }
+            ServerMsg::Welcome { .. } => {
+                let hello = ClientMsg::Hello {
+                    last_seq: self.inbox.last_seq(),
+                };
+                self.actions.push_back(Action::Send(id, hello.encode()));
+            }
+            ServerMsg::Event(event) => {
+                let seq = event.seq;
+                if let Some(event) = self.inbox.apply_event(event) {
+                    self.outputs
+                        .push_back(Output::Items(vec![NewItem::Event(event)]));
+                    self.actions
+                        .push_back(Action::Send(id, ClientMsg::Ack { seq }.encode()));
+                }
+            }
+            ServerMsg::Counts(counts) => {
+                if self.inbox.apply_counts(counts) {
+                    self.outputs.push_back(Output::Counts(self.inbox.unread()));
+                }
+            }
+            ServerMsg::Synced { last_seq } => self.inbox.apply_synced(last_seq),
+            ServerMsg::Ping => self
+                .actions
+                .push_back(Action::Send(id, ClientMsg::Pong.encode())),
+            ServerMsg::Pong => {}
+            ServerMsg::Error { code, message } => {
+                self.notice(format!("the server reported {code}: {}", clean(&message)))
+            }
+            ServerMsg::Unknown { kind } => self.notice(format!(
+                "ignored a message of unknown type {:?}",
+                clean(&kind)
+            )),
+        }
+    }
+
+    fn emit_items_and_counts(&mut self, items: Vec<NewItem>, before: Counts) {
+        if !items.is_empty() {
+            self.outputs.push_back(Output::Items(items));
+        }
+        let after = self.inbox.unread();
+        if after != before {
+            self.outputs.push_back(Output::Counts(after));
+        }
+    }
+
+    fn dial(&mut self, now: Instant) {
+        self.next_id += 1;
+        let id = LinkId(self.next_id);
+        self.link = Link::Dialing {
+            id,
+            deadline: now + self.config.connect_timeout,
+        };
+        self.actions.push_back(Action::Dial(id));
+        self.set_state(ConnState::Connecting {
+            attempt: self.attempt,
+        });
+    }
+
+    fn fail(&mut self, now: Instant, class: Class, reason: String) {
+        let sample = self.jitter.sample();
+        let (delay, state) = match class {
+            Class::Transient => {
+                let d = self.config.backoff.delay(self.attempt, sample);
+                self.attempt = self.attempt.saturating_add(1);
+                (d, None)
+            }
+            Class::Restart => {
+                self.attempt = 1;
+                (self.config.backoff.delay(0, sample), None)
+            }
+            Class::TryLater => {
+                let d = self.config.try_later.delay(self.try_later_attempt, sample);
+                self.try_later_attempt = self.try_later_attempt.saturating_add(1);
+                self.attempt = self.attempt.saturating_add(1);
+                (d, None)
+            }
+            Class::Auth | Class::Misconfig => {
+                let d = self.config.slow_backoff.delay(self.slow_attempt, sample);
+                self.slow_attempt = self.slow_attempt.saturating_add(1);
+                (d, Some(class))
+            }
+        };
+        let retry_in_ms = delay.as_millis().min(u128::from(u64::MAX)) as u64;
+        self.link = Link::Waiting {
+            retry_at: now + delay,
+        };
+        self.set_state(match state {
+            Some(Class::Auth) => ConnState::AuthFailed {
+                retry_in_ms,
+                reason,
+            },
+            Some(_) => ConnState::Misconfigured {
+                retry_in_ms,
+                reason,
+            },
+            None => ConnState::Waiting {
+                retry_in_ms,
+                attempt: self.attempt,
+                reason,
+            },
+        });
+    }
+
+    fn drop_link(&mut self) {
+        match self.link {
+            Link::Dialing { id, .. } => self.actions.push_back(Action::AbortDial(id)),
+            Link::Open { id, .. } => self.actions.push_back(Action::Close(id, 1000, "")),
+            _ => {}
+        }
+        self.link = Link::Idle;
+    }
+
+    fn set_state(&mut self, state: ConnState) {
+        if self.state != state {
+            self.state = state.clone();
+            self.outputs.push_back(Output::State(state));
+        }
+    }
+
+    fn notice(&mut self, message: String) {
+        self.outputs.push_back(Output::Notice(message));
+    }
+}
+
+fn heartbeat_msg(dialect: Dialect) -> ClientMsg {
+    match dialect {
+        Dialect::Native => ClientMsg::Ping,
+        Dialect::Seed | Dialect::Auto => ClientMsg::SeedHeartbeat,
+    }
+}
+
+fn classify_dial(error: &DialError) -> (Class, String) {
+    match error {
+        DialError::Http { status, message } => {
+            let detail = if message.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", clean(message))
+            };
+            let class = match status {
+                401 | 403 | 407 => Class::Auth,
+                429 => Class::TryLater,
+                500..=599 | 408 => Class::Transient,
+                _ => Class::Misconfig,
+            };
+            let what = match class {
+                Class::Auth => "the server refused the sign-in",
+                Class::TryLater => "the server is busy",
+                Class::Transient => "the server is unavailable",
+                _ => match status {
+                    404 => "no push endpoint at this address",
+                    _ => "the server rejected the connection",
+                },
+            };
+            (class, format!("{what} (HTTP {status}){detail}"))
+        }
+        DialError::Network(e) => (
+            Class::Transient,
+            format!("cannot reach the server: {}", clean(e)),
+        ),
+        DialError::Tls(e) => (
+            Class::Misconfig,
+            format!("secure connection failed: {}", clean(e)),
+        ),
+        DialError::BadRequest(e) => (
+            Class::Misconfig,
+            format!("bad server address: {}", clean(e)),
+        ),
+        DialError::Protocol(e) => (
+            Class::Misconfig,
+            format!(
+                "the server did not accept a WebSocket connection: {}",
+                clean(e)
+            ),
+        ),
+    }
+}
+
+fn classify_end(end: &LinkEnd) -> (Class, String) {
+    match end {
+        LinkEnd::Close(code, reason) => {
+            let why = if reason.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", clean(reason))
+            };
+            let class = match code {
+                1012 => Class::Restart,
+                1013 => Class::TryLater,
+                1008 | 4001 | 4003 => Class::Auth,
+                _ => Class::Transient,
+            };
+            let what = match class {
+                Class::Restart => "the server is restarting",
+                Class::TryLater => "the server asked to try again later",
+                Class::Auth => "the server ended the session (sign-in refused)",
+                _ => "the server closed the connection",
+            };
+            (class, format!("{what} (code {code}){why}"))
+        }
+        LinkEnd::Dropped(e) => (
+            Class::Transient,
+            format!("the connection was lost: {}", clean(e)),
+        ),
+        LinkEnd::Violation(e) => (
+            Class::Transient,
+            format!("the server broke the protocol: {}", clean(e)),
+        ),
+    }
+}
+
+/// Server-supplied text in a status line: one line, no control characters,
+/// bounded.
+fn clean(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(160)
+        .collect();
+    if s.chars().count() > 160 {
+        out.push('…');
+    }
+    out.trim().to_owned()
+}
