@@ -1,1 +1,297 @@
-fn main() {}
+//! chime-watch: Chime's headless client. One line per state change and per
+//! new item; JSON lines with `--json`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use chime_core::protocol::{Counts, Dialect};
+use chime_core::supervisor::{ConnState, Output};
+use chime_core::{Auth, Client, Config, Heartbeat, InboxState, NewItem, Secret, ServerProfile};
+use clap::Parser;
+use serde_json::json;
+
+/// Watch a Chime push server and print what arrives.
+#[derive(Parser, Debug)]
+#[command(name = "chime-watch", version)]
+struct Args {
+    /// Server URL: ws://host:port/pushMsg (seed) or wss://host/v1/stream (native).
+    #[arg(long)]
+    server: String,
+    /// Wire dialect.
+    #[arg(long, default_value = "auto", value_parser = ["seed", "native", "auto"])]
+    dialect: String,
+    /// Bearer token (or set CHIME_TOKEN, which keeps it out of the process list).
+    #[arg(long, env = "CHIME_TOKEN", hide_env_values = true, conflicts_with_all = ["cookie", "query_token"])]
+    token: Option<String>,
+    /// Cookie header value, e.g. "sessionid=…" (or CHIME_COOKIE).
+    #[arg(
+        long,
+        env = "CHIME_COOKIE",
+        hide_env_values = true,
+        conflicts_with = "query_token"
+    )]
+    cookie: Option<String>,
+    /// Credential as a query parameter, NAME=VALUE.
+    #[arg(long, value_name = "NAME=VALUE")]
+    query_token: Option<String>,
+    /// Extra request header, Name:Value (repeatable).
+    #[arg(long = "header", value_name = "NAME:VALUE")]
+    header: Vec<String>,
+    /// Seconds between heartbeats (at least 1).
+    #[arg(long, default_value_t = 30.0)]
+    heartbeat: f64,
+    /// Extra silence tolerated after a heartbeat before the link is dead.
+    #[arg(long, default_value_t = 15.0)]
+    pong_timeout: f64,
+    /// Extra PEM CA certificate(s) to trust for wss://.
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
+    /// Print JSON lines instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn secs(v: f64, what: &str) -> Result<Duration, String> {
+    if v.is_finite() && v >= 0.0 && v < 86_400.0 {
+        Ok(Duration::from_secs_f64(v))
+    } else {
+        Err(format!("--{what} must be a number of seconds"))
+    }
+}
+
+fn build(args: &Args) -> Result<(ServerProfile, Config), String> {
+    let mut profile = ServerProfile::new(&args.server).map_err(|e| e.to_string())?;
+    profile.dialect = args.dialect.parse::<Dialect>()?;
+    for h in &args.header {
+        profile.add_header(h).map_err(|e| e.to_string())?;
+    }
+    profile.auth = if let Some(t) = &args.token {
+        Auth::Bearer(Secret::new(t.clone()))
+    } else if let Some(c) = &args.cookie {
+        Auth::Cookie(Secret::new(c.clone()))
+    } else if let Some(q) = &args.query_token {
+        let (name, value) = q.split_once('=').ok_or("--query-token wants NAME=VALUE")?;
+        Auth::Query {
+            name: name.to_owned(),
+            value: Secret::new(value.to_owned()),
+        }
+    } else {
+        Auth::None
+    };
+    profile.validate().map_err(|e| e.to_string())?;
+    profile.extra_ca = args.ca_file.clone();
+    let heartbeat = Heartbeat {
+        timeout: secs(args.pong_timeout, "pong-timeout")?,
+        ..Heartbeat::with_interval(secs(args.heartbeat, "heartbeat")?)
+    };
+    let config = Config {
+        dialect: profile.dialect,
+        heartbeat,
+        ..Config::default()
+    };
+    Ok((profile, config))
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "off".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let (profile, config) = match build(&args) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("chime-watch: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("chime-watch: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(run(profile, config, args.json))
+}
+
+async fn run(profile: ServerProfile, config: Config, json: bool) -> ExitCode {
+    let host = profile.host_label();
+    let mut client = match Client::spawn(profile, config, InboxState::default()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("chime-watch: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut out = Printer { json, host };
+    let stop = wait_for_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            ev = client.events.recv() => match ev {
+                Some(ev) => out.print(&ev),
+                None => break,
+            },
+            () = &mut stop => break,
+        }
+    }
+    client.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+struct Printer {
+    json: bool,
+    host: String,
+}
+
+impl Printer {
+    fn print(&mut self, ev: &Output) {
+        let line = if self.json {
+            Self::json_line(ev).to_string()
+        } else {
+            self.text_line(ev)
+        };
+        let mut stdout = std::io::stdout().lock();
+        // A closed pipe is not worth a panic.
+        let _ = writeln!(stdout, "{line}");
+        let _ = stdout.flush();
+    }
+
+    fn json_line(ev: &Output) -> serde_json::Value {
+        match ev {
+            Output::State(s) => {
+                let mut v = serde_json::to_value(s).unwrap_or_default();
+                v["type"] = json!("state");
+                v
+            }
+            Output::Items(items) => {
+                let items: Vec<_> = items.iter().map(item_json).collect();
+                json!({"type": "items", "items": items})
+            }
+            Output::Counts(c) => counts_json(c),
+            Output::Notice(n) => json!({"type": "notice", "message": n}),
+        }
+    }
+
+    fn text_line(&self, ev: &Output) -> String {
+        match ev {
+            Output::State(s) => match s {
+                ConnState::Idle => "idle".into(),
+                ConnState::Connecting { attempt: 0 } => format!("connecting to {}…", self.host),
+                ConnState::Connecting { attempt } => {
+                    format!("connecting to {} (attempt {})…", self.host, attempt + 1)
+                }
+                ConnState::Connected { dialect: Some(d) } => {
+                    format!("connected to {} ({})", self.host, dialect_name(*d))
+                }
+                ConnState::Connected { dialect: None } => format!("connected to {}", self.host),
+                ConnState::Waiting {
+                    retry_in_ms,
+                    reason,
+                    ..
+                } => format!("{reason}; retrying in {}", human_ms(*retry_in_ms)),
+                ConnState::AuthFailed {
+                    retry_in_ms,
+                    reason,
+                } => format!(
+                    "sign-in failed: {reason}; retrying in {}",
+                    human_ms(*retry_in_ms)
+                ),
+                ConnState::Misconfigured {
+                    retry_in_ms,
+                    reason,
+                } => format!(
+                    "cannot connect: {reason}; retrying in {}",
+                    human_ms(*retry_in_ms)
+                ),
+                ConnState::Paused => "paused".into(),
+                ConnState::Offline => "offline: waiting for the network".into(),
+            },
+            Output::Items(items) => items.iter().map(item_text).collect::<Vec<_>>().join("\n"),
+            Output::Counts(c) => format!(
+                "unread: {} likes, {} dislikes, {} replies",
+                c.likes, c.dislikes, c.replies
+            ),
+            Output::Notice(n) => format!("note: {n}"),
+        }
+    }
+}
+
+fn dialect_name(d: Dialect) -> &'static str {
+    match d {
+        Dialect::Seed => "seed",
+        Dialect::Native => "native",
+        Dialect::Auto => "auto",
+    }
+}
+
+fn human_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms < 120_000 {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    } else {
+        format!("{} min", ms / 60_000)
+    }
+}
+
+fn counts_json(c: &Counts) -> serde_json::Value {
+    json!({"type": "counts", "likes": c.likes, "dislikes": c.dislikes, "replies": c.replies})
+}
+
+fn item_json(item: &NewItem) -> serde_json::Value {
+    match item {
+        NewItem::Event(e) => json!({
+            "kind": e.kind, "seq": e.seq, "actor": e.actor,
+            "title": e.target.title, "url": e.target.url, "time": e.time,
+        }),
+        NewItem::Bump { kind, by, total } => json!({"kind": kind, "new": by, "total": total}),
+    }
+}
+
+/// Terminal-safe: no control characters from the server reach the terminal.
+fn safe(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(300).collect()
+}
+
+fn item_text(item: &NewItem) -> String {
+    match item {
+        NewItem::Event(e) => {
+            let verb = match e.kind {
+                chime_core::Kind::Like => "liked",
+                chime_core::Kind::Dislike => "disliked",
+                chime_core::Kind::Reply => "replied to",
+            };
+            format!(
+                "#{} {} {verb} “{}” {}",
+                e.seq,
+                safe(&e.actor),
+                safe(&e.target.title),
+                safe(&e.target.url)
+            )
+        }
+        NewItem::Bump { kind, by, total } => {
+            format!("+{by} new {} ({total} unread)", kind.noun(*by))
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

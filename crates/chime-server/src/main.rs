@@ -1,1 +1,155 @@
-fn main() {}
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use chime_server::{serve, ServerConfig};
+use clap::Parser;
+use tokio::net::TcpListener;
+use tracing::info;
+
+/// Chime's reference push server: seed (`/pushMsg`) and native (`/v1/stream`)
+/// dialects, a publishing API, in-memory or Redis storage.
+#[derive(Parser, Debug)]
+#[command(name = "chime-server", version)]
+struct Args {
+    /// Address to listen on (port 0 picks a free port and prints it).
+    #[arg(long, default_value = "127.0.0.1:8765")]
+    bind: String,
+    /// JSON file mapping users to tokens: {"alice": "token", ...}.
+    #[arg(long)]
+    tokens: Option<PathBuf>,
+    /// A user token, as USER=TOKEN (repeatable).
+    #[arg(long = "token", value_name = "USER=TOKEN")]
+    token: Vec<String>,
+    /// Key publishers send as `Authorization: Bearer KEY` (or CHIME_PUBLISHER_KEY).
+    #[arg(long, env = "CHIME_PUBLISHER_KEY", hide_env_values = true)]
+    publisher_key: Option<String>,
+    /// Development only: accept `?user=NAME` without a token, publishing without a key.
+    #[arg(long)]
+    insecure_dev_auth: bool,
+    /// Keep events and totals in Redis (e.g. redis://127.0.0.1:6379/0).
+    #[arg(long)]
+    redis: Option<String>,
+    /// Events kept per user for resume.
+    #[arg(long, default_value_t = 1000)]
+    log_size: usize,
+    /// Pushes queued per client before it is closed as too slow.
+    #[arg(long, default_value_t = 256)]
+    client_queue: usize,
+    /// WebSocket connections per IP address (0 = unlimited).
+    #[arg(long, default_value_t = 256)]
+    max_conns_per_ip: usize,
+    /// Allowed Origin header values (repeatable; none = any).
+    #[arg(long = "allow-origin")]
+    allow_origin: Vec<String>,
+    /// Generate demo likes, dislikes and replies for this user.
+    #[arg(long, value_name = "USER")]
+    demo: Option<String>,
+    /// Demo events per minute.
+    #[arg(long, default_value_t = 12.0)]
+    demo_rate: f64,
+}
+
+fn load_tokens(args: &Args) -> Result<HashMap<String, String>> {
+    let mut by_token = HashMap::new();
+    if let Some(path) = &args.tokens {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read tokens file {}", path.display()))?;
+        let users: HashMap<String, String> = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "tokens file {} is not {{\"user\": \"token\"}}",
+                path.display()
+            )
+        })?;
+        for (user, token) in users {
+            by_token.insert(token, user);
+        }
+    }
+    for spec in &args.token {
+        let Some((user, token)) = spec.split_once('=') else {
+            bail!("--token wants USER=TOKEN");
+        };
+        if user.is_empty() || token.is_empty() {
+            bail!("--token wants USER=TOKEN");
+        }
+        by_token.insert(token.to_owned(), user.to_owned());
+    }
+    Ok(by_token)
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let config = ServerConfig {
+        tokens: load_tokens(&args)?,
+        publisher_key: args.publisher_key.clone(),
+        insecure_dev_auth: args.insecure_dev_auth,
+        log_size: args.log_size,
+        client_queue: args.client_queue,
+        max_conns_per_ip: args.max_conns_per_ip,
+        allowed_origins: args.allow_origin.clone(),
+        redis: args.redis.clone(),
+        ..ServerConfig::default()
+    };
+    if config.tokens.is_empty() && !config.insecure_dev_auth {
+        tracing::warn!(
+            "no tokens configured and --insecure-dev-auth not given: every client will be refused"
+        );
+    }
+    let listener = TcpListener::bind(&args.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.bind))?;
+    let server = serve(listener, config).await?;
+    let addr = server.addr;
+    println!("chime-server listening on {addr}");
+    println!("  seed:   ws://{addr}/pushMsg");
+    println!("  native: ws://{addr}/v1/stream");
+    if let Some(user) = args.demo.clone() {
+        info!(%user, rate = args.demo_rate, "demo traffic on");
+        tokio::spawn(chime_server::demo::run(
+            server.state.clone(),
+            format!("http://{addr}"),
+            user,
+            args.demo_rate,
+        ));
+    }
+    let stop = server.shutdown_sender();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        info!("shutting down: clients are told to reconnect (1012)");
+        let _ = stop.send(true);
+    });
+    let state = server.state.clone();
+    server.wait().await;
+    // Give sessions a moment to send their 1012 closes.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while state
+        .metrics
+        .connections
+        .load(std::sync::atomic::Ordering::Relaxed)
+        > 0
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

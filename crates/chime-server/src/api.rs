@@ -1,0 +1,252 @@
+//! Routes, authentication, and the publishing API.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chime_core::protocol::{Kind, MAX_MESSAGE_BYTES};
+use serde::Deserialize;
+use serde_json::json;
+use tracing::{info, warn};
+
+use crate::session::{self, Dialect};
+use crate::store::NewEvent;
+use crate::AppState;
+
+/// Longest actor name, title and URL accepted from a publisher.
+const MAX_ACTOR: usize = 200;
+const MAX_TITLE: usize = 500;
+const MAX_URL: usize = 2000;
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/pushMsg", get(seed_upgrade))
+        .route("/v1/stream", get(native_upgrade))
+        .route("/v1/events", post(publish))
+        .route("/v1/read", post(read))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .route("/demo/posts/{id}", get(demo_post))
+        .with_state(state)
+}
+
+#[derive(Deserialize, Default)]
+pub struct StreamQuery {
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    token: Option<String>,
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, format!("{message}\n")).into_response()
+}
+
+/// Who is connecting: bearer token, `sessionid`/`chime_token` cookie, `?token=`,
+/// or (development only) `?user=`.
+fn authenticate(state: &AppState, headers: &HeaderMap, q: &StreamQuery) -> Option<String> {
+    let lookup = |t: &str| state.config.tokens.get(t.trim()).cloned();
+    if let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        if let Some(t) = v.strip_prefix("Bearer ") {
+            return lookup(t);
+        }
+    }
+    for cookie in headers.get_all(header::COOKIE) {
+        let Ok(cookie) = cookie.to_str() else {
+            continue;
+        };
+        for pair in cookie.split(';') {
+            if let Some((k, v)) = pair.trim().split_once('=') {
+                if matches!(k, "sessionid" | "chime_token") {
+                    if let Some(user) = lookup(v) {
+                        return Some(user);
+                    }
+                }
+            }
+        }
+    }
+    if let Some(t) = &q.token {
+        return lookup(t);
+    }
+    if state.config.insecure_dev_auth {
+        return q.user.clone().filter(|u| valid_user(u));
+    }
+    None
+}
+
+fn valid_user(u: &str) -> bool {
+    !u.is_empty() && u.len() <= 128 && !u.chars().any(char::is_control)
+}
+
+async fn seed_upgrade(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<StreamQuery>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    upgrade(state, peer, headers, q, ws, Dialect::Seed)
+}
+
+async fn native_upgrade(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<StreamQuery>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    upgrade(state, peer, headers, q, ws, Dialect::Native)
+}
+
+fn upgrade(
+    state: Arc<AppState>,
+    peer: SocketAddr,
+    headers: HeaderMap,
+    q: StreamQuery,
+    ws: WebSocketUpgrade,
+    dialect: Dialect,
+) -> Response {
+    if *state.shutdown.borrow() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    }
+    if !state.config.allowed_origins.is_empty() {
+        let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+        if !origin.is_some_and(|o| state.config.allowed_origins.iter().any(|a| a == o)) {
+            warn!(%peer, "refused an upgrade from a foreign origin");
+            return error(StatusCode::FORBIDDEN, "origin not allowed");
+        }
+    }
+    let Some(user) = authenticate(&state, &headers, &q) else {
+        state.metrics.rejected_auth.fetch_add(1, Ordering::Relaxed);
+        info!(%peer, "refused an upgrade without valid credentials");
+        return error(StatusCode::UNAUTHORIZED, "invalid or missing token");
+    };
+    let Some(guard) = state.admit(peer.ip()) else {
+        warn!(%peer, "too many connections from this address");
+        return error(StatusCode::TOO_MANY_REQUESTS, "too many connections");
+    };
+    ws.max_message_size(MAX_MESSAGE_BYTES)
+        .max_frame_size(MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| session::run(socket, state, user, dialect, guard))
+}
+
+fn publisher_ok(state: &AppState, headers: &HeaderMap) -> bool {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match (&state.config.publisher_key, given) {
+        (Some(key), Some(given)) => constant_time_eq(key.as_bytes(), given.as_bytes()),
+        (None, _) => state.config.insecure_dev_auth,
+        _ => false,
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn publish(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if !publisher_ok(&state, &headers) {
+        return error(StatusCode::UNAUTHORIZED, "invalid publisher key");
+    }
+    let new: NewEvent = match serde_json::from_slice(&body) {
+        Ok(n) => n,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("bad event: {e}")),
+    };
+    if !valid_user(&new.user) {
+        return error(StatusCode::BAD_REQUEST, "bad event: user");
+    }
+    if new.actor.len() > MAX_ACTOR
+        || new.target.title.len() > MAX_TITLE
+        || new.target.url.len() > MAX_URL
+    {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "bad event: a field is too long",
+        );
+    }
+    let time = now_ms();
+    match state.store.publish(&state.hub, new, time).await {
+        Ok(seq) => {
+            state.metrics.published.fetch_add(1, Ordering::Relaxed);
+            Json(json!({ "seq": seq })).into_response()
+        }
+        Err(e) => {
+            warn!("publish failed: {e}");
+            error(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable")
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ReadBody {
+    user: String,
+    #[serde(default)]
+    kind: Option<Kind>,
+}
+
+async fn read(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if !publisher_ok(&state, &headers) {
+        return error(StatusCode::UNAUTHORIZED, "invalid publisher key");
+    }
+    let body: ReadBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("bad request: {e}")),
+    };
+    match state.store.read(&state.hub, &body.user, body.kind).await {
+        Ok(counts) => Json(json!({ "counts": counts })).into_response(),
+        Err(e) => {
+            warn!("read failed: {e}");
+            error(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable")
+        }
+    }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// The page a demo event links to, so clicking a demo toast opens something.
+async fn demo_post(axum::extract::Path(id): axum::extract::Path<u32>) -> Html<String> {
+    let title = crate::demo::post_title(id);
+    Html(format!(
+        "<!doctype html><meta charset=utf-8><title>Chime demo post</title>\
+         <h1>{}</h1><p>This page stands in for post {id} on the demo site.</p>",
+        html_escape(title)
+    ))
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
