@@ -31,8 +31,8 @@ impl NewItem {
     }
 }
 
-/// What survives a restart (the app persists it; issue-free for the CLI).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// What survives a restart (the app persists it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InboxState {
     /// Seed: the server's last totals, i.e. what has been announced.
     pub totals: Counts,
@@ -42,6 +42,9 @@ pub struct InboxState {
     pub native_unread: Counts,
     /// Native: every event with `seq <= last_seq` has been seen.
     pub last_seq: u64,
+    /// Native: the server log `last_seq` refers to.
+    #[serde(default)]
+    pub epoch: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -60,8 +63,23 @@ impl Inbox {
         }
     }
 
-    pub fn state(&self) -> InboxState {
-        self.state
+    pub fn state(&self) -> &InboxState {
+        &self.state
+    }
+
+    /// Native: the server named its log. A different log than the one our
+    /// cursor refers to means its sequence numbers start over: forget the
+    /// cursor (a server that lost its log cannot replay it anyway). Returns
+    /// whether the cursor was reset.
+    pub fn apply_epoch(&mut self, epoch: &str) -> bool {
+        self.native = true;
+        let changed = self.state.epoch.as_deref().is_some_and(|e| e != epoch);
+        if changed {
+            self.state.last_seq = 0;
+            self.seen_above.clear();
+        }
+        self.state.epoch = Some(epoch.to_owned());
+        changed
     }
 
     /// The resume cursor for a native `hello`.
@@ -264,7 +282,7 @@ mod tests {
     fn restored_state_does_not_reannounce_after_restart() {
         let mut first = Inbox::default();
         first.apply_seed(snap(3, 0, 0));
-        let mut second = Inbox::new(first.state());
+        let mut second = Inbox::new(first.state().clone());
         assert!(second.apply_seed(snap(3, 0, 0)).is_empty());
         assert_eq!(second.apply_seed(snap(4, 0, 0)).len(), 1);
     }
@@ -313,6 +331,19 @@ mod tests {
         }
         assert!(inbox.seen_above.len() <= MAX_SEEN_ABOVE);
         assert!(inbox.last_seq() > 1);
+    }
+
+    #[test]
+    fn a_new_server_epoch_resets_the_cursor_and_the_same_epoch_keeps_it() {
+        let mut inbox = Inbox::default();
+        assert!(!inbox.apply_epoch("a"));
+        inbox.apply_event(ev(1));
+        inbox.apply_event(ev(2));
+        assert!(!inbox.apply_epoch("a"));
+        assert_eq!(inbox.last_seq(), 2);
+        assert!(inbox.apply_epoch("b"));
+        assert_eq!(inbox.last_seq(), 0);
+        assert!(inbox.apply_event(ev(1)).is_some());
     }
 
     #[test]

@@ -191,9 +191,11 @@ impl std::str::FromStr for Dialect {
 pub enum ServerMsg {
     /// Seed: unread totals.
     SeedSnapshot(SeedSnapshot),
-    /// Native: first frame on a link.
+    /// Native: first frame on a link. `epoch` names the server's event log:
+    /// when it changes (the log was lost), sequence numbers start over.
     Welcome {
         version: u32,
+        epoch: String,
     },
     /// Native: one event (live or replayed).
     Event(Event),
@@ -302,7 +304,7 @@ impl ClientMsg {
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum NativeServerWire<'a> {
-    Welcome { v: u32 },
+    Welcome { v: u32, epoch: &'a str },
     Event(&'a Event),
     Counts(&'a Counts),
     Synced { last_seq: u64 },
@@ -323,7 +325,9 @@ impl ServerMsg {
                     replies: s.replies.unwrap_or(0),
                 })
             }
-            ServerMsg::Welcome { version } => NativeServerWire::Welcome { v: *version },
+            ServerMsg::Welcome { version, epoch } => {
+                NativeServerWire::Welcome { v: *version, epoch }
+            }
             ServerMsg::Event(e) => NativeServerWire::Event(e),
             ServerMsg::Counts(c) => NativeServerWire::Counts(c),
             ServerMsg::Synced { last_seq } => NativeServerWire::Synced {
@@ -425,6 +429,13 @@ fn parse_native(mut map: serde_json::Map<String, Value>) -> Result<ServerMsg, Pr
             }
             ServerMsg::Welcome {
                 version: NATIVE_VERSION,
+                epoch: value
+                    .get("epoch")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .chars()
+                    .take(64)
+                    .collect(),
             }
         }
         "event" => ServerMsg::Event(serde_json::from_value(value).map_err(|_| bad("event"))?),
@@ -518,8 +529,11 @@ mod tests {
             Ok(ServerMsg::SeedSnapshot(_))
         ));
         assert_eq!(
-            ServerMsg::parse(Dialect::Auto, r#"{"type":"welcome","v":1}"#),
-            Ok(ServerMsg::Welcome { version: 1 })
+            ServerMsg::parse(Dialect::Auto, r#"{"type":"welcome","v":1,"epoch":"e1"}"#),
+            Ok(ServerMsg::Welcome {
+                version: 1,
+                epoch: "e1".into()
+            })
         );
     }
 
@@ -536,7 +550,10 @@ mod tests {
             time: 1_764_000_000_000,
         };
         for msg in [
-            ServerMsg::Welcome { version: 1 },
+            ServerMsg::Welcome {
+                version: 1,
+                epoch: "3f2a".into(),
+            },
             ServerMsg::Event(event),
             ServerMsg::Counts(Counts {
                 likes: 1,

@@ -461,11 +461,12 @@ impl Supervisor {
                 return self.notice(format!("ignored a malformed message from the server ({e})"));
             }
         };
+        // `auto` settles on the first message it recognises.
         let learnt = match (&msg, *dialect) {
+            (_, Some(_)) => None,
             (ServerMsg::SeedSnapshot(_), None) => Some(Dialect::Seed),
-            (ServerMsg::SeedSnapshot(_), _) => None,
+            (ServerMsg::Unknown { .. } | ServerMsg::Error { .. }, None) => None,
             (_, None) => Some(Dialect::Native),
-            _ => None,
         };
         if let Some(d) = learnt {
             *dialect = Some(d);
@@ -477,7 +478,12 @@ impl Supervisor {
                 let items = self.inbox.apply_seed(snap);
                 self.emit_items_and_counts(items, before);
             }
-            ServerMsg::Welcome { .. } => {
+            ServerMsg::Welcome { epoch, .. } => {
+                if self.inbox.apply_epoch(&epoch) {
+                    self.notice(
+                        "the server's event log is new: starting from its beginning".into(),
+                    );
+                }
                 let hello = ClientMsg::Hello {
                     last_seq: self.inbox.last_seq(),
                 };

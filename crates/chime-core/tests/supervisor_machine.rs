@@ -505,7 +505,7 @@ fn auto_learns_native_from_welcome_and_resumes_from_last_seq() {
     let id = m.last_dial().unwrap();
     m.open(id);
     assert_eq!(m.sup.state(), &ConnState::Connected { dialect: None });
-    m.text(id, r#"{"type":"welcome","v":1}"#);
+    m.text(id, r#"{"type":"welcome","v":1,"epoch":"e"}"#);
     assert_eq!(
         m.sup.state(),
         &ConnState::Connected {
@@ -528,7 +528,7 @@ fn auto_learns_native_from_welcome_and_resumes_from_last_seq() {
     let (_, id) = m.wait_for_dial();
     m.open(id);
     m.sent();
-    m.text(id, r#"{"type":"welcome","v":1}"#);
+    m.text(id, r#"{"type":"welcome","v":1,"epoch":"e"}"#);
     assert_eq!(m.sent(), vec![ClientMsg::Hello { last_seq: 3 }.encode()]);
     assert_eq!(
         m.sup.inbox().unread(),

@@ -169,6 +169,7 @@ async fn native(
 ) -> Outcome {
     let welcome = ServerMsg::Welcome {
         version: NATIVE_VERSION,
+        epoch: state.epoch.clone(),
     };
     send(sink, welcome.encode()).await.ok()?;
     // Wait for hello.

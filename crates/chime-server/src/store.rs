@@ -4,6 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
+use chime_core::policy::Jitter;
 use chime_core::protocol::{Counts, Event, Kind, Target};
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
@@ -63,6 +64,32 @@ impl Store {
             conn,
             log_size: log_size.max(1),
         }))
+    }
+
+    /// The name of this event log: random per process in memory, shared by
+    /// every instance (and kept across restarts) in Redis.
+    pub async fn epoch(&self) -> Result<String, StoreError> {
+        let fresh = format!(
+            "{:016x}",
+            (Jitter::from_entropy().sample() * 2f64.powi(53)) as u64
+        );
+        match self {
+            Store::Memory(_) => Ok(fresh),
+            Store::Redis(r) => {
+                let mut conn = r.conn.clone();
+                let _: Option<String> = redis::cmd("SET")
+                    .arg("chime:epoch")
+                    .arg(&fresh)
+                    .arg("NX")
+                    .query_async(&mut conn)
+                    .await?;
+                let epoch: Option<String> = redis::cmd("GET")
+                    .arg("chime:epoch")
+                    .query_async(&mut conn)
+                    .await?;
+                Ok(epoch.unwrap_or(fresh))
+            }
+        }
     }
 
     /// Store an event, give it the user's next sequence number, and deliver
