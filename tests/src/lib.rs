@@ -378,6 +378,7 @@ impl Drop for ScriptedServer {
     }
 }
 
+#[allow(clippy::result_large_err)] // the error type is tungstenite's
 async fn play(stream: TcpStream, script: Script) {
     let status = match &script {
         Script::Status(code, body) => Some((*code, *body)),

@@ -54,7 +54,7 @@ struct Args {
 }
 
 fn secs(v: f64, what: &str) -> Result<Duration, String> {
-    if v.is_finite() && v >= 0.0 && v < 86_400.0 {
+    if (0.0..86_400.0).contains(&v) {
         Ok(Duration::from_secs_f64(v))
     } else {
         Err(format!("--{what} must be a number of seconds"))

@@ -480,7 +480,8 @@ mod tests {
 
     #[test]
     fn seed_snapshots_tolerate_strings_spaces_missing_and_extra_fields() {
-        let cases: &[(&str, (Option<u64>, Option<u64>, Option<u64>))] = &[
+        type Want = (Option<u64>, Option<u64>, Option<u64>);
+        let cases: &[(&str, Want)] = &[
             (
                 r#"{"newReplyNum":1,"newLikeNum":2,"newDisLikeNum":3}"#,
                 (Some(2), Some(3), Some(1)),

@@ -1,0 +1,27 @@
+# The two commands a new user needs (see README.md):
+#   make run   — set up, start a local push server with demo traffic, watch it
+#   make test  — set up, then fmt, clippy and every test
+.PHONY: setup run test lint fuzz bench
+
+setup:
+	./scripts/setup
+
+run: setup
+	./scripts/demo
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+test: setup lint
+	cargo test --workspace
+
+# Fuzz the wire parsers for FUZZ_SECONDS (needs cargo-fuzz; see docs/PROTOCOL.md).
+FUZZ_SECONDS ?= 60
+fuzz:
+	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run parse_frames -- -max_total_time=$(FUZZ_SECONDS)
+
+# Benchmarks print figures for docs/BENCHMARKS.md.
+bench: setup
+	cargo run --release -p chime-e2e --bin bench-parse
+	cargo run --release -p chime-e2e --bin bench-link
