@@ -63,17 +63,37 @@ fn bench(name: &str, dialect: Dialect, frames: &[String]) {
 
 fn main() {
     let seed: Vec<String> = (0..1000)
-        .map(|i| format!(r#"{{"newReplyNum": {}, "newLikeNum": {}, "newDisLikeNum": {}}}"#, i / 3, i, i / 7))
+        .map(|i| {
+            format!(
+                r#"{{"newReplyNum": {}, "newLikeNum": {}, "newDisLikeNum": {}}}"#,
+                i / 3,
+                i,
+                i / 7
+            )
+        })
         .collect();
     let seed_strings: Vec<String> = (0..1000)
-        .map(|i| format!(r#"{{ "newReplyNum" : "{}", "newLikeNum": "{}", "extra": [1,2] }}"#, i / 3, i))
+        .map(|i| {
+            format!(
+                r#"{{ "newReplyNum" : "{}", "newLikeNum": "{}", "extra": [1,2] }}"#,
+                i / 3,
+                i
+            )
+        })
         .collect();
     let native: Vec<String> = (1..=1000)
         .map(|i| format!(
             r#"{{"type":"event","seq":{i},"kind":"like","actor":"Alice Example","target":{{"title":"A gentle guide to Rust lifetimes","url":"https://example.com/posts/{i}"}},"time":1764100000000}}"#
         ))
         .collect();
-    println!("parse benchmark ({} build)", if cfg!(debug_assertions) { "debug" } else { "release" });
+    println!(
+        "parse benchmark ({} build)",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    );
     bench("seed snapshot", Dialect::Seed, &seed);
     bench("seed, strings + extras", Dialect::Seed, &seed_strings);
     bench("native event", Dialect::Native, &native);

@@ -21,7 +21,10 @@ use tokio::time::Instant;
 const KEY: &str = "bench-key";
 
 fn env(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn raise_fd_limit() -> u64 {
@@ -46,7 +49,15 @@ fn server_bin() -> std::path::PathBuf {
 
 fn start_server(bind: &str) -> (Child, SocketAddr) {
     let mut child = Command::new(server_bin())
-        .args(["--bind", bind, "--insecure-dev-auth", "--max-conns-per-ip", "0", "--publisher-key", KEY])
+        .args([
+            "--bind",
+            bind,
+            "--insecure-dev-auth",
+            "--max-conns-per-ip",
+            "0",
+            "--publisher-key",
+            KEY,
+        ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -101,7 +112,8 @@ async fn main() {
     let t0 = Instant::now();
     let mut clients = Vec::with_capacity(n);
     for i in 0..n {
-        let mut profile = ServerProfile::new(&format!("ws://{addr}/v1/stream?user=u{i}")).expect("url");
+        let mut profile =
+            ServerProfile::new(&format!("ws://{addr}/v1/stream?user=u{i}")).expect("url");
         profile.dialect = Dialect::Native;
         let config = Config {
             dialect: Dialect::Native,
@@ -187,7 +199,9 @@ async fn main() {
     );
 
     // Graceful restart: 1012 to everyone, new process on the same port.
-    let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
     let _ = server.wait();
     let (new_server, _) = start_server(&addr.to_string());
     server = new_server;
