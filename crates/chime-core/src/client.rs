@@ -354,9 +354,15 @@ async fn write_loop(mut sink: SplitSink<Ws, Message>, mut rx: mpsc::Receiver<Mes
     let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.close()).await;
 }
 
+/// Initial read buffer per link. tungstenite's default (128 KiB) would cost
+/// more than everything else a link holds; messages are small.
+const READ_BUFFER: usize = 8 * 1024;
+
 /// The WebSocket limits both sides enforce.
 pub fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
         .max_message_size(Some(MAX_MESSAGE_BYTES))
         .max_frame_size(Some(MAX_MESSAGE_BYTES))
         .max_write_buffer_size(MAX_WRITE_BUFFER)

@@ -7,7 +7,10 @@
 //! * [`supervisor`] — the sans-IO connection state machine.
 //! * [`client`] — the tokio driver that owns the socket and the timers.
 //! * [`profile`] — server address, dialect and credentials.
+//! * [`announce`] — what becomes a toast and when (bursts, outages), and
+//!   the cleaning of untrusted text.
 
+pub mod announce;
 pub mod client;
 pub mod inbox;
 pub mod policy;

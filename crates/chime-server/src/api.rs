@@ -134,7 +134,9 @@ fn upgrade(
         warn!(%peer, "too many connections from this address");
         return error(StatusCode::TOO_MANY_REQUESTS, "too many connections");
     };
-    ws.max_message_size(MAX_MESSAGE_BYTES)
+    ws.read_buffer_size(8 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| session::run(socket, state, user, dialect, guard))
 }

@@ -1,4 +1,5 @@
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -108,9 +109,13 @@ async fn main() -> Result<()> {
         .with_context(|| format!("cannot listen on {}", args.bind))?;
     let server = serve(listener, config).await?;
     let addr = server.addr;
-    println!("chime-server listening on {addr}");
-    println!("  seed:   ws://{addr}/pushMsg");
-    println!("  native: ws://{addr}/v1/stream");
+    // A closed stdout (a supervisor that stopped reading) must not kill the server.
+    let banner = format!(
+        "chime-server listening on {addr}\n  seed:   ws://{addr}/pushMsg\n  native: ws://{addr}/v1/stream\n"
+    );
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
+    drop(out);
     if let Some(user) = args.demo.clone() {
         info!(%user, rate = args.demo_rate, "demo traffic on");
         tokio::spawn(chime_server::demo::run(

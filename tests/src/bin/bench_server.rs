@@ -64,8 +64,11 @@ fn start_server(bind: &str) -> (Child, SocketAddr) {
         .spawn()
         .expect("chime-server (build it with cargo build --release -p chime-server)");
     let stdout = child.stdout.take().expect("stdout");
+    let mut reader = BufReader::new(stdout);
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read");
+    reader.read_line(&mut line).expect("read");
+    // Keep draining so the server never writes into a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
     let addr = line
         .trim()
         .strip_prefix("chime-server listening on ")

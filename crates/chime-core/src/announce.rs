@@ -1,0 +1,543 @@
+//! What becomes a toast, and when: a sans-IO announcer.
+//!
+//! * A new item in a quiet period is shown at once (leading edge).
+//! * Further items of the same kind within the burst window update that
+//!   kind's toast in place, at most once per `update_every` (trailing edge),
+//!   so a 10,000-event burst is a handful of D-Bus calls, not 10,000.
+//! * At most one toast per kind is visible: every toast of a kind replaces
+//!   the previous one.
+//! * Connection noise is silent; a link down for longer than `down_after`
+//!   gets one toast, and its return one more.
+//!
+//! Text here is plain; the shell escapes it for the notification server's
+//! markup with [`escape_markup`] after [`sanitize`].
+
+use std::time::{Duration, Instant};
+
+use crate::inbox::NewItem;
+use crate::protocol::Kind;
+
+/// Distinct actors remembered per burst ("and N others" stops growing after).
+const MAX_ACTORS: usize = 4096;
+
+#[derive(Debug, Clone)]
+pub struct AnnounceConfig {
+    /// Items closer together than this belong to one burst.
+    pub burst_window: Duration,
+    /// An open toast is updated at most this often.
+    pub update_every: Duration,
+    /// Tell the user about an outage only after this long.
+    pub down_after: Duration,
+}
+
+impl Default for AnnounceConfig {
+    fn default() -> Self {
+        AnnounceConfig {
+            burst_window: Duration::from_secs(3),
+            update_every: Duration::from_secs(1),
+            down_after: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Which toast a [`Toast`] is (the shell maps it to a notification id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ToastSlot {
+    Kind(Kind),
+    Connection,
+}
+
+/// A toast to show, replacing whatever the slot showed before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Toast {
+    pub slot: ToastSlot,
+    pub summary: String,
+    pub body: String,
+    /// Where a click goes (http/https only; checked again by the shell).
+    pub url: Option<String>,
+    /// Items this toast stands for (for "mark as read").
+    pub count: u64,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Burst {
+    count: u64,
+    /// First two distinct actors, in order.
+    actors: Vec<String>,
+    /// Every distinct actor of the burst (bounded).
+    seen_actors: std::collections::HashSet<String>,
+    distinct_actors: u64,
+    last_title: String,
+    last_url: Option<String>,
+    last_item: Option<Instant>,
+    last_shown: Option<Instant>,
+    pending: bool,
+    /// Single-event text, while the burst has only one native event.
+    single: Option<(String, String)>,
+}
+
+/// The announcer state machine.
+#[derive(Debug)]
+pub struct Announcer {
+    config: AnnounceConfig,
+    bursts: [Burst; 3],
+    enabled: [bool; 3],
+    paused_until: Option<Instant>,
+    down_since: Option<Instant>,
+    down_told: bool,
+    out: Vec<Toast>,
+}
+
+fn idx(kind: Kind) -> usize {
+    match kind {
+        Kind::Like => 0,
+        Kind::Dislike => 1,
+        Kind::Reply => 2,
+    }
+}
+
+impl Announcer {
+    pub fn new(config: AnnounceConfig) -> Announcer {
+        Announcer {
+            config,
+            bursts: Default::default(),
+            enabled: [true; 3],
+            paused_until: None,
+            down_since: None,
+            down_told: false,
+            out: Vec::new(),
+        }
+    }
+
+    pub fn set_enabled(&mut self, kind: Kind, on: bool) {
+        self.enabled[idx(kind)] = on;
+    }
+
+    /// Silence item toasts until `until` (`None` resumes).
+    pub fn pause_until(&mut self, until: Option<Instant>) {
+        self.paused_until = until;
+    }
+
+    pub fn is_paused(&self, now: Instant) -> bool {
+        self.paused_until.is_some_and(|t| now < t)
+    }
+
+    /// Toasts to show now, oldest first.
+    pub fn poll_toast(&mut self) -> Option<Toast> {
+        if self.out.is_empty() {
+            None
+        } else {
+            Some(self.out.remove(0))
+        }
+    }
+
+    /// When `handle_timeout` next has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut t: Option<Instant> = None;
+        for b in &self.bursts {
+            if b.pending {
+                if let Some(shown) = b.last_shown {
+                    let at = shown + self.config.update_every;
+                    t = Some(t.map_or(at, |x| x.min(at)));
+                }
+            }
+        }
+        if let (Some(since), false) = (self.down_since, self.down_told) {
+            let at = since + self.config.down_after;
+            t = Some(t.map_or(at, |x| x.min(at)));
+        }
+        t
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for k in Kind::ALL {
+            let b = &self.bursts[idx(k)];
+            if b.pending
+                && b.last_shown
+                    .is_some_and(|s| now >= s + self.config.update_every)
+            {
+                self.show(now, k);
+            }
+        }
+        if let (Some(since), false) = (self.down_since, self.down_told) {
+            if now >= since + self.config.down_after {
+                self.down_told = true;
+                self.out.push(Toast {
+                    slot: ToastSlot::Connection,
+                    summary: "Chime is offline".into(),
+                    body: "The connection has been down for over 2 minutes. Chime keeps trying and will catch up on what you missed.".into(),
+                    url: None,
+                    count: 0,
+                });
+            }
+        }
+    }
+
+    /// The link went down (`false`) or came back (`true`).
+    pub fn handle_link(&mut self, now: Instant, up: bool, host: &str) {
+        if up {
+            if self.down_told {
+                self.out.push(Toast {
+                    slot: ToastSlot::Connection,
+                    summary: "Chime is back online".into(),
+                    body: format!("Connected to {} again.", sanitize(host, 80)),
+                    url: None,
+                    count: 0,
+                });
+            }
+            self.down_since = None;
+            self.down_told = false;
+        } else if self.down_since.is_none() {
+            self.down_since = Some(now);
+        }
+    }
+
+    pub fn handle_items(&mut self, now: Instant, items: &[NewItem]) {
+        let paused = self.is_paused(now);
+        let mut touched = [false; 3];
+        for item in items {
+            let kind = item.kind();
+            if paused || !self.enabled[idx(kind)] {
+                continue;
+            }
+            let window = self.config.burst_window;
+            let b = &mut self.bursts[idx(kind)];
+            if b.last_item.is_none_or(|t| now.duration_since(t) >= window) {
+                *b = Burst::default();
+            }
+            b.last_item = Some(now);
+            match item {
+                NewItem::Event(e) => {
+                    b.count += 1;
+                    let actor = sanitize(&e.actor, 60);
+                    let actor = if actor.is_empty() {
+                        "Someone".to_owned()
+                    } else {
+                        actor
+                    };
+                    if b.seen_actors.len() < MAX_ACTORS && b.seen_actors.insert(actor.clone()) {
+                        b.distinct_actors += 1;
+                        if b.actors.len() < 2 {
+                            b.actors.push(actor.clone());
+                        }
+                    }
+                    b.last_title = sanitize(&e.target.title, 120);
+                    b.last_url = web_url(&e.target.url);
+                    b.single = (b.count == 1).then(|| single_text(kind, &actor, &b.last_title));
+                }
+                NewItem::Bump { by, .. } => {
+                    b.count += by;
+                    b.single = None;
+                    b.last_url = None;
+                }
+            }
+            touched[idx(kind)] = true;
+        }
+        for k in Kind::ALL {
+            if !touched[idx(k)] {
+                continue;
+            }
+            let b = &mut self.bursts[idx(k)];
+            let due = b
+                .last_shown
+                .is_none_or(|s| now.duration_since(s) >= self.config.update_every);
+            if due {
+                self.show(now, k);
+            } else {
+                b.pending = true;
+            }
+        }
+    }
+
+    fn show(&mut self, now: Instant, kind: Kind) {
+        let b = &mut self.bursts[idx(kind)];
+        b.pending = false;
+        b.last_shown = Some(now);
+        let (summary, body) = match &b.single {
+            Some((s, body)) => (s.clone(), body.clone()),
+            None => {
+                let summary = format!("{} new {}", b.count, kind.noun(b.count));
+                let body = match b.actors.len() {
+                    0 => String::new(),
+                    _ => people(&b.actors, b.distinct_actors),
+                };
+                (summary, body)
+            }
+        };
+        let toast = Toast {
+            slot: ToastSlot::Kind(kind),
+            summary,
+            body,
+            url: b.last_url.clone(),
+            count: b.count,
+        };
+        self.out.push(toast);
+    }
+}
+
+fn single_text(kind: Kind, actor: &str, title: &str) -> (String, String) {
+    let verb = match kind {
+        Kind::Like => "liked",
+        Kind::Dislike => "disliked",
+        Kind::Reply => "replied to",
+    };
+    if title.is_empty() {
+        (format!("{actor} {verb} your post"), String::new())
+    } else {
+        (format!("{actor} {verb} “{title}”"), String::new())
+    }
+}
+
+/// "Alice", "Alice and Bob", "Alice, Bob and 10 others".
+fn people(first: &[String], distinct: u64) -> String {
+    match (first, distinct) {
+        ([a], 1) => a.clone(),
+        ([a, b], 2) => format!("{a} and {b}"),
+        ([a, b], n) => {
+            let rest = n - 2;
+            let others = if rest == 1 { "other" } else { "others" };
+            format!("{a}, {b} and {rest} {others}")
+        }
+        _ => String::new(),
+    }
+}
+
+/// Only http/https URLs may be opened.
+pub fn web_url(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url.trim()).ok()?;
+    matches!(parsed.scheme(), "http" | "https")
+        .then(|| parsed.host_str().is_some())
+        .filter(|ok| *ok)
+        .map(|_| parsed.to_string())
+}
+
+/// Untrusted text for display: no control or bidi-override characters, runs
+/// of white space collapsed, at most `max` characters (with an ellipsis).
+pub fn sanitize(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    let mut n = 0;
+    let mut space = false;
+    for c in text.chars() {
+        let c = if c.is_whitespace() { ' ' } else { c };
+        if c.is_control() || is_bidi_control(c) {
+            continue;
+        }
+        if c == ' ' {
+            if space || out.is_empty() {
+                continue;
+            }
+            space = true;
+        } else {
+            space = false;
+        }
+        if n == max {
+            out = out.trim_end().to_owned();
+            out.push('…');
+            return out;
+        }
+        out.push(c);
+        n += 1;
+    }
+    out.trim_end().to_owned()
+}
+
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Escape for the freedesktop notification body markup.
+pub fn escape_markup(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Event, Target};
+
+    fn ev(kind: Kind, actor: &str, title: &str) -> NewItem {
+        NewItem::Event(Event {
+            seq: 1,
+            kind,
+            actor: actor.into(),
+            target: Target {
+                title: title.into(),
+                url: "https://example.com/p/1".into(),
+            },
+            time: 0,
+        })
+    }
+
+    fn drain(a: &mut Announcer) -> Vec<Toast> {
+        std::iter::from_fn(|| a.poll_toast()).collect()
+    }
+
+    #[test]
+    fn a_lone_event_is_shown_at_once_as_a_sentence() {
+        let mut a = Announcer::new(AnnounceConfig::default());
+        let t0 = Instant::now();
+        a.handle_items(t0, &[ev(Kind::Like, "Alice", "My first post")]);
+        let toasts = drain(&mut a);
+        assert_eq!(toasts.len(), 1);
+        assert_eq!(toasts[0].summary, "Alice liked “My first post”");
+        assert_eq!(toasts[0].url.as_deref(), Some("https://example.com/p/1"));
+        assert_eq!(a.poll_timeout(), None);
+    }
+
+    #[test]
+    fn a_burst_is_one_toast_updated_in_place_at_most_once_a_second() {
+        let mut a = Announcer::new(AnnounceConfig::default());
+        let t0 = Instant::now();
+        let names = ["Alice", "Bob", "Cleo", "Dan"];
+        let mut shown = Vec::new();
+        for i in 0..12u64 {
+            let now = t0 + Duration::from_millis(100 * i);
+            while a.poll_timeout().is_some_and(|t| t <= now) {
+                let t = a.poll_timeout().expect("timeout");
+                a.handle_timeout(t);
+            }
+            a.handle_items(now, &[ev(Kind::Like, names[(i % 4) as usize], "P")]);
+            shown.extend(drain(&mut a));
+        }
+        let t = a.poll_timeout().expect("a trailing update");
+        a.handle_timeout(t);
+        shown.extend(drain(&mut a));
+        assert_eq!(shown.len(), 3, "{shown:?}");
+        assert_eq!(shown[0].summary, "Alice liked “P”");
+        let last = shown.last().expect("last");
+        assert_eq!(last.summary, "12 new likes");
+        assert_eq!(last.body, "Alice, Bob and 2 others");
+        assert!(shown.iter().all(|t| t.slot == ToastSlot::Kind(Kind::Like)));
+    }
+
+    #[test]
+    fn ten_thousand_items_in_a_second_make_at_most_two_toasts_per_kind() {
+        let mut a = Announcer::new(AnnounceConfig::default());
+        let t0 = Instant::now();
+        let mut shown = Vec::new();
+        for i in 0..10_000u64 {
+            let now = t0 + Duration::from_micros(100 * i);
+            if a.poll_timeout().is_some_and(|t| t <= now) {
+                a.handle_timeout(now);
+            }
+            let kind = Kind::ALL[(i % 3) as usize];
+            a.handle_items(now, &[ev(kind, &format!("u{}", i % 50), "P")]);
+            shown.extend(drain(&mut a));
+        }
+        while let Some(t) = a.poll_timeout() {
+            a.handle_timeout(t);
+        }
+        shown.extend(drain(&mut a));
+        for k in Kind::ALL {
+            let of_kind: Vec<_> = shown
+                .iter()
+                .filter(|t| t.slot == ToastSlot::Kind(k))
+                .collect();
+            assert_eq!(of_kind.len(), 2, "{k:?}");
+            let total: u64 = if k == Kind::Like { 3334 } else { 3333 };
+            assert_eq!(of_kind[1].count, total);
+            assert_eq!(of_kind[1].summary, format!("{total} new {}", k.noun(total)));
+        }
+    }
+
+    #[test]
+    fn seed_bumps_add_up_within_a_burst() {
+        let mut a = Announcer::new(AnnounceConfig::default());
+        let t0 = Instant::now();
+        let bump = |by| NewItem::Bump {
+            kind: Kind::Reply,
+            by,
+            total: 0,
+        };
+        a.handle_items(t0, &[bump(3)]);
+        a.handle_items(t0 + Duration::from_millis(500), &[bump(2)]);
+        a.handle_timeout(t0 + Duration::from_secs(1));
+        let toasts = drain(&mut a);
+        assert_eq!(toasts[0].summary, "3 new replies");
+        assert_eq!(toasts[1].summary, "5 new replies");
+        // After a quiet period a new burst starts from zero.
+        a.handle_items(t0 + Duration::from_secs(10), &[bump(1)]);
+        assert_eq!(drain(&mut a)[0].summary, "1 new reply");
+    }
+
+    #[test]
+    fn disabled_kinds_and_pauses_are_silent() {
+        let mut a = Announcer::new(AnnounceConfig::default());
+        let t0 = Instant::now();
+        a.set_enabled(Kind::Dislike, false);
+        a.handle_items(t0, &[ev(Kind::Dislike, "A", "P")]);
+        assert!(drain(&mut a).is_empty());
+        a.pause_until(Some(t0 + Duration::from_secs(3600)));
+        a.handle_items(t0, &[ev(Kind::Like, "A", "P")]);
+        assert!(drain(&mut a).is_empty());
+        a.handle_items(t0 + Duration::from_secs(3601), &[ev(Kind::Like, "A", "P")]);
+        assert_eq!(drain(&mut a).len(), 1);
+    }
+
+    #[test]
+    fn only_a_long_outage_is_announced_and_then_its_end() {
+        let mut a = Announcer::new(AnnounceConfig::default());
+        let t0 = Instant::now();
+        // Short blips: silence.
+        for i in 0..5 {
+            let t = t0 + Duration::from_secs(10 * i);
+            a.handle_link(t, false, "example.com");
+            a.handle_link(t + Duration::from_secs(5), true, "example.com");
+        }
+        assert!(drain(&mut a).is_empty());
+        let down = t0 + Duration::from_secs(100);
+        a.handle_link(down, false, "example.com");
+        a.handle_link(down + Duration::from_secs(30), false, "example.com");
+        assert_eq!(a.poll_timeout(), Some(down + Duration::from_secs(120)));
+        a.handle_timeout(down + Duration::from_secs(120));
+        a.handle_timeout(down + Duration::from_secs(300));
+        a.handle_link(down + Duration::from_secs(400), true, "example.com");
+        let toasts = drain(&mut a);
+        assert_eq!(toasts.len(), 2, "{toasts:?}");
+        assert_eq!(toasts[0].summary, "Chime is offline");
+        assert_eq!(toasts[1].body, "Connected to example.com again.");
+    }
+
+    #[test]
+    fn untrusted_text_is_cleaned_capped_and_escaped() {
+        let table = [
+            ("Alice", 40, "Alice"),
+            ("  a\n\tb  ", 40, "a b"),
+            ("evil\u{202E}txt.exe", 40, "eviltxt.exe"),
+            ("bell\u{7}", 40, "bell"),
+            ("xxxxxxxxxx", 5, "xxxxx…"),
+            ("ab cd ef", 3, "ab…"),
+        ];
+        for (input, max, want) in table {
+            assert_eq!(sanitize(input, max), want, "{input:?}");
+        }
+        assert_eq!(
+            escape_markup("<img src=x onerror=alert(1)> & co"),
+            "&lt;img src=x onerror=alert(1)&gt; &amp; co"
+        );
+    }
+
+    #[test]
+    fn only_http_and_https_urls_are_clickable() {
+        assert!(web_url("https://example.com/p").is_some());
+        assert!(web_url("http://127.0.0.1:8/x").is_some());
+        for bad in [
+            "javascript:alert(1)",
+            "file:///etc/passwd",
+            "ftp://x/",
+            "",
+            "https://",
+        ] {
+            assert_eq!(web_url(bad), None, "{bad}");
+        }
+    }
+}
