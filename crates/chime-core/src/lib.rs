@@ -11,6 +11,7 @@
 //!   the cleaning of untrusted text.
 
 pub mod announce;
+pub mod badge;
 pub mod client;
 pub mod inbox;
 pub mod policy;
