@@ -11,12 +11,15 @@ run: setup
 
 # Plain cargo commands act on the default members: everything but the app
 # shell, so they need no GTK/WebKit.
+# `make test` then builds and tests the app shell on its own.
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
+	cargo clippy -p chime-app --all-targets -- -D warnings
 
 test: setup lint
 	cargo test
+	cargo test -p chime-app
 
 # Fuzz the wire parsers for FUZZ_SECONDS (needs cargo-fuzz; see docs/PROTOCOL.md).
 FUZZ_SECONDS ?= 60

@@ -1,0 +1,584 @@
+//! A private desktop for the app: Xvfb, a session bus, a test-owned
+//! StatusNotifierWatcher and org.freedesktop.Notifications server, and a
+//! second bus standing in for the system bus (logind signals).
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+use zbus::object_server::SignalEmitter;
+use zbus::{OwnedVariant as OwnedValue, Variant as Value};
+
+pub const SOON: Duration = Duration::from_secs(15);
+
+/// A child process killed on drop.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Spawn `cmd` and return it with the first line it prints.
+fn spawn_line(cmd: &mut Command) -> (Proc, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let stdout = child.stdout.take().expect("stdout");
+    let mut reader = BufReader::new(stdout);
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("first line");
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+    (Proc(child), line.trim().to_owned())
+}
+
+pub fn dbus_daemon() -> (Proc, String) {
+    spawn_line(Command::new("dbus-daemon").args(["--session", "--nofork", "--print-address=1"]))
+}
+
+pub fn xvfb() -> (Proc, String) {
+    let (p, n) = spawn_line(Command::new("Xvfb").args([
+        "-displayfd",
+        "1",
+        "-screen",
+        "0",
+        "1280x800x24",
+        "-nolisten",
+        "tcp",
+    ]));
+    (p, format!(":{n}"))
+}
+
+/// One recorded `Notify` call.
+#[derive(Debug, Clone)]
+pub struct Notify {
+    pub id: u32,
+    pub app: String,
+    pub replaces: u32,
+    pub icon: String,
+    pub summary: String,
+    pub body: String,
+    pub actions: Vec<String>,
+    pub hints: HashMap<String, String>,
+}
+
+#[derive(Default)]
+pub struct Recorded {
+    pub items: Vec<String>,
+    pub notes: Vec<Notify>,
+    next: u32,
+}
+
+pub type Shared = Arc<Mutex<Recorded>>;
+
+pub struct SniWatcher {
+    shared: Shared,
+    changed: watch::Sender<u64>,
+}
+
+#[zbus::interface(name = "org.kde.StatusNotifierWatcher")]
+impl SniWatcher {
+    async fn register_status_notifier_item(
+        &self,
+        service: &str,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+    ) {
+        let sender = hdr.sender().map(|s| s.to_string()).unwrap_or_default();
+        let full = if service.starts_with('/') {
+            format!("{sender}{service}")
+        } else {
+            service.to_owned()
+        };
+        self.shared.lock().expect("lock").items.push(full.clone());
+        self.changed.send_modify(|n| *n += 1);
+        let _ = Self::status_notifier_item_registered(&emitter, &full).await;
+    }
+
+    fn register_status_notifier_host(&self, _service: &str) {}
+
+    #[zbus(property)]
+    fn registered_status_notifier_items(&self) -> Vec<String> {
+        self.shared.lock().expect("lock").items.clone()
+    }
+
+    #[zbus(property)]
+    fn is_status_notifier_host_registered(&self) -> bool {
+        true
+    }
+
+    #[zbus(property)]
+    fn protocol_version(&self) -> i32 {
+        0
+    }
+
+    #[zbus(signal)]
+    async fn status_notifier_item_registered(
+        emitter: &SignalEmitter<'_>,
+        service: &str,
+    ) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    async fn status_notifier_host_registered(emitter: &SignalEmitter<'_>) -> zbus::Result<()>;
+}
+
+pub struct Notifications {
+    shared: Shared,
+    changed: watch::Sender<u64>,
+}
+
+fn value_text(v: &OwnedValue) -> String {
+    match &**v {
+        Value::Str(s) => s.to_string(),
+        Value::U8(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::I32(n) => n.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+#[zbus::interface(name = "org.freedesktop.Notifications")]
+impl Notifications {
+    fn get_capabilities(&self) -> Vec<String> {
+        ["body", "body-markup", "actions"]
+            .map(String::from)
+            .to_vec()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn notify(
+        &self,
+        app_name: String,
+        replaces_id: u32,
+        app_icon: String,
+        summary: String,
+        body: String,
+        actions: Vec<String>,
+        hints: HashMap<String, OwnedValue>,
+        _expire_timeout: i32,
+    ) -> u32 {
+        let mut r = self.shared.lock().expect("lock");
+        let id = if replaces_id != 0 {
+            replaces_id
+        } else {
+            r.next += 1;
+            r.next
+        };
+        r.notes.push(Notify {
+            id,
+            app: app_name,
+            replaces: replaces_id,
+            icon: app_icon,
+            summary,
+            body,
+            actions,
+            hints: hints
+                .iter()
+                .map(|(k, v)| (k.clone(), value_text(v)))
+                .collect(),
+        });
+        drop(r);
+        self.changed.send_modify(|n| *n += 1);
+        id
+    }
+
+    fn close_notification(&self, _id: u32) {}
+
+    fn get_server_information(&self) -> (String, String, String, String) {
+        (
+            "chime-test".into(),
+            "chime".into(),
+            "1".into(),
+            "1.2".into(),
+        )
+    }
+
+    #[zbus(signal)]
+    async fn action_invoked(
+        emitter: &SignalEmitter<'_>,
+        id: u32,
+        action_key: &str,
+    ) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    async fn notification_closed(
+        emitter: &SignalEmitter<'_>,
+        id: u32,
+        reason: u32,
+    ) -> zbus::Result<()>;
+}
+
+/// The private desktop.
+pub struct Desktop {
+    _x: Proc,
+    _bus: Proc,
+    _system: Proc,
+    pub display: String,
+    pub bus_address: String,
+    pub system_address: String,
+    pub conn: zbus::Connection,
+    pub system: zbus::Connection,
+    pub shared: Shared,
+    pub changed: watch::Receiver<u64>,
+    pub dir: PathBuf,
+}
+
+impl Desktop {
+    pub async fn start(with_tray_host: bool) -> Desktop {
+        let (x, display) = xvfb();
+        let (bus, bus_address) = dbus_daemon();
+        let (system_proc, system_address) = dbus_daemon();
+        let shared: Shared = Arc::default();
+        let (tx, changed) = watch::channel(0u64);
+        let mut builder = zbus::connection::Builder::address(bus_address.as_str())
+            .serve_at(
+                "/org/freedesktop/Notifications",
+                Notifications {
+                    shared: shared.clone(),
+                    changed: tx.clone(),
+                },
+            )
+            .name("org.freedesktop.Notifications");
+        if with_tray_host {
+            builder = builder
+                .serve_at(
+                    "/StatusNotifierWatcher",
+                    SniWatcher {
+                        shared: shared.clone(),
+                        changed: tx,
+                    },
+                )
+                .name("org.kde.StatusNotifierWatcher");
+        }
+        let conn = builder.build().await.expect("session bus");
+        let system = zbus::connection::Builder::address(system_address.as_str())
+            .build()
+            .await
+            .expect("system bus");
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("chime-desktop-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("runtime")).expect("dir");
+        std::fs::create_dir_all(dir.join("config")).expect("dir");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(
+                dir.join("runtime"),
+                std::fs::Permissions::from_mode(0o700),
+            );
+        }
+        Desktop {
+            _x: x,
+            _bus: bus,
+            _system: system_proc,
+            display,
+            bus_address,
+            system_address,
+            conn,
+            system,
+            shared,
+            changed,
+            dir,
+        }
+    }
+
+    /// A file the app's "browser" writes opened URLs to.
+    pub fn opened_file(&self) -> PathBuf {
+        self.dir.join("opened.txt")
+    }
+
+    /// Start the app binary in this desktop.
+    pub fn launch(&self, args: &[&str]) -> Proc {
+        let opener = self.dir.join("open.sh");
+        std::fs::write(
+            &opener,
+            format!(
+                "#!/bin/sh\necho \"$1\" >> '{}'\n",
+                self.opened_file().display()
+            ),
+        )
+        .expect("opener");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755));
+        }
+        let child = Command::new(env!("CARGO_BIN_EXE_chime"))
+            .args(args)
+            .env("DISPLAY", &self.display)
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus_address)
+            .env("DBUS_SYSTEM_BUS_ADDRESS", &self.system_address)
+            .env("XDG_RUNTIME_DIR", self.dir.join("runtime"))
+            .env("XDG_CONFIG_HOME", self.dir.join("config"))
+            .env("NO_AT_BRIDGE", "1")
+            .env("GDK_BACKEND", "x11")
+            .env("CHIME_OPEN_WITH", &opener)
+            .env("RUST_LOG", "info,tao=warn")
+            .env_remove("WAYLAND_DISPLAY")
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::File::create(self.dir.join("app.log"))
+                    .map(Stdio::from)
+                    .unwrap_or(Stdio::null()),
+            )
+            .spawn()
+            .expect("spawn chime");
+        Proc(child)
+    }
+
+    pub fn app_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("app.log")).unwrap_or_default()
+    }
+
+    /// Wait until `pred` holds over the recorded bus traffic.
+    pub async fn until<T>(
+        &mut self,
+        what: &str,
+        mut pred: impl FnMut(&Recorded) -> Option<T>,
+    ) -> T {
+        let deadline = Instant::now() + SOON;
+        loop {
+            if let Some(v) = pred(&self.shared.lock().expect("lock")) {
+                return v;
+            }
+            if tokio::time::timeout_at(deadline, self.changed.changed())
+                .await
+                .is_err()
+            {
+                panic!("timed out waiting for {what}; app log:\n{}", self.app_log());
+            }
+        }
+    }
+
+    pub async fn tray_item(&mut self) -> Item {
+        let full = self
+            .until("the tray item to register", |r| r.items.first().cloned())
+            .await;
+        let (dest, path) = match full.find('/') {
+            Some(i) => (full[..i].to_owned(), full[i..].to_owned()),
+            None => (full.clone(), "/StatusNotifierItem".to_owned()),
+        };
+        Item {
+            conn: self.conn.clone(),
+            dest,
+            path,
+        }
+    }
+
+    /// Simulate the user clicking an action of notification `id`.
+    pub async fn invoke_action(&self, id: u32, key: &str) {
+        let emitter =
+            SignalEmitter::new(&self.conn, "/org/freedesktop/Notifications").expect("emitter");
+        Notifications::action_invoked(&emitter, id, key)
+            .await
+            .expect("emit");
+    }
+
+    /// logind says the machine woke up.
+    pub async fn resume_from_sleep(&self) {
+        self.system
+            .emit_signal(
+                None::<&str>,
+                "/org/freedesktop/login1",
+                "org.freedesktop.login1.Manager",
+                "PrepareForSleep",
+                &(false,),
+            )
+            .await
+            .expect("emit");
+    }
+
+    /// Wait (with a deadline) until `check` returns Some, re-evaluating it
+    /// whenever the bus reports a change or, for state read over the bus,
+    /// every 50 ms.
+    pub async fn poll<T, F, Fut>(&self, what: &str, check: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        self.poll_for(SOON, what, check).await
+    }
+
+    pub async fn poll_for<T, F, Fut>(&self, limit: Duration, what: &str, mut check: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(v) = check().await {
+                return v;
+            }
+            if Instant::now() >= deadline {
+                panic!("timed out waiting for {what}; app log:\n{}", self.app_log());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Desktop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The app's StatusNotifierItem.
+pub struct Item {
+    pub conn: zbus::Connection,
+    pub dest: String,
+    pub path: String,
+}
+
+/// One dbusmenu entry.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub id: i32,
+    pub label: String,
+    pub enabled: bool,
+    pub children: Vec<Entry>,
+}
+
+impl Item {
+    pub async fn prop(&self, name: &str) -> Option<OwnedValue> {
+        let proxy = zbus::fdo::PropertiesProxy::builder(&self.conn)
+            .destination(self.dest.as_str())
+            .path(self.path.as_str())
+            .cache_properties(zbus::proxy::CacheProperties::No)
+            .build()
+            .await
+            .ok()?;
+        let iface = zbus::names::InterfaceName::try_from("org.kde.StatusNotifierItem").ok()?;
+        proxy.get(iface, name).await.ok()
+    }
+
+    pub async fn string(&self, name: &str) -> String {
+        match self.prop(name).await {
+            Some(v) => match &*v {
+                Value::Str(s) => s.to_string(),
+                Value::ObjectPath(p) => p.to_string(),
+                other => format!("{other:?}"),
+            },
+            None => String::new(),
+        }
+    }
+
+    /// The badge text drawn into the current icon (via the PNG the tray wrote).
+    pub async fn badge(&self) -> Option<String> {
+        let path = self.string("IconName").await;
+        read_badge_png(Path::new(&path))
+    }
+
+    pub async fn menu(&self) -> Vec<Entry> {
+        let menu_path = self.string("Menu").await;
+        let reply = self
+            .conn
+            .call_method(
+                Some(self.dest.as_str()),
+                menu_path.as_str(),
+                Some("com.canonical.dbusmenu"),
+                "GetLayout",
+                &(0i32, -1i32, Vec::<String>::new()),
+            )
+            .await
+            .expect("GetLayout");
+        type Node = (i32, HashMap<String, OwnedValue>, Vec<OwnedValue>);
+        let (_rev, root): (u32, Node) = reply.body().deserialize().expect("layout");
+        fn entry(node: Node) -> Entry {
+            let (id, props, children) = node;
+            let label = props
+                .get("label")
+                .and_then(|v| match &**v {
+                    Value::Str(s) => Some(s.to_string()),
+                    _ => None,
+                })
+                .unwrap_or_default()
+                .replace('_', "");
+            let enabled = props
+                .get("enabled")
+                .and_then(|v| match &**v {
+                    Value::Bool(b) => Some(*b),
+                    _ => None,
+                })
+                .unwrap_or(true);
+            let children = children
+                .into_iter()
+                .filter_map(|c| Node::try_from(c).ok())
+                .map(entry)
+                .collect();
+            Entry {
+                id,
+                label,
+                enabled,
+                children,
+            }
+        }
+        entry(root).children
+    }
+
+    pub async fn click(&self, label_prefix: &str) {
+        let menu = self.menu().await;
+        fn find(entries: &[Entry], p: &str) -> Option<i32> {
+            entries.iter().find_map(|e| {
+                if e.label.starts_with(p) {
+                    Some(e.id)
+                } else {
+                    find(&e.children, p)
+                }
+            })
+        }
+        let id = find(&menu, label_prefix)
+            .unwrap_or_else(|| panic!("no menu item {label_prefix:?} in {menu:#?}"));
+        let menu_path = self.string("Menu").await;
+        self.conn
+            .call_method(
+                Some(self.dest.as_str()),
+                menu_path.as_str(),
+                Some("com.canonical.dbusmenu"),
+                "Event",
+                &(id, "clicked", Value::from(""), 0u32),
+            )
+            .await
+            .expect("Event");
+    }
+
+    pub async fn labels(&self) -> Vec<String> {
+        fn flat(entries: &[Entry], out: &mut Vec<String>) {
+            for e in entries {
+                out.push(e.label.clone());
+                flat(&e.children, out);
+            }
+        }
+        let mut out = Vec::new();
+        flat(&self.menu().await, &mut out);
+        out
+    }
+}
+
+/// Decode an RGBA PNG and read its badge.
+pub fn read_badge_png(path: &Path) -> Option<String> {
+    let file = std::fs::File::open(path).ok()?;
+    let mut decoder = png::Decoder::new(file);
+    decoder.set_transformations(png::Transformations::EXPAND);
+    let mut reader = decoder.read_info().ok()?;
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).ok()?;
+    if info.color_type != png::ColorType::Rgba || info.width != info.height {
+        return None;
+    }
+    buf.truncate(info.buffer_size());
+    chime_core::badge::read_badge(&buf, info.width)
+}

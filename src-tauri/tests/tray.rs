@@ -1,0 +1,239 @@
+//! The app as a user meets it, on real desktop plumbing: Xvfb, a private
+//! session bus, a StatusNotifierWatcher and a notification server owned by
+//! the test, and a real chime-server.
+
+mod desktop;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use chime_e2e::{server_config, FaultProxy, TestServer, TOKEN, USER};
+use desktop::{Desktop, Notify};
+
+fn args(url: &str) -> Vec<String> {
+    vec![
+        "--server".into(),
+        url.into(),
+        "--token".into(),
+        TOKEN.into(),
+    ]
+}
+
+fn as_strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+async fn wait_badge(d: &Desktop, item: &desktop::Item, want: Option<&str>) {
+    let want = want.map(str::to_owned);
+    d.poll(&format!("badge {want:?}"), || async {
+        (item.badge().await == want).then_some(())
+    })
+    .await;
+}
+
+async fn wait_label(d: &Desktop, item: &desktop::Item, prefix: &str) -> Vec<String> {
+    d.poll(&format!("a menu item {prefix:?}"), || async {
+        let labels = item.labels().await;
+        labels
+            .iter()
+            .any(|l| l.starts_with(prefix))
+            .then_some(labels)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tray_badge_and_menu_follow_the_server_and_mark_all_read_clears_them() {
+    let server = TestServer::start(server_config()).await;
+    let mut d = Desktop::start(true).await;
+    let _app = d.launch(&as_strs(&args(&server.native_url())));
+    let item = d.tray_item().await;
+    wait_label(&d, &item, &format!("Connected to {}", server.addr)).await;
+    assert_eq!(item.badge().await, None);
+    for i in 0..3 {
+        server.publish(USER, "like", "Ann", &format!("p{i}")).await;
+    }
+    server.publish(USER, "reply", "Bo", "p").await;
+    wait_badge(&d, &item, Some("4")).await;
+    let labels = wait_label(&d, &item, "3 new likes").await;
+    for want in [
+        "No new dislikes",
+        "1 new reply",
+        "Mark all as read",
+        "Reconnect now",
+        "Quit Chime",
+    ] {
+        assert!(labels.iter().any(|l| l == want), "{want:?} in {labels:?}");
+    }
+    assert_eq!(item.string("XAyatanaLabel").await, "4");
+    item.click("Mark all as read").await;
+    wait_badge(&d, &item, None).await;
+    wait_label(&d, &item, "No new likes").await;
+    assert_eq!(
+        server
+            .state()
+            .store
+            .counts(USER)
+            .await
+            .expect("counts")
+            .total(),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_become_escaped_coalesced_toasts_whose_actions_work() {
+    let server = TestServer::start(server_config()).await;
+    let mut d = Desktop::start(true).await;
+    let _app = d.launch(&as_strs(&args(&server.native_url())));
+    let item = d.tray_item().await;
+    wait_label(&d, &item, "Connected").await;
+
+    server
+        .publish(USER, "like", "Ann <script>", "Hello & <b>bye</b>")
+        .await;
+    let first: Notify = d
+        .until("the first toast", |r| r.notes.first().cloned())
+        .await;
+    assert_eq!(first.app, "Chime");
+    assert_eq!(first.summary, "Ann <script> liked “Hello & <b>bye</b>”");
+    assert_eq!(first.replaces, 0);
+    assert_eq!(
+        first.hints.get("category").map(String::as_str),
+        Some("im.received")
+    );
+    assert_eq!(
+        first.actions,
+        vec!["default", "Open", "read", "Mark as read"]
+    );
+    assert!(first.icon.ends_with("chime.png"), "{}", first.icon);
+
+    // A burst: one toast per kind, replaced in place, escaped body.
+    for actor in ["Bo & Co", "Cy <i>", "Di", "Ed", "Fay"] {
+        server.publish(USER, "like", actor, "Post").await;
+    }
+    let last = d
+        .until("the burst summary", |r| {
+            r.notes
+                .iter()
+                .rev()
+                .find(|n| n.summary == "6 new likes")
+                .cloned()
+        })
+        .await;
+    assert_eq!(last.id, first.id, "the burst replaced the first toast");
+    assert_eq!(last.replaces, first.id);
+    assert_eq!(last.body, "Ann &lt;script&gt;, Bo &amp; Co and 4 others");
+    {
+        let r = d.shared.lock().expect("lock");
+        assert!(
+            r.notes.len() <= 4,
+            "coalesced, not one per event: {}",
+            r.notes.len()
+        );
+        assert!(r.notes.iter().all(|n| n.id == first.id));
+    }
+    wait_badge(&d, &item, Some("6")).await;
+
+    // "Mark as read" from the toast clears the badge.
+    d.invoke_action(first.id, "read").await;
+    wait_badge(&d, &item, None).await;
+
+    // A click opens the event's page (http/https only) and marks it read.
+    tokio::time::sleep(Duration::from_millis(3_100)).await; // let the burst window close (toast timing, not sync)
+    server.publish(USER, "reply", "Gus", "Thread").await;
+    let reply = d
+        .until("the reply toast", |r| {
+            r.notes
+                .iter()
+                .find(|n| n.summary.starts_with("Gus replied"))
+                .cloned()
+        })
+        .await;
+    wait_badge(&d, &item, Some("1")).await;
+    d.invoke_action(reply.id, "default").await;
+    wait_badge(&d, &item, None).await;
+    let opened = d
+        .poll("the browser to be asked", || async {
+            std::fs::read_to_string(d.opened_file())
+                .ok()
+                .filter(|s| !s.is_empty())
+        })
+        .await;
+    assert_eq!(opened.trim(), "https://example.com/p/1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_rides_out_a_server_crash_a_dead_link_and_resume_without_duplicate_toasts() {
+    let mut server = TestServer::start(server_config()).await;
+    let proxy = FaultProxy::start(server.addr).await;
+    let mut d = Desktop::start(true).await;
+    let mut a = args(&proxy.url("/v1/stream"));
+    a.extend(["--heartbeat".into(), "1".into()]);
+    let _app = d.launch(&as_strs(&a));
+    let item = d.tray_item().await;
+    wait_label(&d, &item, "Connected").await;
+    server.publish(USER, "like", "Ann", "p").await;
+    d.until("a toast", |r| (!r.notes.is_empty()).then_some(()))
+        .await;
+
+    // Crash: the status says so, then it comes back on its own.
+    server.kill();
+    wait_label(&d, &item, "Reconnecting").await;
+    server.restart().await;
+    wait_label(&d, &item, "Connected").await;
+
+    // OS resume: a new connection at once.
+    let before = server
+        .state()
+        .metrics
+        .connections_total
+        .load(Ordering::Relaxed);
+    d.resume_from_sleep().await;
+    d.poll("a reconnect after resume", || async {
+        (server
+            .state()
+            .metrics
+            .connections_total
+            .load(Ordering::Relaxed)
+            > before)
+            .then_some(())
+    })
+    .await;
+
+    // Half-open link: detected by the 1 s heartbeat + 15 s, then healed.
+    proxy.set_mode(chime_e2e::Mode::Blackhole);
+    d.poll_for(Duration::from_secs(25), "the dead link to show", || async {
+        item.labels()
+            .await
+            .iter()
+            .any(|l| l.starts_with("Reconnecting"))
+            .then_some(())
+    })
+    .await;
+    proxy.set_mode(chime_e2e::Mode::Pass);
+    wait_label(&d, &item, "Connected").await;
+
+    let r = d.shared.lock().expect("lock");
+    let summaries: Vec<&str> = r.notes.iter().map(|n| n.summary.as_str()).collect();
+    assert_eq!(
+        summaries,
+        vec!["Ann liked “p”"],
+        "no duplicates, no connection noise"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_tray_host_the_app_still_notifies() {
+    let server = TestServer::start(server_config()).await;
+    let mut d = Desktop::start(false).await;
+    let _app = d.launch(&as_strs(&args(&server.native_url())));
+    // No tray host: wait for the connection through the server, then publish.
+    d.poll("the app to connect", || async {
+        (server.state().metrics.connections.load(Ordering::Relaxed) > 0).then_some(())
+    })
+    .await;
+    server.publish(USER, "dislike", "Zed", "Rant").await;
+    let n = d.until("a toast", |r| r.notes.first().cloned()).await;
+    assert_eq!(n.summary, "Zed disliked “Rant”");
+}
