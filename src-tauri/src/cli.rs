@@ -51,6 +51,26 @@ pub struct Settings {
     pub token: Option<String>,
     pub cookie: Option<String>,
     pub heartbeat: Option<f64>,
+    /// Which kinds make a toast (all on by default).
+    pub notify: NotifyKinds,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default)]
+pub struct NotifyKinds {
+    pub likes: bool,
+    pub dislikes: bool,
+    pub replies: bool,
+}
+
+impl Default for NotifyKinds {
+    fn default() -> Self {
+        NotifyKinds {
+            likes: true,
+            dislikes: true,
+            replies: true,
+        }
+    }
 }
 
 pub fn config_dir() -> Option<PathBuf> {

@@ -67,7 +67,11 @@ pub fn run() -> i32 {
 fn setup(app: AppHandle, args: cli::Args) {
     let (tx, rx) = mpsc::unbounded_channel();
     tauri::async_runtime::spawn(async move {
-        let (profile, problem) = resolve_profile(&args).await;
+        let settings = cli::load_settings().unwrap_or_else(|e| {
+            warn!("{e}; using defaults");
+            cli::Settings::default()
+        });
+        let (profile, problem) = resolve_profile(&args, &settings).await;
         let host = profile
             .as_ref()
             .map_or_else(|| "server".into(), |(p, _)| p.host_label());
@@ -142,6 +146,7 @@ fn setup(app: AppHandle, args: cli::Args) {
 /// Flags over settings; `--demo` starts an embedded server first.
 async fn resolve_profile(
     args: &cli::Args,
+    settings: &cli::Settings,
 ) -> (Option<(ServerProfile, chime_core::Config)>, Option<String>) {
     let mut args = args.clone();
     if args.demo {
@@ -154,11 +159,7 @@ async fn resolve_profile(
             Err(e) => return (None, Some(format!("demo server failed: {e}"))),
         }
     }
-    let settings = cli::load_settings().unwrap_or_else(|e| {
-        warn!("{e}; using defaults");
-        cli::Settings::default()
-    });
-    match cli::profile(&args, &settings) {
+    match cli::profile(&args, settings) {
         Ok(p) => (p, None),
         Err(e) => {
             error!("bad server settings: {e}");

@@ -300,8 +300,21 @@ impl Desktop {
         self.dir.join("opened.txt")
     }
 
-    /// Start the app binary in this desktop.
+    /// Start the app binary (the one cargo built for these tests).
     pub fn launch(&self, args: &[&str]) -> Proc {
+        // Set for integration tests; elsewhere the binary sits next to ours.
+        let bin = option_env!("CARGO_BIN_EXE_chime")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                let exe = std::env::current_exe().unwrap_or_default();
+                let deps = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+                deps.parent().map(|p| p.join("chime")).unwrap_or_default()
+            });
+        self.launch_bin(&bin, args)
+    }
+
+    /// Start an app binary in this desktop.
+    pub fn launch_bin(&self, bin: &Path, args: &[&str]) -> Proc {
         let opener = self.dir.join("open.sh");
         std::fs::write(
             &opener,
@@ -316,7 +329,7 @@ impl Desktop {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755));
         }
-        let child = Command::new(env!("CARGO_BIN_EXE_chime"))
+        let child = Command::new(bin)
             .args(args)
             .env("DISPLAY", &self.display)
             .env("DBUS_SESSION_BUS_ADDRESS", &self.bus_address)
