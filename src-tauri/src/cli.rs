@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use chime_core::{Auth, Config, Dialect, Heartbeat, Secret, ServerProfile};
+use chime_core::{Auth, Config, Dialect, Heartbeat, ServerProfile};
 use clap::Parser;
 use serde::Deserialize;
 
@@ -110,19 +110,12 @@ pub fn profile(
     for h in &args.header {
         profile.add_header(h).map_err(|e| e.to_string())?;
     }
-    profile.auth = if let Some(t) = args.token.clone().or_else(|| settings.token.clone()) {
-        Auth::Bearer(Secret::new(t))
-    } else if let Some(c) = args.cookie.clone().or_else(|| settings.cookie.clone()) {
-        Auth::Cookie(Secret::new(c))
-    } else if let Some(q) = &args.query_token {
-        let (name, value) = q.split_once('=').ok_or("--query-token wants NAME=VALUE")?;
-        Auth::Query {
-            name: name.to_owned(),
-            value: Secret::new(value.to_owned()),
-        }
-    } else {
-        Auth::None
-    };
+    profile.auth = Auth::from_flags(
+        args.token.clone().or_else(|| settings.token.clone()),
+        args.cookie.clone().or_else(|| settings.cookie.clone()),
+        args.query_token.as_deref(),
+    )
+    .map_err(|e| e.to_string())?;
     profile.validate().map_err(|e| e.to_string())?;
     let mut config = Config {
         dialect: profile.dialect,

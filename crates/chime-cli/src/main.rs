@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chime_core::protocol::{Counts, Dialect};
 use chime_core::supervisor::{ConnState, Output};
-use chime_core::{Auth, Client, Config, Heartbeat, InboxState, NewItem, Secret, ServerProfile};
+use chime_core::{Auth, Client, Config, Heartbeat, InboxState, NewItem, ServerProfile};
 use clap::Parser;
 use serde_json::json;
 
@@ -67,19 +67,12 @@ fn build(args: &Args) -> Result<(ServerProfile, Config), String> {
     for h in &args.header {
         profile.add_header(h).map_err(|e| e.to_string())?;
     }
-    profile.auth = if let Some(t) = &args.token {
-        Auth::Bearer(Secret::new(t.clone()))
-    } else if let Some(c) = &args.cookie {
-        Auth::Cookie(Secret::new(c.clone()))
-    } else if let Some(q) = &args.query_token {
-        let (name, value) = q.split_once('=').ok_or("--query-token wants NAME=VALUE")?;
-        Auth::Query {
-            name: name.to_owned(),
-            value: Secret::new(value.to_owned()),
-        }
-    } else {
-        Auth::None
-    };
+    profile.auth = Auth::from_flags(
+        args.token.clone(),
+        args.cookie.clone(),
+        args.query_token.as_deref(),
+    )
+    .map_err(|e| e.to_string())?;
     profile.validate().map_err(|e| e.to_string())?;
     profile.extra_ca = args.ca_file.clone();
     let heartbeat = Heartbeat {

@@ -54,6 +54,35 @@ pub enum Auth {
     Query { name: String, value: Secret },
 }
 
+impl Auth {
+    /// The credential from the usual flags, first given wins: bearer token,
+    /// cookie, `NAME=VALUE` query parameter.
+    pub fn from_flags(
+        token: Option<String>,
+        cookie: Option<String>,
+        query: Option<&str>,
+    ) -> Result<Auth, ProfileError> {
+        if let Some(t) = token {
+            return Ok(Auth::Bearer(Secret::new(t)));
+        }
+        if let Some(c) = cookie {
+            return Ok(Auth::Cookie(Secret::new(c)));
+        }
+        match query {
+            Some(q) => {
+                let (name, value) = q.split_once('=').ok_or(ProfileError::Credential(
+                    "query credential wants NAME=VALUE",
+                ))?;
+                Ok(Auth::Query {
+                    name: name.to_owned(),
+                    value: Secret::new(value.to_owned()),
+                })
+            }
+            None => Ok(Auth::None),
+        }
+    }
+}
+
 /// Everything needed to reach one server. `Debug` shows the URL without
 /// credentials.
 #[derive(Clone)]

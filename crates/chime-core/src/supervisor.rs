@@ -199,6 +199,8 @@ pub struct Supervisor {
     /// Failed attempts that needed a person (auth, config).
     slow_attempt: u32,
     try_later_attempt: u32,
+    /// Native events arrived since the last `ack`.
+    unacked: bool,
     state: ConnState,
     inbox: Inbox,
     actions: VecDeque<Action>,
@@ -215,6 +217,7 @@ impl Supervisor {
             attempt: 0,
             slow_attempt: 0,
             try_later_attempt: 0,
+            unacked: false,
             state: ConnState::Idle,
             inbox: Inbox::new(inbox),
             actions: VecDeque::new(),
@@ -440,6 +443,12 @@ impl Supervisor {
                 }
                 if now >= *next_ping {
                     *next_ping = now + self.config.heartbeat.interval;
+                    if std::mem::take(&mut self.unacked) {
+                        let ack = ClientMsg::Ack {
+                            seq: self.inbox.last_seq(),
+                        };
+                        self.actions.push_back(Action::Send(id, ack.encode()));
+                    }
                     let msg = heartbeat_msg(dialect.unwrap_or(self.config.dialect));
                     self.actions.push_back(Action::Send(id, msg.encode()));
                 }
@@ -490,12 +499,13 @@ impl Supervisor {
                 self.actions.push_back(Action::Send(id, hello.encode()));
             }
             ServerMsg::Event(event) => {
-                let seq = event.seq;
                 if let Some(event) = self.inbox.apply_event(event) {
                     self.outputs
                         .push_back(Output::Items(vec![NewItem::Event(event)]));
-                    self.actions
-                        .push_back(Action::Send(id, ClientMsg::Ack { seq }.encode()));
+                    // Acknowledged with the next heartbeat: one frame per
+                    // interval, not one per event (a 10,000-event burst
+                    // would otherwise fill the write queue).
+                    self.unacked = true;
                 }
             }
             ServerMsg::Counts(counts) => {
@@ -503,7 +513,14 @@ impl Supervisor {
                     self.outputs.push_back(Output::Counts(self.inbox.unread()));
                 }
             }
-            ServerMsg::Synced { last_seq } => self.inbox.apply_synced(last_seq),
+            ServerMsg::Synced { last_seq } => {
+                self.inbox.apply_synced(last_seq);
+                self.unacked = false;
+                let ack = ClientMsg::Ack {
+                    seq: self.inbox.last_seq(),
+                };
+                self.actions.push_back(Action::Send(id, ack.encode()));
+            }
             ServerMsg::Ping => self
                 .actions
                 .push_back(Action::Send(id, ClientMsg::Pong.encode())),

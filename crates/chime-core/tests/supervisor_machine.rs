@@ -539,3 +539,39 @@ fn auto_learns_native_from_welcome_and_resumes_from_last_seq() {
         }
     );
 }
+
+#[test]
+fn a_burst_of_events_costs_one_ack_per_heartbeat_not_one_per_event() {
+    let mut m = Machine::new(Config {
+        dialect: Dialect::Native,
+        ..Config::default()
+    });
+    let id = m.last_dial().unwrap();
+    m.open(id);
+    m.text(id, r#"{"type":"welcome","v":1,"epoch":"e"}"#);
+    m.text(id, r#"{"type":"synced","last_seq":0}"#);
+    m.sent();
+    for seq in 1..=10_000 {
+        m.text(
+            id,
+            &format!(r#"{{"type":"event","seq":{seq},"kind":"like","actor":"a","target":{{"title":"t","url":"https://x/"}},"time":1}}"#),
+        );
+    }
+    assert_eq!(m.items().len(), 10_000);
+    assert!(m.sent().is_empty(), "no frame per event");
+    m.advance(Duration::from_secs(30));
+    assert_eq!(
+        m.sent(),
+        vec![
+            ClientMsg::Ack { seq: 10_000 }.encode(),
+            ClientMsg::Ping.encode()
+        ]
+    );
+    m.text(id, r#"{"type":"pong"}"#);
+    m.advance(Duration::from_secs(30));
+    assert_eq!(
+        m.sent(),
+        vec![ClientMsg::Ping.encode()],
+        "nothing new to ack"
+    );
+}
