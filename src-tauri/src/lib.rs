@@ -234,6 +234,9 @@ fn open_url(url: &str) {
     }
 }
 
+/// Outputs handled between two tray refreshes, at most.
+const BATCH: usize = 4096;
+
 struct Controller {
     app: AppHandle,
     tray: Option<Tray>,
@@ -282,7 +285,19 @@ impl Controller {
             let deadline = self.announcer.poll_timeout().map(Instant::from_std);
             tokio::select! {
                 out = next_output(&mut client) => match out {
-                    Some(out) => self.output(out),
+                    Some(out) => {
+                        self.output(out);
+                        // Take whatever else is already queued before touching
+                        // the tray: a burst is one tray update, not thousands.
+                        if let Some(c) = client.as_mut() {
+                            for _ in 0..BATCH {
+                                match c.events.try_recv() {
+                                    Ok(out) => self.output(out),
+                                    Err(_) => break,
+                                }
+                            }
+                        }
+                    }
                     None => client = None,
                 },
                 cmd = cmds.recv() => match cmd {

@@ -432,3 +432,48 @@ async fn twenty_abrupt_restarts_give_twenty_quick_reconnections_and_no_duplicate
     assert!(latencies[10] < Duration::from_secs(1), "{latencies:?}");
     w.stop().await;
 }
+
+#[tokio::test]
+async fn a_ten_thousand_event_burst_arrives_whole_on_one_link() {
+    let server = TestServer::start(chime_server::ServerConfig {
+        client_queue: 20_000,
+        ..server_config()
+    })
+    .await;
+    let mut w = Watcher::start(&server.native_url(), Some(TOKEN), config(Dialect::Native));
+    // Connected and subscribed: the first event has come through.
+    server.publish(USER, "reply", "First", "p").await;
+    w.until_items(1, SOON).await;
+    let before = server
+        .state()
+        .metrics
+        .connections_total
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let state = server.state().clone();
+    for i in 0..10_000u32 {
+        let new = chime_server::NewEvent {
+            user: USER.into(),
+            kind: chime_core::Kind::ALL[(i % 3) as usize],
+            actor: format!("a{i}"),
+            target: chime_core::Target::default(),
+        };
+        state
+            .store
+            .publish(&state.hub, new, 0)
+            .await
+            .expect("publish");
+    }
+    w.until_items(10_001, Duration::from_secs(30)).await;
+    assert_eq!(seqs(&w.items), (1..=10_001).collect::<Vec<_>>());
+    w.until(SOON, "exact totals", |w| {
+        w.counts
+            .is_some_and(|c| (c.likes, c.dislikes, c.replies) == (3334, 3333, 3334))
+    })
+    .await;
+    let after = state
+        .metrics
+        .connections_total
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(after, before, "the link was never dropped");
+    w.stop().await;
+}
