@@ -157,20 +157,44 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// A publisher's JSON request: the key checked, the body parsed.
+fn publisher_request<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, (StatusCode, String)> {
+    if !publisher_ok(state, headers) {
+        return Err((StatusCode::UNAUTHORIZED, "invalid publisher key".into()));
+    }
+    serde_json::from_slice(body).map_err(|e| (StatusCode::BAD_REQUEST, format!("bad request: {e}")))
+}
+
+/// A storage answer as JSON, or 503 with a log line.
+fn stored<T>(
+    result: Result<T, crate::StoreError>,
+    what: &str,
+    ok: impl FnOnce(T) -> serde_json::Value,
+) -> Response {
+    match result {
+        Ok(v) => Json(ok(v)).into_response(),
+        Err(e) => {
+            warn!("{what} failed: {e}");
+            error(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable")
+        }
+    }
+}
+
 async fn publish(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if !publisher_ok(&state, &headers) {
-        return error(StatusCode::UNAUTHORIZED, "invalid publisher key");
-    }
-    let new: NewEvent = match serde_json::from_slice(&body) {
+    let new: NewEvent = match publisher_request(&state, &headers, &body) {
         Ok(n) => n,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("bad event: {e}")),
+        Err((status, message)) => return error(status, &message),
     };
     if !valid_user(&new.user) {
-        return error(StatusCode::BAD_REQUEST, "bad event: user");
+        return error(StatusCode::BAD_REQUEST, "bad request: user");
     }
     if new.actor.len() > MAX_ACTOR
         || new.target.title.len() > MAX_TITLE
@@ -178,20 +202,14 @@ async fn publish(
     {
         return error(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "bad event: a field is too long",
+            "bad request: a field is too long",
         );
     }
-    let time = now_ms();
-    match state.store.publish(&state.hub, new, time).await {
-        Ok(seq) => {
-            state.metrics.published.fetch_add(1, Ordering::Relaxed);
-            Json(json!({ "seq": seq })).into_response()
-        }
-        Err(e) => {
-            warn!("publish failed: {e}");
-            error(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable")
-        }
+    let result = state.store.publish(&state.hub, new, now_ms()).await;
+    if result.is_ok() {
+        state.metrics.published.fetch_add(1, Ordering::Relaxed);
     }
+    stored(result, "publish", |seq| json!({ "seq": seq }))
 }
 
 #[derive(Deserialize)]
@@ -206,20 +224,12 @@ async fn read(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if !publisher_ok(&state, &headers) {
-        return error(StatusCode::UNAUTHORIZED, "invalid publisher key");
-    }
-    let body: ReadBody = match serde_json::from_slice(&body) {
+    let body: ReadBody = match publisher_request(&state, &headers, &body) {
         Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("bad request: {e}")),
+        Err((status, message)) => return error(status, &message),
     };
-    match state.store.read(&state.hub, &body.user, body.kind).await {
-        Ok(counts) => Json(json!({ "counts": counts })).into_response(),
-        Err(e) => {
-            warn!("read failed: {e}");
-            error(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable")
-        }
-    }
+    let result = state.store.read(&state.hub, &body.user, body.kind).await;
+    stored(result, "read", |counts| json!({ "counts": counts }))
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
