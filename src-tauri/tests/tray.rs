@@ -237,3 +237,40 @@ async fn without_a_tray_host_the_app_still_notifies() {
     let n = d.until("a toast", |r| r.notes.first().cloned()).await;
     assert_eq!(n.summary, "Zed disliked “Rant”");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_duplicate_frames_do_not_disturb_the_app() {
+    use tokio_tungstenite::tungstenite::Message;
+    let frames = vec![
+        Message::text(r#"{"type":"welcome","v":1,"epoch":"e1"}"#),
+        Message::text("{garbage"),
+        Message::binary(vec![0u8, 1, 2]),
+        Message::text(r#"{"type":"sparkle","x":1}"#),
+        Message::text(r#"{"type":"event","seq":"one"}"#),
+        chime_e2e::event_frame(1, "like"),
+        chime_e2e::event_frame(1, "like"),
+        Message::text(r#"{"type":"counts","likes":1,"dislikes":0,"replies":0}"#),
+        Message::text(r#"{"type":"synced","last_seq":1}"#),
+    ];
+    let server = chime_e2e::ScriptedServer::start(vec![chime_e2e::Script::Frames {
+        frames,
+        close: None,
+        reply: None,
+    }])
+    .await;
+    let mut d = Desktop::start(true).await;
+    let url = format!("ws://{}/v1/stream", server.addr);
+    let _app = d.launch(&["--server", &url, "--dialect", "native"]);
+    let item = d.tray_item().await;
+    wait_badge(&d, &item, Some("1")).await;
+    let n = d.until("the toast", |r| r.notes.first().cloned()).await;
+    assert_eq!(n.summary, "Ann liked “Post 1”");
+    let labels = wait_label(&d, &item, "Connected").await;
+    assert!(labels.iter().any(|l| l == "1 new like"), "{labels:?}");
+    assert_eq!(server.connections(), 1, "bad frames never cost the link");
+    assert_eq!(
+        d.shared.lock().expect("lock").notes.len(),
+        1,
+        "the duplicate made no toast"
+    );
+}
