@@ -124,20 +124,11 @@ fn setup(app: AppHandle, args: cli::Args) {
             }
             Err(_) => None,
         };
-        let bus_tx = tx.clone();
-        let (sig_tx, mut sig_rx) = mpsc::unbounded_channel();
-        tauri::async_runtime::spawn(notifier::listen(sig_tx));
-        tauri::async_runtime::spawn(async move {
-            while let Some(s) = sig_rx.recv().await {
-                if bus_tx.send(Cmd::Bus(s)).is_err() {
-                    return;
-                }
-            }
-        });
+        tauri::async_runtime::spawn(notifier::listen(tx.clone(), Cmd::Bus));
         if let Some((c, _)) = &client {
             tauri::async_runtime::spawn(signals::watch(c.handle()));
         }
-        Controller::new(app, tray, view, notification_icon())
+        Controller::new(app, tray, view, notification_icon(), settings.notify)
             .run(client, rx)
             .await;
     });
@@ -257,12 +248,26 @@ fn kind_index(kind: Kind) -> usize {
 }
 
 impl Controller {
-    fn new(app: AppHandle, tray: Option<Tray>, view: View, icon: Option<PathBuf>) -> Controller {
+    fn new(
+        app: AppHandle,
+        tray: Option<Tray>,
+        view: View,
+        icon: Option<PathBuf>,
+        kinds: cli::NotifyKinds,
+    ) -> Controller {
+        let mut announcer = Announcer::new(AnnounceConfig::default());
+        for (kind, on) in [
+            (Kind::Like, kinds.likes),
+            (Kind::Dislike, kinds.dislikes),
+            (Kind::Reply, kinds.replies),
+        ] {
+            announcer.set_enabled(kind, on);
+        }
         Controller {
             app,
             tray,
             view,
-            announcer: Announcer::new(AnnounceConfig::default()),
+            announcer,
             notifier: Notifier::new(icon),
             last_url: Default::default(),
             client: None,

@@ -107,8 +107,9 @@ pub enum BusSignal {
     Closed(u32),
 }
 
-/// Listen for `ActionInvoked` and `NotificationClosed` on the session bus.
-pub async fn listen(tx: mpsc::UnboundedSender<BusSignal>) {
+/// Listen for `ActionInvoked` and `NotificationClosed` on the session bus,
+/// sending each as `wrap(signal)`.
+pub async fn listen<T>(tx: mpsc::UnboundedSender<T>, wrap: impl Fn(BusSignal) -> T) {
     let conn = match zbus::Connection::session().await {
         Ok(c) => c,
         Err(e) => {
@@ -148,7 +149,7 @@ pub async fn listen(tx: mpsc::UnboundedSender<BusSignal>) {
             _ => None,
         };
         if let Some(s) = signal {
-            if tx.send(s).is_err() {
+            if tx.send(wrap(s)).is_err() {
                 return;
             }
         }

@@ -140,7 +140,7 @@ async fn events_become_escaped_coalesced_toasts_whose_actions_work() {
     wait_badge(&d, &item, None).await;
 
     // A click opens the event's page (http/https only) and marks it read.
-    tokio::time::sleep(Duration::from_millis(3_100)).await; // let the burst window close (toast timing, not sync)
+    // A reply is its own kind, so its toast starts fresh (leading edge).
     server.publish(USER, "reply", "Gus", "Thread").await;
     let reply = d
         .until("the reply toast", |r| {
@@ -272,5 +272,36 @@ async fn malformed_and_duplicate_frames_do_not_disturb_the_app() {
         d.shared.lock().expect("lock").notes.len(),
         1,
         "the duplicate made no toast"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kinds_switched_off_in_the_settings_file_count_but_make_no_toast() {
+    let server = TestServer::start(server_config()).await;
+    let mut d = Desktop::start(true).await;
+    let settings = d.dir.join("config").join("chime");
+    std::fs::create_dir_all(&settings).expect("config dir");
+    let url = server.native_url();
+    let json = serde_json::json!({
+        "server": url, "token": TOKEN, "notify": {"dislikes": false},
+    });
+    std::fs::write(settings.join("settings.json"), json.to_string()).expect("settings");
+    let _app = d.launch(&[]);
+    let item = d.tray_item().await;
+    wait_label(&d, &item, "Connected").await;
+    server.publish(USER, "dislike", "Hal", "Muted").await;
+    server.publish(USER, "like", "Ivy", "Loud").await;
+    wait_badge(&d, &item, Some("2")).await;
+    let n = d
+        .until("the like toast", |r| r.notes.first().cloned())
+        .await;
+    assert_eq!(n.summary, "Ivy liked “Loud”");
+    wait_label(&d, &item, "1 new dislike").await;
+    let r = d.shared.lock().expect("lock");
+    assert_eq!(
+        r.notes.len(),
+        1,
+        "no toast for the switched-off kind: {:?}",
+        r.notes
     );
 }
