@@ -102,9 +102,9 @@ impl TestServer {
         let listener = loop {
             match TcpListener::bind(self.addr).await {
                 Ok(l) => break l,
-                Err(e) if Instant::now() < deadline => {
-                    let _ = e;
-                    tokio::task::yield_now().await;
+                // The old socket may take a moment to go.
+                Err(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
                 }
                 Err(e) => panic!("rebind {}: {e}", self.addr),
             }

@@ -444,10 +444,7 @@ impl Supervisor {
                 if now >= *next_ping {
                     *next_ping = now + self.config.heartbeat.interval;
                     if std::mem::take(&mut self.unacked) {
-                        let ack = ClientMsg::Ack {
-                            seq: self.inbox.last_seq(),
-                        };
-                        self.actions.push_back(Action::Send(id, ack.encode()));
+                        self.send_ack(id);
                     }
                     let msg = heartbeat_msg(dialect.unwrap_or(self.config.dialect));
                     self.actions.push_back(Action::Send(id, msg.encode()));
@@ -516,10 +513,7 @@ impl Supervisor {
             ServerMsg::Synced { last_seq } => {
                 self.inbox.apply_synced(last_seq);
                 self.unacked = false;
-                let ack = ClientMsg::Ack {
-                    seq: self.inbox.last_seq(),
-                };
-                self.actions.push_back(Action::Send(id, ack.encode()));
+                self.send_ack(id);
             }
             ServerMsg::Ping => self
                 .actions
@@ -533,6 +527,14 @@ impl Supervisor {
                 clean(&kind)
             )),
         }
+    }
+
+    /// Acknowledge everything up to the resume cursor.
+    fn send_ack(&mut self, id: LinkId) {
+        let ack = ClientMsg::Ack {
+            seq: self.inbox.last_seq(),
+        };
+        self.actions.push_back(Action::Send(id, ack.encode()));
     }
 
     fn emit_items_and_counts(&mut self, items: Vec<NewItem>, before: Counts) {

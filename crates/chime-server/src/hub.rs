@@ -25,12 +25,20 @@ struct Entry {
     slow: Arc<AtomicBool>,
 }
 
-/// A registered client's end.
+/// A registered client's end; dropping it unregisters the client.
 pub struct Subscription {
-    pub id: u64,
     pub rx: mpsc::Receiver<Push>,
     /// Set when the hub dropped this client for being too slow.
     pub slow: Arc<AtomicBool>,
+    id: u64,
+    user: String,
+    hub: Arc<Hub>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.hub.unsubscribe(&self.user, self.id);
+    }
 }
 
 pub struct Hub {
@@ -50,7 +58,7 @@ impl Hub {
         }
     }
 
-    pub fn subscribe(&self, user: &str) -> Subscription {
+    pub fn subscribe(self: &Arc<Self>, user: &str) -> Subscription {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(self.queue);
         let slow = Arc::new(AtomicBool::new(false));
@@ -62,10 +70,16 @@ impl Hub {
                 slow: slow.clone(),
             },
         );
-        Subscription { id, rx, slow }
+        Subscription {
+            rx,
+            slow,
+            id,
+            user: user.to_owned(),
+            hub: self.clone(),
+        }
     }
 
-    pub fn unsubscribe(&self, user: &str, id: u64) {
+    fn unsubscribe(&self, user: &str, id: u64) {
         let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(clients) = users.get_mut(user) {
             clients.remove(&id);

@@ -102,18 +102,6 @@ async fn seed(
     user: &str,
 ) -> Outcome {
     let mut sub = state.hub.subscribe(user);
-    let outcome = seed_loop(sink, stream, state, user, &mut sub).await;
-    state.hub.unsubscribe(user, sub.id);
-    outcome
-}
-
-async fn seed_loop(
-    sink: &mut Sink,
-    stream: &mut futures_util::stream::SplitStream<WebSocket>,
-    state: &AppState,
-    user: &str,
-    sub: &mut crate::hub::Subscription,
-) -> Outcome {
     let mut shutdown = state.shutdown.clone();
     let Ok(counts) = state.store.counts(user).await else {
         return Some((1011, "storage unavailable"));
@@ -205,19 +193,6 @@ async fn native(
     };
     // Subscribe before reading the log so nothing falls between the two.
     let mut sub = state.hub.subscribe(user);
-    let outcome = native_loop(sink, stream, state, user, &mut sub, last_seq).await;
-    state.hub.unsubscribe(user, sub.id);
-    outcome
-}
-
-async fn native_loop(
-    sink: &mut Sink,
-    stream: &mut futures_util::stream::SplitStream<WebSocket>,
-    state: &AppState,
-    user: &str,
-    sub: &mut crate::hub::Subscription,
-    last_seq: u64,
-) -> Outcome {
     let mut shutdown = state.shutdown.clone();
     let Ok((backlog, newest)) = state.store.replay(user, last_seq).await else {
         return Some((1011, "storage unavailable"));
