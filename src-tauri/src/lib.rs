@@ -349,6 +349,7 @@ impl Controller {
             }
             Output::Counts(c) => self.view.counts = c,
             Output::Notice(n) => info!("server: {n}"),
+            Output::Saved(_) => {}
         }
     }
 

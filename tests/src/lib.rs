@@ -498,6 +498,10 @@ pub struct Watcher {
     pub states: Vec<(Instant, ConnState)>,
     pub notices: Vec<String>,
     pub counts: Option<chime_core::Counts>,
+    /// The last resume state the client reported.
+    pub saved: Option<InboxState>,
+    /// For each resume state: how many items had arrived before it.
+    pub saved_after: Vec<(usize, u64)>,
 }
 
 impl Watcher {
@@ -514,6 +518,8 @@ impl Watcher {
             states: Vec::new(),
             notices: Vec::new(),
             counts: None,
+            saved: None,
+            saved_after: Vec::new(),
         }
     }
 
@@ -527,6 +533,10 @@ impl Watcher {
             Output::Items(i) => self.items.extend(i),
             Output::Counts(c) => self.counts = Some(c),
             Output::Notice(n) => self.notices.push(n),
+            Output::Saved(s) => {
+                self.saved_after.push((self.items.len(), s.last_seq));
+                self.saved = Some(s);
+            }
         }
     }
 

@@ -477,3 +477,77 @@ async fn a_ten_thousand_event_burst_arrives_whole_on_one_link() {
     assert_eq!(after, before, "the link was never dropped");
     w.stop().await;
 }
+
+fn profile(url: &str, token: Option<&str>) -> chime_core::ServerProfile {
+    let mut p = chime_core::ServerProfile::new(url).expect("url");
+    if let Some(t) = token {
+        p.auth = chime_core::Auth::Bearer(chime_core::Secret::new(t));
+    }
+    p
+}
+
+#[tokio::test]
+async fn test_connection_tells_connected_auth_failed_and_unreachable_apart() {
+    use chime_core::{probe, ProbeOutcome};
+    let mut server = TestServer::start(server_config()).await;
+    let t = Duration::from_secs(5);
+    assert_eq!(
+        probe(&profile(&server.native_url(), Some(TOKEN)), t).await,
+        ProbeOutcome::Connected {
+            dialect: Some(Dialect::Native)
+        }
+    );
+    assert_eq!(
+        probe(&profile(&server.seed_url(), Some(TOKEN)), t).await,
+        ProbeOutcome::Connected {
+            dialect: Some(Dialect::Seed)
+        }
+    );
+    match probe(&profile(&server.native_url(), Some("wrong")), t).await {
+        ProbeOutcome::AuthFailed { message } => {
+            assert!(message.contains("401"), "{message}");
+            assert!(
+                !message.contains("wrong"),
+                "the secret is not echoed: {message}"
+            );
+        }
+        other => panic!("expected an auth failure, got {other:?}"),
+    }
+    let wrong_path = server.native_url().replace("/v1/stream", "/nope");
+    assert!(matches!(
+        probe(&profile(&wrong_path, Some(TOKEN)), t).await,
+        ProbeOutcome::Misconfigured { .. }
+    ));
+    let url = server.native_url();
+    server.kill();
+    assert!(matches!(
+        probe(&profile(&url, Some(TOKEN)), t).await,
+        ProbeOutcome::Unreachable { .. }
+    ));
+}
+
+#[tokio::test]
+async fn the_resume_state_follows_the_items_it_covers() {
+    let server = TestServer::start(server_config()).await;
+    let mut w = Watcher::start(&server.native_url(), Some(TOKEN), config(Dialect::Native));
+    w.until_connected(SOON).await;
+    server.publish(USER, "like", "bob", "first").await;
+    server.publish(USER, "reply", "carol", "second").await;
+    w.until(SOON, "a resume state covering both events", |w| {
+        w.saved.as_ref().is_some_and(|s| s.last_seq == 2)
+    })
+    .await;
+    assert_eq!(seqs(&w.items), [1, 2]);
+    // Every cursor the client reported covered only items already handed
+    // over: an app that stores both together never skips one.
+    for (arrived, cursor) in &w.saved_after {
+        let covered = seqs(&w.items[..*arrived])
+            .iter()
+            .filter(|s| **s <= *cursor)
+            .count();
+        assert_eq!(covered as u64, *cursor, "{:?}", w.saved_after);
+    }
+    let saved = w.saved.clone().expect("saved");
+    assert!(saved.epoch.is_some());
+    w.stop().await;
+}

@@ -130,6 +130,8 @@ async fn run(profile: ServerProfile, config: Config, json: bool) -> ExitCode {
     loop {
         tokio::select! {
             ev = client.events.recv() => match ev {
+                // The resume state is for apps that persist it.
+                Some(Output::Saved(_)) => {}
                 Some(ev) => out.print(&ev),
                 None => break,
             },
@@ -171,6 +173,7 @@ impl Printer {
             }
             Output::Counts(c) => counts_json(c),
             Output::Notice(n) => json!({"type": "notice", "message": n}),
+            Output::Saved(state) => json!({"type": "saved", "state": state}),
         }
     }
 
@@ -214,6 +217,7 @@ impl Printer {
                 c.likes, c.dislikes, c.replies
             ),
             Output::Notice(n) => format!("note: {n}"),
+            Output::Saved(s) => format!("resume from {}", s.last_seq),
         }
     }
 }

@@ -23,9 +23,10 @@ use tracing::{debug, info, warn};
 use crate::inbox::InboxState;
 use crate::policy::Jitter;
 use crate::profile::{Auth, ProfileError, ServerProfile};
-use crate::protocol::{Kind, MAX_MESSAGE_BYTES};
+use crate::protocol::{Dialect, Kind, ServerMsg, MAX_MESSAGE_BYTES};
 use crate::supervisor::{
-    Action, Config, ConnState, DialError, Frame, LinkEnd, LinkId, Output, Supervisor,
+    classify_dial, clean, Action, Class, Config, ConnState, DialError, Frame, LinkEnd, LinkId,
+    Output, Supervisor,
 };
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -273,7 +274,7 @@ impl Driver {
                     self.state_tx.send_replace(s.clone());
                 }
                 Output::Notice(n) => warn!("{n}"),
-                Output::Items(_) | Output::Counts(_) => {}
+                Output::Items(_) | Output::Counts(_) | Output::Saved(_) => {}
             }
             let _ = self.events_tx.send(out);
         }
@@ -496,4 +497,81 @@ pub fn tls_config(extra_ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, 
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(cfg))
+}
+
+/// What "Test connection" found.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ProbeOutcome {
+    /// The upgrade succeeded; `dialect` is what the first message said
+    /// (`None` when the server stayed silent).
+    Connected {
+        dialect: Option<Dialect>,
+    },
+    AuthFailed {
+        message: String,
+    },
+    Unreachable {
+        message: String,
+    },
+    Misconfigured {
+        message: String,
+    },
+}
+
+/// Dial once, wait briefly for the server's first message, hang up.
+pub async fn probe(profile: &ServerProfile, timeout: Duration) -> ProbeOutcome {
+    let tls = if profile.is_tls() {
+        match tls_config(profile.extra_ca.as_deref()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                return ProbeOutcome::Misconfigured {
+                    message: e.to_string(),
+                }
+            }
+        }
+    } else {
+        None
+    };
+    let profile = Arc::new(profile.clone());
+    let mut ws = match tokio::time::timeout(timeout, dial(profile, tls)).await {
+        Err(_) => {
+            return ProbeOutcome::Unreachable {
+                message: format!("no answer within {} s", timeout.as_secs()),
+            }
+        }
+        Ok(Err(e)) => {
+            let (class, message) = classify_dial(&e);
+            return match class {
+                Class::Auth => ProbeOutcome::AuthFailed { message },
+                Class::Misconfig => ProbeOutcome::Misconfigured { message },
+                Class::Transient | Class::Restart | Class::TryLater => {
+                    ProbeOutcome::Unreachable { message }
+                }
+            };
+        }
+        Ok(Ok(ws)) => ws,
+    };
+    let first = tokio::time::timeout(timeout.min(Duration::from_secs(3)), ws.next()).await;
+    let dialect = match first {
+        Ok(Some(Ok(Message::Text(text)))) => {
+            if let Ok(ServerMsg::SeedSnapshot(_)) = ServerMsg::parse(Dialect::Seed, &text) {
+                Some(Dialect::Seed)
+            } else {
+                match ServerMsg::parse(Dialect::Native, &text) {
+                    Ok(ServerMsg::Error { code, message }) => {
+                        let _ = ws.close(None).await;
+                        return ProbeOutcome::Misconfigured {
+                            message: format!("the server reported {code}: {}", clean(&message)),
+                        };
+                    }
+                    Ok(_) => Some(Dialect::Native),
+                    Err(_) => None,
+                }
+            }
+        }
+        _ => None,
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+    ProbeOutcome::Connected { dialect }
 }

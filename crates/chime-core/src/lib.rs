@@ -7,6 +7,9 @@
 //! * [`supervisor`] — the sans-IO connection state machine.
 //! * [`client`] — the tokio driver that owns the socket and the timers.
 //! * [`profile`] — server address, dialect and credentials.
+//! * [`settings`] — the settings file (schema, validation, atomic writes).
+//! * [`secrets`] — the 0600 fallback for secrets, and log redaction.
+//! * [`store`] — the local inbox and resume state (SQLite).
 //! * [`announce`] — what becomes a toast and when (bursts, outages), and
 //!   the cleaning of untrusted text.
 
@@ -17,9 +20,12 @@ pub mod inbox;
 pub mod policy;
 pub mod profile;
 pub mod protocol;
+pub mod secrets;
+pub mod settings;
+pub mod store;
 pub mod supervisor;
 
-pub use client::{Client, ClientError, ClientHandle, Command};
+pub use client::{probe, Client, ClientError, ClientHandle, Command, ProbeOutcome};
 pub use inbox::{Inbox, InboxState, NewItem};
 pub use policy::{Backoff, Heartbeat, Jitter};
 pub use profile::{Auth, ProfileError, Secret, ServerProfile};

@@ -114,6 +114,10 @@ pub enum Output {
     /// Something odd that did not break the link (malformed frame, unknown
     /// message): worth a log line and a status hint, not a reconnect.
     Notice(String),
+    /// The resume state changed (cursor, totals, epoch). It always follows
+    /// the `Items` it covers, so an app that stores items and this state in
+    /// one transaction can never resume past an item it did not keep.
+    Saved(InboxState),
 }
 
 /// Why a dial failed, as the driver saw it.
@@ -152,7 +156,7 @@ pub enum Frame {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Class {
+pub(crate) enum Class {
     /// Should heal on its own: normal backoff.
     Transient,
     /// The server is restarting (1012): come back at once.
@@ -316,9 +320,11 @@ impl Supervisor {
 
     /// The user (or the app) marked items read.
     pub fn handle_mark_read(&mut self, kind: Option<Kind>) {
+        let before = self.inbox.state().clone();
         if self.inbox.mark_read(kind) {
             self.outputs.push_back(Output::Counts(self.inbox.unread()));
         }
+        self.saved_if_changed(&before);
         if let Link::Open {
             id,
             dialect: Some(Dialect::Native),
@@ -478,6 +484,19 @@ impl Supervisor {
             *dialect = Some(d);
             self.set_state(ConnState::Connected { dialect: Some(d) });
         }
+        let before = self.inbox.state().clone();
+        self.handle_msg(id, msg);
+        self.saved_if_changed(&before);
+    }
+
+    fn saved_if_changed(&mut self, before: &InboxState) {
+        if self.inbox.state() != before {
+            self.outputs
+                .push_back(Output::Saved(self.inbox.state().clone()));
+        }
+    }
+
+    fn handle_msg(&mut self, id: LinkId, msg: ServerMsg) {
         match msg {
             ServerMsg::SeedSnapshot(snap) => {
                 let before = self.inbox.unread();
@@ -633,7 +652,7 @@ fn heartbeat_msg(dialect: Dialect) -> ClientMsg {
     }
 }
 
-fn classify_dial(error: &DialError) -> (Class, String) {
+pub(crate) fn classify_dial(error: &DialError) -> (Class, String) {
     match error {
         DialError::Http { status, message } => {
             let detail = if message.is_empty() {
@@ -715,7 +734,7 @@ fn classify_end(end: &LinkEnd) -> (Class, String) {
 
 /// Server-supplied text in a status line: one line, no control characters,
 /// bounded.
-fn clean(s: &str) -> String {
+pub(crate) fn clean(s: &str) -> String {
     let mut out: String = s
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })

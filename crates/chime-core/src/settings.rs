@@ -1,0 +1,630 @@
+//! The settings file: what the user chose, with a schema version, validated,
+//! and written so that a crash never leaves an empty or half-written file.
+//! Secrets are not here (see [`crate::secrets`]).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::policy::Heartbeat;
+use crate::profile::{Auth, Secret, ServerProfile};
+use crate::protocol::{Dialect, Kind};
+use crate::supervisor::Config;
+
+/// The schema this version writes; files with a higher one are not ours.
+pub const SCHEMA: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub schema: u32,
+    pub server: ServerSettings,
+    pub notify: NotifySettings,
+    pub quiet_hours: QuietHours,
+    pub start_at_login: bool,
+    pub start_hidden: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            schema: SCHEMA,
+            server: ServerSettings::default(),
+            notify: NotifySettings::default(),
+            quiet_hours: QuietHours::default(),
+            start_at_login: false,
+            start_hidden: true,
+        }
+    }
+}
+
+/// How the app proves who the user is; the secret itself lives elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMethod {
+    #[default]
+    None,
+    /// `Authorization: Bearer <secret>`.
+    Token,
+    /// `Cookie: <secret>`.
+    Cookie,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerSettings {
+    /// Empty: no server configured yet.
+    pub url: String,
+    pub dialect: Dialect,
+    pub auth: AuthMethod,
+    pub heartbeat_secs: u32,
+    /// The user agreed to send credentials unencrypted (`ws://` to a host
+    /// that is not this machine).
+    pub allow_insecure: bool,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            url: String::new(),
+            dialect: Dialect::Auto,
+            auth: AuthMethod::None,
+            heartbeat_secs: 30,
+            allow_insecure: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NotifySettings {
+    pub likes: bool,
+    pub dislikes: bool,
+    pub replies: bool,
+    pub sound: bool,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        NotifySettings {
+            likes: true,
+            dislikes: true,
+            replies: true,
+            sound: true,
+        }
+    }
+}
+
+impl NotifySettings {
+    pub fn get(&self, kind: Kind) -> bool {
+        match kind {
+            Kind::Like => self.likes,
+            Kind::Dislike => self.dislikes,
+            Kind::Reply => self.replies,
+        }
+    }
+}
+
+/// No toasts between `from` and `to` (local time) on the chosen days; the
+/// badge and the inbox still update. A window that crosses midnight belongs
+/// to the day it starts on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct QuietHours {
+    pub enabled: bool,
+    /// "HH:MM".
+    pub from: String,
+    pub to: String,
+    /// Sunday first, as `tm_wday` counts.
+    pub days: [bool; 7],
+}
+
+impl Default for QuietHours {
+    fn default() -> Self {
+        QuietHours {
+            enabled: false,
+            from: "22:00".into(),
+            to: "07:00".into(),
+            days: [true; 7],
+        }
+    }
+}
+
+/// "HH:MM" as minutes after midnight.
+pub fn parse_hhmm(s: &str) -> Option<u16> {
+    let (h, m) = s.trim().split_once(':')?;
+    let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60 && !s.trim().starts_with('+')).then_some(h * 60 + m)
+}
+
+impl QuietHours {
+    /// Whether local time `minute` (after midnight) of weekday `wday`
+    /// (0 = Sunday) is quiet.
+    pub fn contains(&self, wday: u8, minute: u16) -> bool {
+        let (Some(from), Some(to)) = (parse_hhmm(&self.from), parse_hhmm(&self.to)) else {
+            return false;
+        };
+        if !self.enabled || from == to {
+            return false;
+        }
+        let day = |d: u8| self.days[usize::from(d % 7)];
+        if from < to {
+            day(wday) && (from..to).contains(&minute)
+        } else {
+            // Crosses midnight: the evening part is today's window, the
+            // morning part yesterday's.
+            (minute >= from && day(wday)) || (minute < to && day((wday + 6) % 7))
+        }
+    }
+}
+
+/// One problem with one field, for the settings window to show beside it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn field(field: &'static str, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field,
+        message: message.into(),
+    }
+}
+
+impl Settings {
+    /// Everything wrong with these settings (empty when they can be saved).
+    pub fn validate(&self) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        let s = &self.server;
+        if !s.url.trim().is_empty() {
+            match ServerProfile::new(s.url.trim()) {
+                Err(e) => errors.push(field("server.url", e.to_string())),
+                Ok(p) if !p.is_tls() && !is_loopback(&p) && !s.allow_insecure => {
+                    errors.push(field(
+                        "server.allow_insecure",
+                        "ws:// sends your credentials and events unencrypted to another machine: \
+                         use wss://, or tick the box to allow it",
+                    ))
+                }
+                Ok(_) => {}
+            }
+        }
+        if !(5..=600).contains(&s.heartbeat_secs) {
+            errors.push(field(
+                "server.heartbeat_secs",
+                "the heartbeat must be between 5 and 600 seconds",
+            ));
+        }
+        for (name, value) in [
+            ("quiet_hours.from", &self.quiet_hours.from),
+            ("quiet_hours.to", &self.quiet_hours.to),
+        ] {
+            if parse_hhmm(value).is_none() {
+                errors.push(field(name, "use a time like 22:00"));
+            }
+        }
+        if self.quiet_hours.enabled && !self.quiet_hours.days.iter().any(|d| *d) {
+            errors.push(field("quiet_hours.days", "choose at least one day"));
+        }
+        errors
+    }
+
+    /// The connection these settings describe, with `secret` for the chosen
+    /// authentication method; `None` when no server is set.
+    pub fn profile(
+        &self,
+        secret: Option<Secret>,
+    ) -> Result<Option<(ServerProfile, Config)>, String> {
+        let s = &self.server;
+        if s.url.trim().is_empty() {
+            return Ok(None);
+        }
+        let mut profile = ServerProfile::new(s.url.trim()).map_err(|e| e.to_string())?;
+        profile.dialect = s.dialect;
+        profile.auth = match (s.auth, secret) {
+            (AuthMethod::None, _) => Auth::None,
+            (AuthMethod::Token, Some(t)) => Auth::Bearer(t),
+            (AuthMethod::Cookie, Some(c)) => Auth::Cookie(c),
+            (_, None) => return Err("no saved secret for this server: enter it in Settings".into()),
+        };
+        profile.validate().map_err(|e| e.to_string())?;
+        let config = Config {
+            dialect: s.dialect,
+            heartbeat: Heartbeat::with_interval(Duration::from_secs(u64::from(
+                s.heartbeat_secs.clamp(5, 600),
+            ))),
+            ..Config::default()
+        };
+        Ok(Some((profile, config)))
+    }
+}
+
+fn is_loopback(p: &ServerProfile) -> bool {
+    match p.url.host() {
+        Some(url::Host::Ipv4(a)) => a.is_loopback(),
+        Some(url::Host::Ipv6(a)) => a.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// What loading found.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub settings: Settings,
+    /// Something the user should be told (a file set aside, a migration).
+    pub notice: Option<String>,
+    /// A secret found in an old settings file, to move to the secret store
+    /// (the file is rewritten without it).
+    pub migrated_secret: Option<Secret>,
+}
+
+/// The settings file of issue-4 builds: flat, with the token inline.
+#[derive(Deserialize)]
+struct V0 {
+    server: Option<String>,
+    dialect: Option<Dialect>,
+    token: Option<String>,
+    cookie: Option<String>,
+    heartbeat: Option<f64>,
+    #[serde(default)]
+    notify: NotifySettings,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot write {path}: {problem}")]
+    Write { path: String, problem: String },
+}
+
+/// `settings.json` in a directory.
+#[derive(Debug, Clone)]
+pub struct SettingsFile {
+    pub path: PathBuf,
+}
+
+impl SettingsFile {
+    pub fn in_dir(dir: &Path) -> SettingsFile {
+        SettingsFile {
+            path: dir.join("settings.json"),
+        }
+    }
+
+    /// Read the file. A missing file is the defaults; a file that is not
+    /// ours (corrupt, or from a newer version) is set aside under a new
+    /// name and the defaults are used, with a notice saying where it went.
+    pub fn load(&self) -> Loaded {
+        let text = match std::fs::read(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Loaded::default(),
+            Err(e) => {
+                return Loaded {
+                    notice: Some(format!(
+                        "cannot read {}: {e}; using the default settings",
+                        self.path.display()
+                    )),
+                    ..Loaded::default()
+                }
+            }
+        };
+        let value: Result<serde_json::Value, _> = serde_json::from_slice(&text);
+        let problem = match value {
+            Ok(v) if v.get("schema").is_none() && v.is_object() => {
+                match serde_json::from_value::<V0>(v) {
+                    Ok(old) => return self.migrate(old),
+                    Err(e) => format!("it is not valid ({e})"),
+                }
+            }
+            Ok(v) => match v.get("schema").and_then(|s| s.as_u64()) {
+                Some(n) if n > u64::from(SCHEMA) => {
+                    format!("it was written by a newer Chime (schema {n})")
+                }
+                _ => match serde_json::from_value::<Settings>(v) {
+                    Ok(mut s) => {
+                        s.schema = SCHEMA;
+                        return Loaded {
+                            settings: s,
+                            ..Loaded::default()
+                        };
+                    }
+                    Err(e) => format!("it is not valid ({e})"),
+                },
+            },
+            Err(e) => format!("it is not valid JSON ({e})"),
+        };
+        let backup = self.set_aside();
+        let notice = match backup {
+            Ok(b) => format!(
+                "Settings could not be read: {problem}. The file was kept as {} and the defaults are in use.",
+                b.display()
+            ),
+            Err(e) => format!(
+                "Settings could not be read: {problem}; setting the file aside failed too ({e}). The defaults are in use."
+            ),
+        };
+        Loaded {
+            notice: Some(notice),
+            ..Loaded::default()
+        }
+    }
+
+    fn migrate(&self, old: V0) -> Loaded {
+        let mut s = Settings::default();
+        s.server.url = old.server.unwrap_or_default();
+        s.server.dialect = old.dialect.unwrap_or_default();
+        if let Some(h) = old.heartbeat.filter(|h| (5.0..=600.0).contains(h)) {
+            s.server.heartbeat_secs = h as u32;
+        }
+        s.notify = old.notify;
+        // Old files could point anywhere; keep them working as they did.
+        s.server.allow_insecure = true;
+        let (auth, secret) = match (old.token, old.cookie) {
+            (Some(t), _) => (AuthMethod::Token, Some(Secret::new(t))),
+            (None, Some(c)) => (AuthMethod::Cookie, Some(Secret::new(c))),
+            (None, None) => (AuthMethod::None, None),
+        };
+        s.server.auth = auth;
+        Loaded {
+            settings: s,
+            notice: None,
+            migrated_secret: secret,
+        }
+    }
+
+    fn set_aside(&self) -> std::io::Result<PathBuf> {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let backup = self
+            .path
+            .with_file_name(format!("settings.json.bad-{stamp}"));
+        std::fs::rename(&self.path, &backup)?;
+        Ok(backup)
+    }
+
+    /// Write atomically: a temporary file beside it, fsync, rename, fsync
+    /// the directory.
+    pub fn save(&self, settings: &Settings) -> Result<(), SettingsError> {
+        let mut s = settings.clone();
+        s.schema = SCHEMA;
+        let mut text = serde_json::to_vec_pretty(&s).unwrap_or_default();
+        text.push(b'\n');
+        write_atomic(&self.path, &text, 0o644).map_err(|e| SettingsError::Write {
+            path: self.path.display().to_string(),
+            problem: e.to_string(),
+        })
+    }
+}
+
+/// Replace `path` with `bytes` so that a reader (or a crash) sees the old
+/// file or the new one, never a mix; `mode` applies from creation (Unix).
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(mode);
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+        let mut f = options.open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        #[cfg(unix)]
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("chime-settings-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        dir
+    }
+
+    #[test]
+    fn quiet_hours_follow_the_table() {
+        let night = QuietHours {
+            enabled: true,
+            from: "22:00".into(),
+            to: "07:00".into(),
+            // Friday and Saturday nights only.
+            days: [false, false, false, false, false, true, true],
+        };
+        let day = QuietHours {
+            enabled: true,
+            from: "12:00".into(),
+            to: "13:30".into(),
+            days: [true; 7],
+        };
+        let off = QuietHours {
+            enabled: false,
+            ..day.clone()
+        };
+        let h = |hh: u16, mm: u16| hh * 60 + mm;
+        let table = [
+            (&night, 5, h(23, 0), true),  // Friday 23:00
+            (&night, 6, h(3, 0), true),   // Saturday 03:00 (Friday's night)
+            (&night, 0, h(6, 59), true),  // Sunday 06:59 (Saturday's night)
+            (&night, 0, h(7, 0), false),  // Sunday 07:00: over
+            (&night, 0, h(23, 0), false), // Sunday night is not chosen
+            (&night, 5, h(3, 0), false),  // Friday 03:00 is Thursday's night
+            (&night, 5, h(21, 59), false),
+            (&day, 3, h(12, 0), true),
+            (&day, 3, h(13, 29), true),
+            (&day, 3, h(13, 30), false),
+            (&day, 3, h(11, 59), false),
+            (&off, 3, h(12, 30), false),
+        ];
+        for (q, wday, minute, quiet) in table {
+            assert_eq!(
+                q.contains(wday, minute),
+                quiet,
+                "{q:?} day {wday} minute {minute}"
+            );
+        }
+    }
+
+    #[test]
+    fn times_parse_strictly() {
+        for (s, want) in [
+            ("00:00", Some(0)),
+            ("7:05", Some(425)),
+            ("23:59", Some(1439)),
+            ("24:00", None),
+            ("12:60", None),
+            ("noon", None),
+            ("", None),
+            ("+1:00", None),
+        ] {
+            assert_eq!(parse_hhmm(s), want, "{s}");
+        }
+    }
+
+    #[test]
+    fn validation_names_the_field_and_wants_consent_for_plain_remote_links() {
+        let mut s = Settings::default();
+        assert!(s.validate().is_empty());
+        s.server.url = "not a url".into();
+        assert_eq!(s.validate()[0].field, "server.url");
+        s.server.url = "ws://chime.example.com/v1/stream".into();
+        assert_eq!(s.validate()[0].field, "server.allow_insecure");
+        s.server.allow_insecure = true;
+        assert!(s.validate().is_empty());
+        for local in [
+            "ws://127.0.0.1:9/x",
+            "ws://localhost:9/x",
+            "ws://[::1]:9/x",
+            "wss://chime.example.com/",
+        ] {
+            s.server.url = local.into();
+            s.server.allow_insecure = false;
+            assert!(s.validate().is_empty(), "{local}");
+        }
+        s.server.heartbeat_secs = 1;
+        s.quiet_hours.from = "25:00".into();
+        let fields: Vec<_> = s.validate().into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["server.heartbeat_secs", "quiet_hours.from"]);
+    }
+
+    #[test]
+    fn settings_round_trip_through_an_atomic_save() {
+        let dir = temp_dir("roundtrip");
+        let file = SettingsFile::in_dir(&dir);
+        let mut s = Settings::default();
+        s.server.url = "wss://chime.example.com/v1/stream".into();
+        s.server.auth = AuthMethod::Token;
+        s.notify.dislikes = false;
+        s.quiet_hours.enabled = true;
+        file.save(&s).expect("save");
+        let loaded = file.load();
+        assert_eq!(loaded.settings, s);
+        assert!(loaded.notice.is_none());
+        // Nothing but the file itself is left behind.
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .expect("dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names, ["settings.json"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_corrupt_or_newer_file_is_set_aside_and_the_defaults_used() {
+        for (name, text) in [
+            ("corrupt", "{\"schema\": 1, \"server\": {"),
+            ("newer", "{\"schema\": 99}"),
+            ("wrong-type", "{\"schema\": 1, \"start_hidden\": \"yes\"}"),
+            ("empty", ""),
+        ] {
+            let dir = temp_dir(name);
+            let file = SettingsFile::in_dir(&dir);
+            std::fs::write(&file.path, text).expect("write");
+            let loaded = file.load();
+            assert_eq!(loaded.settings, Settings::default(), "{name}");
+            let notice = loaded.notice.expect("a notice");
+            assert!(notice.contains("settings.json.bad-"), "{name}: {notice}");
+            assert!(!file.path.exists(), "{name}: the bad file is moved away");
+            let kept: Vec<_> = std::fs::read_dir(&dir)
+                .expect("dir")
+                .filter_map(|e| e.ok())
+                .collect();
+            assert_eq!(
+                std::fs::read_to_string(kept[0].path()).expect("backup"),
+                text
+            );
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+
+    #[test]
+    fn an_old_flat_file_is_migrated_and_its_token_handed_over() {
+        let dir = temp_dir("v0");
+        let file = SettingsFile::in_dir(&dir);
+        std::fs::write(
+            &file.path,
+            r#"{"server": "ws://10.0.0.5:8080/v1/stream", "dialect": "native", "token": "s3cret", "notify": {"likes": false}}"#,
+        )
+        .expect("write");
+        let loaded = file.load();
+        assert_eq!(loaded.settings.server.url, "ws://10.0.0.5:8080/v1/stream");
+        assert_eq!(loaded.settings.server.auth, AuthMethod::Token);
+        assert_eq!(loaded.settings.server.dialect, Dialect::Native);
+        assert!(!loaded.settings.notify.likes);
+        assert_eq!(
+            loaded.migrated_secret.map(|s| s.expose().to_owned()),
+            Some("s3cret".into())
+        );
+        assert!(loaded.settings.validate().is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_profile_needs_the_secret_its_method_names() {
+        let mut s = Settings::default();
+        assert!(matches!(s.profile(None), Ok(None)));
+        s.server.url = "ws://127.0.0.1:9/v1/stream".into();
+        s.server.auth = AuthMethod::Token;
+        assert!(s.profile(None).is_err());
+        let (profile, config) = s
+            .profile(Some(Secret::new("t")))
+            .expect("ok")
+            .expect("some");
+        assert!(matches!(profile.auth, Auth::Bearer(_)));
+        assert_eq!(
+            config.heartbeat,
+            Heartbeat::with_interval(Duration::from_secs(30))
+        );
+    }
+}

@@ -1,0 +1,464 @@
+//! The local inbox: recent items and the resume state, in one SQLite file.
+//!
+//! Items and the [`InboxState`] they advance are written in one transaction,
+//! so after a crash the cursor never points past an item that was not kept,
+//! and an item that was kept is never announced again: [`Store::record`]
+//! returns only the items it had not seen (a UNIQUE key per event).
+
+use std::path::Path;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use crate::inbox::{InboxState, NewItem};
+use crate::protocol::Kind;
+
+/// Rows kept; beyond it the oldest read rows go first, then the oldest.
+pub const DEFAULT_CAP: usize = 5000;
+
+const SCHEMA: i64 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the inbox at {path}: {problem}")]
+    Open { path: String, problem: String },
+    #[error("the inbox was written by a newer Chime (schema {0})")]
+    Newer(i64),
+    #[error("inbox database: {0}")]
+    Sql(#[from] rusqlite::Error),
+}
+
+/// One inbox row, as the inbox window shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Row {
+    pub id: i64,
+    pub kind: Kind,
+    /// Who did it (native), empty for seed rows.
+    pub actor: String,
+    /// What it was about (native), or "3 new likes" (seed).
+    pub title: String,
+    pub url: String,
+    /// Unix milliseconds: the server's time, else when it arrived.
+    pub time: i64,
+    pub read: bool,
+}
+
+pub struct Store {
+    conn: Connection,
+    cap: usize,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("cap", &self.cap).finish()
+    }
+}
+
+impl Store {
+    /// Open (or create) the inbox file, in WAL mode.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let open_err = |problem: String| StoreError::Open {
+            path: path.display().to_string(),
+            problem,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
+        }
+        let conn = Connection::open(path).map_err(|e| open_err(e.to_string()))?;
+        // WAL + NORMAL: a killed process loses nothing that was committed;
+        // a power cut may lose the last commits but never corrupts the file.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| open_err(e.to_string()))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(2))?;
+        Store::init(conn)
+    }
+
+    /// A store that lives only as long as the process (when the data
+    /// directory cannot be written).
+    pub fn in_memory() -> Result<Store, StoreError> {
+        Store::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<Store, StoreError> {
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > SCHEMA {
+            return Err(StoreError::Newer(version));
+        }
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS items (
+                id INTEGER PRIMARY KEY,
+                key TEXT NOT NULL UNIQUE,
+                kind TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                title TEXT NOT NULL,
+                url TEXT NOT NULL,
+                time INTEGER NOT NULL,
+                read INTEGER NOT NULL DEFAULT 0
+            );
+            CREATE INDEX IF NOT EXISTS items_time ON items (time, id);
+            CREATE TABLE IF NOT EXISTS resume (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                state TEXT NOT NULL
+            );
+            PRAGMA user_version = 1;",
+        )?;
+        Ok(Store {
+            conn,
+            cap: DEFAULT_CAP,
+        })
+    }
+
+    pub fn with_cap(mut self, cap: usize) -> Store {
+        self.cap = cap.max(1);
+        self
+    }
+
+    /// The resume state last recorded (default when none, or unreadable).
+    pub fn state(&self) -> Result<InboxState, StoreError> {
+        let text: Option<String> = self
+            .conn
+            .query_row("SELECT state FROM resume WHERE id = 1", [], |r| r.get(0))
+            .optional()?;
+        Ok(text
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default())
+    }
+
+    /// Keep `items` and the resume `state` that covers them, atomically.
+    /// Returns the items that were new to the store, in order: the ones
+    /// to announce.
+    pub fn record(
+        &mut self,
+        items: &[NewItem],
+        state: &InboxState,
+        now_ms: i64,
+    ) -> Result<Vec<NewItem>, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut fresh = Vec::new();
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO items (key, kind, actor, title, url, time, read)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)",
+            )?;
+            for (n, item) in items.iter().enumerate() {
+                let (key, actor, title, url, time) = match item {
+                    NewItem::Event(e) => (
+                        format!("{}:{}", state.epoch.as_deref().unwrap_or(""), e.seq),
+                        e.actor.as_str(),
+                        e.target.title.clone(),
+                        e.target.url.as_str(),
+                        if e.time > 0 { e.time } else { now_ms },
+                    ),
+                    NewItem::Bump { kind, by, total } => (
+                        // A seed total can fall and rise again: the time
+                        // and position keep each rise its own row.
+                        format!("seed:{}:{total}:{now_ms}:{n}", kind.as_str()),
+                        "",
+                        format!("{by} new {}", kind.noun(*by)),
+                        "",
+                        now_ms,
+                    ),
+                };
+                let added =
+                    insert.execute(params![key, item.kind().as_str(), actor, title, url, time])?;
+                if added > 0 {
+                    fresh.push(item.clone());
+                }
+            }
+        }
+        let json = serde_json::to_string(state).unwrap_or_default();
+        tx.execute(
+            "INSERT INTO resume (id, state) VALUES (1, ?1)
+             ON CONFLICT (id) DO UPDATE SET state = excluded.state",
+            params![json],
+        )?;
+        if !fresh.is_empty() {
+            prune(&tx, self.cap)?;
+        }
+        tx.commit()?;
+        Ok(fresh)
+    }
+
+    /// Newest first, optionally of one kind.
+    pub fn list(&self, kind: Option<Kind>, limit: usize) -> Result<Vec<Row>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, kind, actor, title, url, time, read FROM items
+             WHERE ?1 IS NULL OR kind = ?1
+             ORDER BY time DESC, id DESC LIMIT ?2",
+        )?;
+        let rows = stmt
+            .query_map(
+                params![kind.map(Kind::as_str), limit.min(i64::MAX as usize) as i64],
+                row,
+            )?
+            .filter_map(Result::ok)
+            .flatten()
+            .collect();
+        Ok(rows)
+    }
+
+    pub fn get(&self, id: i64) -> Result<Option<Row>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, kind, actor, title, url, time, read FROM items WHERE id = ?1",
+                params![id],
+                row,
+            )
+            .optional()?
+            .flatten())
+    }
+
+    /// Mark one row read; returns it (as it was before).
+    pub fn mark_read(&mut self, id: i64) -> Result<Option<Row>, StoreError> {
+        let found = self.get(id)?;
+        if found.is_some() {
+            self.conn
+                .execute("UPDATE items SET read = 1 WHERE id = ?1", params![id])?;
+        }
+        Ok(found)
+    }
+
+    /// Mark every row of `kind` (or all) read; returns how many changed.
+    pub fn mark_kind_read(&mut self, kind: Option<Kind>) -> Result<usize, StoreError> {
+        Ok(self.conn.execute(
+            "UPDATE items SET read = 1 WHERE read = 0 AND (?1 IS NULL OR kind = ?1)",
+            params![kind.map(Kind::as_str)],
+        )?)
+    }
+
+    /// Unread rows of `kind`.
+    pub fn unread(&self, kind: Kind) -> Result<u64, StoreError> {
+        let n: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM items WHERE read = 0 AND kind = ?1",
+            params![kind.as_str()],
+            |r| r.get(0),
+        )?;
+        Ok(n.max(0) as u64)
+    }
+
+    pub fn len(&self) -> Result<usize, StoreError> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM items", [], |r| r.get(0))?;
+        Ok(n.max(0) as usize)
+    }
+
+    pub fn is_empty(&self) -> Result<bool, StoreError> {
+        Ok(self.len()? == 0)
+    }
+}
+
+/// A row, or `None` for one whose kind this version does not know.
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Row>> {
+    let kind: String = r.get(1)?;
+    let Some(kind) = Kind::parse(&kind) else {
+        return Ok(None);
+    };
+    Ok(Some(Row {
+        id: r.get(0)?,
+        kind,
+        actor: r.get(2)?,
+        title: r.get(3)?,
+        url: r.get(4)?,
+        time: r.get(5)?,
+        read: r.get::<_, i64>(6)? != 0,
+    }))
+}
+
+fn prune(tx: &rusqlite::Transaction<'_>, cap: usize) -> Result<(), StoreError> {
+    let n: i64 = tx.query_row("SELECT COUNT(*) FROM items", [], |r| r.get(0))?;
+    let excess = n - cap as i64;
+    if excess > 0 {
+        tx.execute(
+            "DELETE FROM items WHERE id IN (
+                SELECT id FROM items ORDER BY read DESC, time ASC, id ASC LIMIT ?1)",
+            params![excess],
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Counts, Event, Target};
+
+    fn event(seq: u64, kind: Kind, time: i64) -> NewItem {
+        NewItem::Event(Event {
+            seq,
+            kind,
+            actor: format!("user{seq}"),
+            target: Target {
+                title: format!("post {seq}"),
+                url: format!("https://example.com/p/{seq}"),
+            },
+            time,
+        })
+    }
+
+    fn state(last_seq: u64) -> InboxState {
+        InboxState {
+            last_seq,
+            epoch: Some("e1".into()),
+            ..InboxState::default()
+        }
+    }
+
+    #[test]
+    fn an_event_recorded_twice_is_returned_as_new_only_once() {
+        let mut store = Store::in_memory().expect("store");
+        let first = store
+            .record(
+                &[event(1, Kind::Like, 10), event(2, Kind::Reply, 20)],
+                &state(2),
+                99,
+            )
+            .expect("record");
+        assert_eq!(first.len(), 2);
+        let again = store
+            .record(
+                &[event(2, Kind::Reply, 20), event(3, Kind::Like, 30)],
+                &state(3),
+                99,
+            )
+            .expect("record");
+        assert_eq!(again, vec![event(3, Kind::Like, 30)]);
+        assert_eq!(store.len().expect("len"), 3);
+        assert_eq!(store.state().expect("state"), state(3));
+    }
+
+    #[test]
+    fn the_same_seq_under_a_new_epoch_is_a_new_event() {
+        let mut store = Store::in_memory().expect("store");
+        store
+            .record(&[event(1, Kind::Like, 10)], &state(1), 0)
+            .expect("record");
+        let mut s = state(1);
+        s.epoch = Some("e2".into());
+        let fresh = store
+            .record(&[event(1, Kind::Like, 11)], &s, 0)
+            .expect("record");
+        assert_eq!(fresh.len(), 1);
+    }
+
+    #[test]
+    fn rows_come_newest_first_and_filter_by_kind() {
+        let mut store = Store::in_memory().expect("store");
+        let items = [
+            event(1, Kind::Like, 300),
+            event(2, Kind::Reply, 100),
+            event(3, Kind::Like, 200),
+        ];
+        store.record(&items, &state(3), 0).expect("record");
+        let all: Vec<i64> = store
+            .list(None, 10)
+            .expect("list")
+            .iter()
+            .map(|r| r.time)
+            .collect();
+        assert_eq!(all, [300, 200, 100]);
+        let likes = store.list(Some(Kind::Like), 10).expect("list");
+        assert_eq!(likes.len(), 2);
+        assert!(likes.iter().all(|r| r.kind == Kind::Like && !r.read));
+    }
+
+    #[test]
+    fn the_cap_prunes_the_oldest_read_rows_before_any_unread_one() {
+        let mut store = Store::in_memory().expect("store").with_cap(3);
+        let first: Vec<_> = (1..=3).map(|s| event(s, Kind::Like, s as i64)).collect();
+        store.record(&first, &state(3), 0).expect("record");
+        // Row 2 (the middle one) is read: it goes first, not row 1.
+        let two = store.list(None, 10).expect("list")[1].id;
+        store.mark_read(two).expect("read");
+        store
+            .record(&[event(4, Kind::Like, 4)], &state(4), 0)
+            .expect("record");
+        let titles: Vec<String> = store
+            .list(None, 10)
+            .expect("list")
+            .into_iter()
+            .map(|r| r.title)
+            .collect();
+        assert_eq!(titles, ["post 4", "post 3", "post 1"]);
+        // With nothing read, the oldest unread goes.
+        store
+            .record(&[event(5, Kind::Like, 5)], &state(5), 0)
+            .expect("record");
+        let titles: Vec<String> = store
+            .list(None, 10)
+            .expect("list")
+            .into_iter()
+            .map(|r| r.title)
+            .collect();
+        assert_eq!(titles, ["post 5", "post 4", "post 3"]);
+    }
+
+    #[test]
+    fn seed_bumps_become_rows_and_the_totals_are_kept() {
+        let mut store = Store::in_memory().expect("store");
+        let s = InboxState {
+            totals: Counts {
+                likes: 3,
+                dislikes: 0,
+                replies: 0,
+            },
+            ..InboxState::default()
+        };
+        let bump = NewItem::Bump {
+            kind: Kind::Like,
+            by: 3,
+            total: 3,
+        };
+        assert_eq!(
+            store
+                .record(std::slice::from_ref(&bump), &s, 1000)
+                .expect("record")
+                .len(),
+            1
+        );
+        // The same total rising again later is another row.
+        assert_eq!(store.record(&[bump], &s, 2000).expect("record").len(), 1);
+        let rows = store.list(None, 10).expect("list");
+        assert_eq!(rows[0].title, "3 new likes");
+        assert_eq!(store.state().expect("state").totals.likes, 3);
+    }
+
+    #[test]
+    fn marking_read_by_kind_leaves_other_kinds_unread() {
+        let mut store = Store::in_memory().expect("store");
+        let items = [
+            event(1, Kind::Like, 1),
+            event(2, Kind::Reply, 2),
+            event(3, Kind::Like, 3),
+        ];
+        store.record(&items, &state(3), 0).expect("record");
+        assert_eq!(store.mark_kind_read(Some(Kind::Like)).expect("read"), 2);
+        assert_eq!(store.unread(Kind::Like).expect("unread"), 0);
+        assert_eq!(store.unread(Kind::Reply).expect("unread"), 1);
+    }
+
+    #[test]
+    fn a_file_store_survives_reopening_and_refuses_a_newer_schema() {
+        let dir = std::env::temp_dir().join(format!("chime-store-{}", std::process::id()));
+        let path = dir.join("inbox.sqlite3");
+        let _ = std::fs::remove_dir_all(&dir);
+        {
+            let mut store = Store::open(&path).expect("open");
+            store
+                .record(&[event(1, Kind::Like, 1)], &state(1), 0)
+                .expect("record");
+        }
+        let store = Store::open(&path).expect("reopen");
+        assert_eq!(store.len().expect("len"), 1);
+        assert_eq!(store.state().expect("state").last_seq, 1);
+        store
+            .conn
+            .pragma_update(None, "user_version", 9)
+            .expect("pragma");
+        drop(store);
+        assert!(matches!(Store::open(&path), Err(StoreError::Newer(9))));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
