@@ -1,3 +1,20 @@
+/// The commands the windows may call. Each gets an `allow-<name>`
+/// permission, and `capabilities/windows.json` grants exactly these.
+const COMMANDS: &[&str] = &[
+    "inbox_list",
+    "inbox_open",
+    "inbox_mark_all_read",
+    "status_get",
+    "settings_get",
+    "settings_save",
+    "settings_test",
+];
+
 fn main() {
-    tauri_build::build()
+    let attributes = tauri_build::Attributes::new()
+        .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS));
+    if let Err(e) = tauri_build::try_build(attributes) {
+        println!("cargo:warning=tauri build failed: {e:#}");
+        std::process::exit(1);
+    }
 }

@@ -1,18 +1,17 @@
-//! Where the server profile comes from: flags, else the settings file in the
-//! XDG config dir (`$XDG_CONFIG_HOME/chime/settings.json`), else nothing.
+//! Flags and the app's directories. Flags describe a server for this run
+//! only; without `--server` the saved settings do.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use chime_core::{Auth, Config, Dialect, Heartbeat, ServerProfile};
 use clap::Parser;
-use serde::Deserialize;
 
 /// Chime: likes, dislikes and replies, in the tray.
-#[derive(Parser, Debug, Clone)]
+#[derive(Parser, Debug, Clone, Default)]
 #[command(name = "chime", version)]
 pub struct Args {
-    /// Push server URL (ws:// or wss://).
+    /// Push server URL (ws:// or wss://), for this run (Settings are not changed).
     #[arg(long)]
     pub server: Option<String>,
     /// Wire dialect: seed, native or auto.
@@ -39,93 +38,86 @@ pub struct Args {
     /// Demo events per minute.
     #[arg(long, default_value_t = 12.0)]
     pub demo_rate: f64,
+    /// Open a window at start: inbox or settings.
+    #[arg(long, value_name = "WINDOW")]
+    pub open: Option<String>,
+    /// Start in the tray even if Settings say otherwise (used by autostart).
+    #[arg(long)]
+    pub hidden: bool,
 }
 
-/// The settings file (the settings window comes later; secrets move to the
-/// keyring then).
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct Settings {
-    pub server: Option<String>,
-    pub dialect: Option<String>,
-    pub token: Option<String>,
-    pub cookie: Option<String>,
-    pub heartbeat: Option<f64>,
-    /// Which kinds make a toast (all on by default).
-    pub notify: NotifyKinds,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(default)]
-pub struct NotifyKinds {
-    pub likes: bool,
-    pub dislikes: bool,
-    pub replies: bool,
-}
-
-impl Default for NotifyKinds {
-    fn default() -> Self {
-        NotifyKinds {
-            likes: true,
-            dislikes: true,
-            replies: true,
+impl Args {
+    /// A server given on the command line, if any.
+    pub fn profile(&self) -> Result<Option<(ServerProfile, Config)>, String> {
+        let Some(url) = self.server.clone() else {
+            return Ok(None);
+        };
+        let mut profile = ServerProfile::new(&url).map_err(|e| e.to_string())?;
+        if let Some(d) = &self.dialect {
+            profile.dialect = d.parse::<Dialect>()?;
         }
+        for h in &self.header {
+            profile.add_header(h).map_err(|e| e.to_string())?;
+        }
+        profile.auth = Auth::from_flags(
+            self.token.clone(),
+            self.cookie.clone(),
+            self.query_token.as_deref(),
+        )
+        .map_err(|e| e.to_string())?;
+        profile.validate().map_err(|e| e.to_string())?;
+        let mut config = Config {
+            dialect: profile.dialect,
+            ..Config::default()
+        };
+        if let Some(secs) = self.heartbeat {
+            if !(0.0..86_400.0).contains(&secs) {
+                return Err("heartbeat must be a number of seconds".into());
+            }
+            config.heartbeat = Heartbeat::with_interval(Duration::from_secs_f64(secs));
+        }
+        Ok(Some((profile, config)))
     }
 }
 
-pub fn config_dir() -> Option<PathBuf> {
-    std::env::var_os("XDG_CONFIG_HOME")
+fn home() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(PathBuf::from)
+}
+
+fn xdg(var: &str, fallback: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-        .map(|p| p.join("chime"))
+        .or_else(|| home().map(|h| h.join(fallback)))
 }
 
-/// Read the settings file; a missing file is empty settings, a broken one is
-/// an error message (the app keeps running without a server).
-pub fn load_settings() -> Result<Settings, String> {
-    let Some(path) = config_dir().map(|d| d.join("settings.json")) else {
-        return Ok(Settings::default());
-    };
-    match std::fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text)
-            .map_err(|e| format!("settings file {} is not valid: {e}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+/// Settings and the fallback secret file.
+pub fn config_dir() -> Option<PathBuf> {
+    if cfg!(target_os = "linux") {
+        xdg("XDG_CONFIG_HOME", ".config").map(|p| p.join("chime"))
+    } else {
+        data_dir()
     }
 }
 
-/// Build the profile and supervisor config from flags over settings.
-pub fn profile(
-    args: &Args,
-    settings: &Settings,
-) -> Result<Option<(ServerProfile, Config)>, String> {
-    let Some(url) = args.server.clone().or_else(|| settings.server.clone()) else {
-        return Ok(None);
-    };
-    let mut profile = ServerProfile::new(&url).map_err(|e| e.to_string())?;
-    if let Some(d) = args.dialect.clone().or_else(|| settings.dialect.clone()) {
-        profile.dialect = d.parse::<Dialect>()?;
+/// The inbox database.
+pub fn data_dir() -> Option<PathBuf> {
+    if cfg!(target_os = "macos") {
+        home().map(|h| h.join("Library/Application Support/Chime"))
+    } else if cfg!(windows) {
+        std::env::var_os("LOCALAPPDATA").map(|p| PathBuf::from(p).join("Chime"))
+    } else {
+        xdg("XDG_DATA_HOME", ".local/share").map(|p| p.join("chime"))
     }
-    for h in &args.header {
-        profile.add_header(h).map_err(|e| e.to_string())?;
+}
+
+/// Rotated logs.
+pub fn log_dir() -> Option<PathBuf> {
+    if cfg!(target_os = "macos") {
+        home().map(|h| h.join("Library/Logs/Chime"))
+    } else if cfg!(windows) {
+        data_dir().map(|d| d.join("logs"))
+    } else {
+        xdg("XDG_STATE_HOME", ".local/state").map(|p| p.join("chime/logs"))
     }
-    profile.auth = Auth::from_flags(
-        args.token.clone().or_else(|| settings.token.clone()),
-        args.cookie.clone().or_else(|| settings.cookie.clone()),
-        args.query_token.as_deref(),
-    )
-    .map_err(|e| e.to_string())?;
-    profile.validate().map_err(|e| e.to_string())?;
-    let mut config = Config {
-        dialect: profile.dialect,
-        ..Config::default()
-    };
-    if let Some(secs) = args.heartbeat.or(settings.heartbeat) {
-        if !(0.0..86_400.0).contains(&secs) {
-            return Err("heartbeat must be a number of seconds".into());
-        }
-        config.heartbeat = Heartbeat::with_interval(Duration::from_secs_f64(secs));
-    }
-    Ok(Some((profile, config)))
 }

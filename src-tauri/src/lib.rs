@@ -1,45 +1,81 @@
-//! Chime's app shell: tray, notifications and OS signals around chime-core.
-//! Everything that decides anything lives in chime-core; this crate wires it
-//! to the desktop.
+//! Chime's app shell: tray, notifications, windows and OS signals around
+//! chime-core. Everything that decides anything lives in chime-core; this
+//! crate wires it to the desktop.
 
 mod cli;
+mod commands;
+mod logging;
 mod notifier;
+mod secret_store;
 mod signals;
+mod state;
 mod tray;
+mod windows;
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chime_core::announce::{web_url, AnnounceConfig, Announcer, ToastSlot};
+use chime_core::settings::{NotifySettings, QuietHours, Settings, SettingsFile};
+use chime_core::store::Store;
 use chime_core::supervisor::{ConnState, Output};
-use chime_core::{Client, ClientHandle, Command, Counts, InboxState, Kind, NewItem, ServerProfile};
+use chime_core::{
+    Client, ClientHandle, Command, Counts, InboxState, Kind, NewItem, Secret, ServerProfile,
+};
 use clap::Parser;
-use tauri::{AppHandle, RunEvent};
+use tauri::{AppHandle, Emitter, Manager, RunEvent};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use crate::notifier::{BusSignal, Notifier, ToastEvent};
+use crate::secret_store::{account, SecretStore};
+use crate::state::{lock, Prefs, Shared, Status};
 use crate::tray::{ids, Tray, View};
+use crate::windows::events;
 
-/// What reaches the controller from the desktop.
+/// What reaches the controller from the desktop and the windows.
 #[derive(Debug)]
-enum Cmd {
+pub enum Cmd {
     Menu(String),
     Bus(BusSignal),
+    /// The inbox window opened a row.
+    OpenItem(i64),
+    MarkRead(Option<Kind>),
+    /// Settings were saved.
+    Reconfigure(Box<Settings>, Option<Secret>),
 }
 
 /// Start the app; returns the process exit code.
 pub fn run() -> i32 {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tao=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let (_log_guard, log_problem) = logging::init(cli::log_dir().as_deref());
+    if let Some(p) = log_problem {
+        warn!("{p}; logging to stderr only");
+    }
     let args = cli::Args::parse();
     let app = tauri::Builder::default()
+        // First: a second launch hands over to this one and exits.
+        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+            info!("Chime was started again: opening the inbox");
+            windows::open(app, windows::INBOX);
+        }))
+        .plugin(
+            tauri_plugin_autostart::Builder::new()
+                .arg("--hidden")
+                .app_name("Chime")
+                .build(),
+        )
+        .plugin(tauri_plugin_opener::init())
+        .invoke_handler(tauri::generate_handler![
+            commands::inbox_list,
+            commands::inbox_open,
+            commands::inbox_mark_all_read,
+            commands::status_get,
+            commands::settings_get,
+            commands::settings_save,
+            commands::settings_test,
+        ])
         .setup(move |app| {
             setup(app.handle().clone(), args.clone());
             Ok(())
@@ -64,38 +100,129 @@ pub fn run() -> i32 {
     0
 }
 
+/// Turn start-at-login on or off (the entry starts Chime with `--hidden`).
+pub(crate) fn set_autostart(app: &AppHandle, on: bool) -> Result<(), String> {
+    use tauri_plugin_autostart::ManagerExt;
+    let launcher = app.autolaunch();
+    let now = launcher.is_enabled().unwrap_or(false);
+    match (on, now) {
+        (true, false) => launcher.enable().map_err(|e| e.to_string()),
+        (false, true) => launcher.disable().map_err(|e| e.to_string()),
+        _ => Ok(()),
+    }
+}
+
+/// Everything loaded from disk at start, and what went wrong doing it.
+struct Startup {
+    settings: Settings,
+    secret: Option<Secret>,
+    file: Option<SettingsFile>,
+    secrets: SecretStore,
+    store: Store,
+    notices: Vec<String>,
+}
+
+fn load_startup() -> Startup {
+    let mut notices = Vec::new();
+    let config = cli::config_dir();
+    let file = config.as_deref().map(SettingsFile::in_dir);
+    let loaded = file.as_ref().map(SettingsFile::load).unwrap_or_default();
+    if let Some(n) = loaded.notice {
+        warn!("{n}");
+        notices.push(n);
+    }
+    let settings = loaded.settings;
+    let mut secrets = SecretStore::new(config.clone().unwrap_or_else(std::env::temp_dir));
+    let account = account(settings.server.auth, &settings.server.url);
+    if let (Some(secret), Some(file)) = (&loaded.migrated_secret, &file) {
+        // An old settings file held the token: move it, then rewrite the file.
+        match secrets.set(&account, secret) {
+            Ok(_) => match file.save(&settings) {
+                Ok(()) => info!("settings moved to schema 1; the secret left the file"),
+                Err(e) => warn!("{e}"),
+            },
+            Err(e) => warn!("{e}"),
+        }
+    }
+    let secret = match settings.server.auth {
+        chime_core::settings::AuthMethod::None => None,
+        _ => loaded.migrated_secret.or_else(|| secrets.get(&account)),
+    };
+    let store = match cli::data_dir().map(|d| Store::open(&d.join("inbox.sqlite3"))) {
+        Some(Ok(store)) => store,
+        Some(Err(e)) => {
+            let n = format!("{e}. The inbox is kept in memory until Chime quits.");
+            warn!("{n}");
+            notices.push(n);
+            memory_store()
+        }
+        None => memory_store(),
+    };
+    Startup {
+        settings,
+        secret,
+        file,
+        secrets,
+        store,
+        notices,
+    }
+}
+
+fn memory_store() -> Store {
+    match Store::in_memory() {
+        Ok(s) => s,
+        // An in-memory SQLite database cannot fail to open short of
+        // running out of memory.
+        Err(e) => panic!("cannot create an in-memory inbox: {e}"),
+    }
+}
+
 fn setup(app: AppHandle, args: cli::Args) {
     let (tx, rx) = mpsc::unbounded_channel();
+    let startup = load_startup();
+    let store = Arc::new(Mutex::new(startup.store));
+    let settings = startup.settings.clone();
+    app.manage(Shared {
+        tx: tx.clone(),
+        store: store.clone(),
+        status: Mutex::new(Status {
+            state: ConnState::Idle,
+            host: String::new(),
+            counts: Counts::default(),
+        }),
+        prefs: Mutex::new(Prefs {
+            settings: startup.settings,
+            notices: startup.notices.clone(),
+            secret_set: startup.secret.is_some(),
+        }),
+        file: startup.file,
+        secrets: Arc::new(Mutex::new(startup.secrets)),
+    });
+    // WebDriver sessions need a window from the start.
+    let automation = std::env::var("TAURI_WEBVIEW_AUTOMATION").is_ok_and(|v| v == "true");
+    let first = match args.open.as_deref() {
+        Some(w) => Some(w.to_owned()),
+        None if automation => Some(windows::INBOX.to_owned()),
+        None if !args.hidden && !settings.start_hidden => Some(windows::INBOX.to_owned()),
+        None => None,
+    };
+    if let Some(w) = first {
+        windows::open(&app, &w);
+    }
+    let secret = startup.secret;
+    let notices = startup.notices;
     tauri::async_runtime::spawn(async move {
-        let settings = cli::load_settings().unwrap_or_else(|e| {
-            warn!("{e}; using defaults");
-            cli::Settings::default()
-        });
-        let (profile, problem) = resolve_profile(&args, &settings).await;
+        let (profile, problem) = resolve_profile(&args, &settings, secret).await;
         let host = profile
             .as_ref()
             .map_or_else(|| "server".into(), |(p, _)| p.host_label());
-        let client = match profile {
-            Some((profile, config)) => {
-                let site = site_root(&profile);
-                match Client::spawn(profile, config, InboxState::default()) {
-                    Ok(c) => Some((c, site)),
-                    Err(e) => {
-                        error!("cannot start the connection: {e}");
-                        None
-                    }
-                }
-            }
-            None => None,
-        };
         let view = View {
-            state: match (&client, problem) {
-                (Some(_), _) => ConnState::Connecting { attempt: 0 },
-                (None, Some(p)) => ConnState::Misconfigured {
+            state: match problem {
+                Some(p) => ConnState::Misconfigured {
                     retry_in_ms: 0,
                     reason: p,
                 },
-                (None, None) => ConnState::Idle,
+                None => ConnState::Idle,
             },
             host,
             counts: Counts::default(),
@@ -125,20 +252,27 @@ fn setup(app: AppHandle, args: cli::Args) {
             Err(_) => None,
         };
         tauri::async_runtime::spawn(notifier::listen(tx.clone(), Cmd::Bus));
-        if let Some((c, _)) = &client {
-            tauri::async_runtime::spawn(signals::watch(c.handle()));
+        let mut controller = Controller::new(app, tray, view, notification_icon(), store, &settings);
+        for n in &notices {
+            controller
+                .notifier
+                .notice("Chime needs your attention", n)
+                .await;
         }
-        Controller::new(app, tray, view, notification_icon(), settings.notify)
-            .run(client, rx)
-            .await;
+        controller.connect(profile);
+        controller.run(rx).await;
     });
 }
 
-/// Flags over settings; `--demo` starts an embedded server first.
+type Profile = Option<(ServerProfile, chime_core::Config)>;
+
+/// Flags (for this run) over saved settings; `--demo` starts an embedded
+/// server first.
 async fn resolve_profile(
     args: &cli::Args,
-    settings: &cli::Settings,
-) -> (Option<(ServerProfile, chime_core::Config)>, Option<String>) {
+    settings: &Settings,
+    secret: Option<Secret>,
+) -> (Profile, Option<String>) {
     let mut args = args.clone();
     if args.demo {
         match start_demo(args.demo_rate).await {
@@ -150,7 +284,12 @@ async fn resolve_profile(
             Err(e) => return (None, Some(format!("demo server failed: {e}"))),
         }
     }
-    match cli::profile(&args, settings) {
+    let profile = if args.server.is_some() {
+        args.profile()
+    } else {
+        settings.profile(secret)
+    };
+    match profile {
         Ok(p) => (p, None),
         Err(e) => {
             error!("bad server settings: {e}");
@@ -207,26 +346,29 @@ fn notification_icon() -> Option<PathBuf> {
     Some(path)
 }
 
-/// Open an http/https URL with the desktop's browser (or `CHIME_OPEN_WITH`).
-fn open_url(url: &str) {
+/// Open an http/https URL with the desktop's browser (or the program named
+/// by `CHIME_OPEN_WITH`); anything else is refused.
+fn open_url(app: &AppHandle, url: &str) {
+    use tauri_plugin_opener::OpenerExt;
     let Some(url) = web_url(url) else {
         warn!("refusing to open a non-web link");
         return;
     };
-    let opener = std::env::var("CHIME_OPEN_WITH").unwrap_or_else(|_| {
-        if cfg!(target_os = "macos") {
-            "open".into()
-        } else {
-            "xdg-open".into()
-        }
-    });
-    if let Err(e) = std::process::Command::new(&opener).arg(&url).spawn() {
-        warn!("cannot run {opener}: {e}");
+    let with = std::env::var("CHIME_OPEN_WITH").ok();
+    if let Err(e) = app.opener().open_url(url, with) {
+        warn!("cannot open a link: {e}");
     }
 }
 
 /// Outputs handled between two tray refreshes, at most.
 const BATCH: usize = 4096;
+
+/// Items and the resume state that covers them, not yet stored.
+#[derive(Default)]
+struct Pending {
+    items: Vec<NewItem>,
+    state: Option<InboxState>,
+}
 
 struct Controller {
     app: AppHandle,
@@ -234,9 +376,15 @@ struct Controller {
     view: View,
     announcer: Announcer,
     notifier: Notifier,
+    store: Arc<Mutex<Store>>,
+    pending: Pending,
+    quiet: QuietHours,
     last_url: [Option<String>; 3],
-    client: Option<ClientHandle>,
+    client: Option<Client>,
+    handle: Option<ClientHandle>,
     site: Option<String>,
+    /// The store failed to write: items are announced anyway, once.
+    store_failed: bool,
 }
 
 fn kind_index(kind: Kind) -> usize {
@@ -247,122 +395,315 @@ fn kind_index(kind: Kind) -> usize {
     }
 }
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 impl Controller {
     fn new(
         app: AppHandle,
         tray: Option<Tray>,
         view: View,
         icon: Option<PathBuf>,
-        kinds: cli::NotifyKinds,
+        store: Arc<Mutex<Store>>,
+        settings: &Settings,
     ) -> Controller {
-        let mut announcer = Announcer::new(AnnounceConfig::default());
-        for (kind, on) in [
-            (Kind::Like, kinds.likes),
-            (Kind::Dislike, kinds.dislikes),
-            (Kind::Reply, kinds.replies),
-        ] {
-            announcer.set_enabled(kind, on);
-        }
-        Controller {
+        let mut c = Controller {
             app,
             tray,
             view,
-            announcer,
+            announcer: Announcer::new(AnnounceConfig::default()),
             notifier: Notifier::new(icon),
+            store,
+            pending: Pending::default(),
+            quiet: QuietHours::default(),
             last_url: Default::default(),
             client: None,
+            handle: None,
             site: None,
-        }
+            store_failed: false,
+        };
+        c.apply_prefs(settings.notify, settings.quiet_hours.clone());
+        c
     }
 
-    async fn run(
-        mut self,
-        client: Option<(Client, Option<String>)>,
-        mut cmds: mpsc::UnboundedReceiver<Cmd>,
-    ) {
-        let (mut client, site) = match client {
-            Some((c, site)) => (Some(c), site),
-            None => (None, None),
+    fn apply_prefs(&mut self, notify: NotifySettings, quiet: QuietHours) {
+        for kind in Kind::ALL {
+            self.announcer.set_enabled(kind, notify.get(kind));
+        }
+        self.notifier.sound = notify.sound;
+        self.quiet = quiet;
+    }
+
+    /// Start talking to `profile` (dropping any current link), resuming
+    /// from what the store kept for that server.
+    fn connect(&mut self, profile: Profile) {
+        self.handle = None;
+        self.site = None;
+        let Some((profile, config)) = profile else {
+            self.publish_status();
+            return;
         };
-        self.site = site;
-        self.client = client.as_ref().map(Client::handle);
+        self.view.host = profile.host_label();
+        self.site = site_root(&profile);
+        let resume = lock(&self.store)
+            .resume(&profile.display_url())
+            .unwrap_or_else(|e| {
+                warn!("cannot read the resume state: {e}");
+                InboxState::default()
+            });
+        info!(last_seq = resume.last_seq, "resuming");
+        match Client::spawn(profile, config, resume) {
+            Ok(c) => {
+                tauri::async_runtime::spawn(signals::watch(c.handle()));
+                self.handle = Some(c.handle());
+                self.client = Some(c);
+                self.view.state = ConnState::Connecting { attempt: 0 };
+            }
+            Err(e) => {
+                error!("cannot start the connection: {e}");
+                self.view.state = ConnState::Misconfigured {
+                    retry_in_ms: 0,
+                    reason: e.to_string(),
+                };
+            }
+        }
+        self.publish_status();
+    }
+
+    async fn run(mut self, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
         loop {
             let deadline = self.announcer.poll_timeout().map(Instant::from_std);
             tokio::select! {
-                out = next_output(&mut client) => match out {
+                out = next_output(&mut self.client) => match out {
                     Some(out) => {
                         self.output(out);
                         // Take whatever else is already queued before touching
-                        // the tray: a burst is one tray update, not thousands.
-                        if let Some(c) = client.as_mut() {
-                            for _ in 0..BATCH {
-                                match c.events.try_recv() {
-                                    Ok(out) => self.output(out),
-                                    Err(_) => break,
-                                }
+                        // the tray: a burst is one transaction and one tray
+                        // update, not thousands.
+                        for _ in 0..BATCH {
+                            match self.client.as_mut().map(|c| c.events.try_recv()) {
+                                Some(Ok(out)) => self.output(out),
+                                _ => break,
                             }
                         }
+                        self.flush();
                     }
-                    None => client = None,
+                    None => self.client = None,
                 },
                 cmd = cmds.recv() => match cmd {
                     Some(Cmd::Menu(id)) if id == ids::QUIT => break,
-                    Some(Cmd::Menu(id)) => self.menu(&id),
-                    Some(Cmd::Bus(signal)) => {
-                        if let Some(ev) = self.notifier.resolve(signal) {
-                            self.toast_event(ev);
-                        }
-                    }
+                    Some(cmd) => self.command(cmd).await,
                     None => break,
                 },
                 () = sleep_until(deadline) => self.announcer.handle_timeout(Instant::now().into_std()),
             }
             while let Some(toast) = self.announcer.poll_toast() {
+                if self.is_quiet() {
+                    continue;
+                }
                 self.notifier.show(toast).await;
             }
             self.refresh();
         }
         info!("quitting");
-        if let Some(c) = client {
+        self.flush();
+        if let Some(c) = self.client.take() {
             c.shutdown().await;
         }
         self.app.exit(0);
     }
 
+    async fn command(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Menu(id) => self.menu(&id),
+            Cmd::Bus(signal) => {
+                if let Some(ev) = self.notifier.resolve(signal) {
+                    self.toast_event(ev);
+                }
+            }
+            Cmd::OpenItem(id) => self.open_item(id),
+            Cmd::MarkRead(kind) => self.mark_read(kind),
+            Cmd::Reconfigure(settings, secret) => {
+                self.apply_prefs(settings.notify, settings.quiet_hours.clone());
+                self.flush();
+                if let Some(old) = self.client.take() {
+                    old.shutdown().await;
+                }
+                let profile = match settings.profile(secret) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        self.view.state = ConnState::Misconfigured {
+                            retry_in_ms: 0,
+                            reason: e,
+                        };
+                        None
+                    }
+                };
+                if profile.is_none() && self.view.state.is_connected() {
+                    self.view.state = ConnState::Idle;
+                }
+                self.connect(profile);
+            }
+        }
+    }
+
     fn output(&mut self, out: Output) {
-        let now = Instant::now().into_std();
         match out {
             Output::State(s) => {
                 if s != ConnState::Paused {
-                    self.announcer
-                        .handle_link(now, s.is_connected(), &self.view.host);
+                    self.announcer.handle_link(
+                        Instant::now().into_std(),
+                        s.is_connected(),
+                        &self.view.host,
+                    );
                 }
                 self.view.state = s;
+                self.publish_status();
             }
-            Output::Items(items) => {
-                for item in &items {
-                    if let NewItem::Event(e) = item {
-                        self.last_url[kind_index(e.kind)] = web_url(&e.target.url);
+            Output::Items(items) => self.pending.items.extend(items),
+            Output::Saved(state) => {
+                // Items of one server log are stored under its epoch: a new
+                // log must not mix with a batch of the old one.
+                let new_log = self
+                    .pending
+                    .state
+                    .as_ref()
+                    .is_some_and(|p| p.epoch != state.epoch);
+                if new_log {
+                    self.flush();
+                }
+                self.pending.state = Some(state);
+            }
+            Output::Counts(c) => {
+                // A kind read elsewhere is read here too.
+                for kind in Kind::ALL {
+                    if c.get(kind) == 0 && self.view.counts.get(kind) > 0 {
+                        let _ = lock(&self.store).mark_kind_read(Some(kind));
+                        self.inbox_changed();
                     }
                 }
-                self.announcer.handle_items(now, &items);
+                self.view.counts = c;
+                self.publish_status();
             }
-            Output::Counts(c) => self.view.counts = c,
             Output::Notice(n) => info!("server: {n}"),
-            Output::Saved(_) => {}
+        }
+    }
+
+    /// Store what arrived, then announce what the store had not seen: a
+    /// crash between the two loses a toast, never an item, and nothing is
+    /// announced twice.
+    fn flush(&mut self) {
+        let items = std::mem::take(&mut self.pending.items);
+        let Some(state) = self.pending.state.clone() else {
+            self.announce(&items);
+            return;
+        };
+        let fresh = lock(&self.store).record(&items, &state, now_ms());
+        match fresh {
+            Ok(fresh) => {
+                self.store_failed = false;
+                if !fresh.is_empty() {
+                    self.inbox_changed();
+                }
+                self.announce(&fresh);
+            }
+            Err(e) => {
+                if !self.store_failed {
+                    error!("cannot store new items: {e}");
+                }
+                self.store_failed = true;
+                self.announce(&items);
+            }
+        }
+    }
+
+    fn announce(&mut self, items: &[NewItem]) {
+        if items.is_empty() {
+            return;
+        }
+        for item in items {
+            if let NewItem::Event(e) = item {
+                self.last_url[kind_index(e.kind)] = web_url(&e.target.url);
+            }
+        }
+        self.announcer.handle_items(Instant::now().into_std(), items);
+    }
+
+    fn is_quiet(&self) -> bool {
+        if !self.quiet.enabled {
+            return false;
+        }
+        let (wday, minute) = local_wday_minute();
+        self.quiet.contains(wday, minute)
+    }
+
+    fn inbox_changed(&self) {
+        let _ = self.app.emit(events::INBOX_CHANGED, ());
+    }
+
+    fn publish_status(&self) {
+        if let Some(shared) = self.app.try_state::<Shared>() {
+            shared.set_status(
+                &self.app,
+                Status {
+                    state: self.view.state.clone(),
+                    host: self.view.host.clone(),
+                    counts: self.view.counts,
+                },
+            );
         }
     }
 
     fn send(&self, cmd: Command) {
-        if let Some(c) = &self.client {
+        if let Some(c) = &self.handle {
             c.send(cmd);
         }
+    }
+
+    fn mark_read(&mut self, kind: Option<Kind>) {
+        if let Err(e) = lock(&self.store).mark_kind_read(kind) {
+            warn!("cannot mark items read: {e}");
+        }
+        self.send(Command::MarkRead(kind));
+        self.inbox_changed();
+    }
+
+    /// A row of the inbox was opened: open its page, mark it read, and
+    /// once no unread row of its kind is left, tell the server.
+    fn open_item(&mut self, id: i64) {
+        let row = {
+            let mut store = lock(&self.store);
+            match store.mark_read(id) {
+                Ok(Some(row)) => Some((row.clone(), store.unread(row.kind).unwrap_or(0))),
+                Ok(None) => None,
+                Err(e) => {
+                    warn!("cannot open an inbox item: {e}");
+                    None
+                }
+            }
+        };
+        let Some((row, left)) = row else {
+            return;
+        };
+        if let Some(url) = web_url(&row.url).or_else(|| self.site.clone()) {
+            open_url(&self.app, &url);
+        }
+        if left == 0 {
+            self.send(Command::MarkRead(Some(row.kind)));
+        }
+        self.inbox_changed();
     }
 
     fn menu(&mut self, id: &str) {
         let now = Instant::now().into_std();
         match id {
-            ids::MARK_ALL_READ => self.send(Command::MarkRead(None)),
+            ids::OPEN_INBOX => windows::open(&self.app, windows::INBOX),
+            ids::SETTINGS => windows::open(&self.app, windows::SETTINGS),
+            ids::MARK_ALL_READ => self.mark_read(None),
             ids::RECONNECT => self.send(Command::ReconnectNow),
             ids::PAUSE_HOUR => self.pause(now, Duration::from_secs(3600)),
             ids::PAUSE_TOMORROW => self.pause(now, until_tomorrow()),
@@ -380,9 +721,9 @@ impl Controller {
                     .clone()
                     .or_else(|| self.site.clone())
                 {
-                    open_url(&url);
+                    open_url(&self.app, &url);
                 }
-                self.send(Command::MarkRead(Some(kind)));
+                self.mark_read(Some(kind));
             }
             other => warn!("unknown menu item {other}"),
         }
@@ -400,16 +741,18 @@ impl Controller {
         };
         match ev {
             ToastEvent::Open { slot, url } => {
-                if let Some(url) = url.or_else(|| self.site.clone()) {
-                    open_url(&url);
+                match url.or_else(|| self.site.clone()) {
+                    Some(url) => open_url(&self.app, &url),
+                    // Nothing to open on the web: show what arrived.
+                    None => windows::open(&self.app, windows::INBOX),
                 }
                 if let Some(k) = kind_of(slot) {
-                    self.send(Command::MarkRead(Some(k)));
+                    self.mark_read(Some(k));
                 }
             }
             ToastEvent::MarkRead { slot } => {
                 if let Some(k) = kind_of(slot) {
-                    self.send(Command::MarkRead(Some(k)));
+                    self.mark_read(Some(k));
                 }
             }
         }
@@ -420,8 +763,7 @@ impl Controller {
             self.view.paused = None;
         }
         if let Some(tray) = &self.tray {
-            let tray_view = self.view.clone();
-            if let Err(e) = tray.update(&tray_view) {
+            if let Err(e) = tray.update(&self.view) {
                 warn!("tray update failed: {e}");
             }
         }
@@ -452,15 +794,26 @@ fn local_hhmm(d: Duration) -> String {
     format!("{h:02}:{m:02}")
 }
 
-fn local_hms(t: libc::time_t) -> (i32, i32, i32) {
+fn local_tm(t: libc::time_t) -> Option<libc::tm> {
     // SAFETY: localtime_r writes only into the struct we own.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
-    if ok {
-        (tm.tm_hour, tm.tm_min, tm.tm_sec)
-    } else {
-        (0, 0, 0)
-    }
+    ok.then_some(tm)
+}
+
+fn local_hms(t: libc::time_t) -> (i32, i32, i32) {
+    local_tm(t).map_or((0, 0, 0), |tm| (tm.tm_hour, tm.tm_min, tm.tm_sec))
+}
+
+/// Local weekday (0 = Sunday) and minute of the day, for quiet hours.
+fn local_wday_minute() -> (u8, u16) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|x| x.as_secs() as libc::time_t)
+        .unwrap_or(0);
+    local_tm(now).map_or((0, 0), |tm| {
+        (tm.tm_wday.clamp(0, 6) as u8, (tm.tm_hour * 60 + tm.tm_min).clamp(0, 1439) as u16)
+    })
 }
 
 /// Until the next local midnight.

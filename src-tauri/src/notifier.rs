@@ -29,6 +29,8 @@ pub enum ToastEvent {
 
 pub struct Notifier {
     icon: Option<PathBuf>,
+    /// Ask the notification server for a sound.
+    pub sound: bool,
     ids: HashMap<ToastSlot, u32>,
     by_id: HashMap<u32, (ToastSlot, Option<String>)>,
 }
@@ -37,6 +39,7 @@ impl Notifier {
     pub fn new(icon: Option<PathBuf>) -> Notifier {
         Notifier {
             icon,
+            sound: true,
             ids: HashMap::new(),
             by_id: HashMap::new(),
         }
@@ -53,6 +56,11 @@ impl Notifier {
             .timeout(Timeout::Default);
         if let Some(icon) = &self.icon {
             n.icon(&icon.to_string_lossy());
+        }
+        if self.sound {
+            n.hint(Hint::SoundName("message-new-instant".into()));
+        } else {
+            n.hint(Hint::SuppressSound(true));
         }
         if matches!(toast.slot, ToastSlot::Kind(_)) {
             n.action(ACTION_OPEN, "Open")
@@ -74,6 +82,23 @@ impl Notifier {
                     .insert(id, (toast.slot, toast.url.as_deref().and_then(web_url)));
             }
             Err(e) => warn!("cannot show a notification: {e}"),
+        }
+    }
+
+    /// Tell the user about a problem of the app itself (settings reset,
+    /// inbox not saved): one toast, no actions.
+    pub async fn notice(&self, summary: &str, body: &str) {
+        let mut n = Notification::new();
+        n.appname("Chime")
+            .summary(summary)
+            .body(&escape_markup(body))
+            .hint(Hint::DesktopEntry("chime".into()))
+            .timeout(Timeout::Default);
+        if let Some(icon) = &self.icon {
+            n.icon(&icon.to_string_lossy());
+        }
+        if let Err(e) = n.show_async().await {
+            warn!("cannot show a notification: {e}");
         }
     }
 

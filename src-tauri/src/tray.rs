@@ -22,6 +22,8 @@ pub mod ids {
     pub const DISLIKES: &str = "kind-dislike";
     pub const REPLIES: &str = "kind-reply";
     pub const MARK_ALL_READ: &str = "mark-all-read";
+    pub const OPEN_INBOX: &str = "open-inbox";
+    pub const SETTINGS: &str = "settings";
     pub const PAUSE_HOUR: &str = "pause-hour";
     pub const PAUSE_TOMORROW: &str = "pause-tomorrow";
     pub const PAUSE_RESUME: &str = "pause-resume";
@@ -61,7 +63,7 @@ impl View {
             ConnState::Waiting { retry_in_ms, .. } => {
                 format!("Reconnecting in {}", human_secs(*retry_in_ms))
             }
-            ConnState::AuthFailed { .. } => "Sign-in failed — check your token".into(),
+            ConnState::AuthFailed { .. } => "Sign-in failed — check Settings".into(),
             ConnState::Misconfigured { reason, .. } => {
                 let mut r: String = reason.chars().take(60).collect();
                 if reason.chars().count() > 60 {
@@ -160,9 +162,11 @@ impl Tray {
                 &dislikes,
                 &replies,
                 &PredefinedMenuItem::separator(app)?,
+                &item(ids::OPEN_INBOX, "Open inbox…", true)?,
                 &item(ids::MARK_ALL_READ, "Mark all as read", true)?,
                 &pause,
                 &item(ids::RECONNECT, "Reconnect now", true)?,
+                &item(ids::SETTINGS, "Settings…", true)?,
                 &PredefinedMenuItem::separator(app)?,
                 &item(ids::QUIT, "Quit Chime", true)?,
             ],

@@ -46,6 +46,8 @@ pub struct Row {
 pub struct Store {
     conn: Connection,
     cap: usize,
+    /// The server the resume state belongs to.
+    server: String,
 }
 
 impl std::fmt::Debug for Store {
@@ -99,6 +101,7 @@ impl Store {
             CREATE INDEX IF NOT EXISTS items_time ON items (time, id);
             CREATE TABLE IF NOT EXISTS resume (
                 id INTEGER PRIMARY KEY CHECK (id = 1),
+                server TEXT NOT NULL,
                 state TEXT NOT NULL
             );
             PRAGMA user_version = 1;",
@@ -106,6 +109,7 @@ impl Store {
         Ok(Store {
             conn,
             cap: DEFAULT_CAP,
+            server: String::new(),
         })
     }
 
@@ -114,14 +118,25 @@ impl Store {
         self
     }
 
-    /// The resume state last recorded (default when none, or unreadable).
+    /// Resume from `server`: the state last recorded for it (the default
+    /// when none, when it was another server's, or unreadable). Later
+    /// records belong to `server`.
+    pub fn resume(&mut self, server: &str) -> Result<InboxState, StoreError> {
+        self.server = server.to_owned();
+        self.state()
+    }
+
+    /// The resume state last recorded for the current server.
     pub fn state(&self) -> Result<InboxState, StoreError> {
-        let text: Option<String> = self
+        let found: Option<(String, String)> = self
             .conn
-            .query_row("SELECT state FROM resume WHERE id = 1", [], |r| r.get(0))
+            .query_row("SELECT server, state FROM resume WHERE id = 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()?;
-        Ok(text
-            .and_then(|t| serde_json::from_str(&t).ok())
+        Ok(found
+            .filter(|(server, _)| *server == self.server)
+            .and_then(|(_, t)| serde_json::from_str(&t).ok())
             .unwrap_or_default())
     }
 
@@ -169,9 +184,9 @@ impl Store {
         }
         let json = serde_json::to_string(state).unwrap_or_default();
         tx.execute(
-            "INSERT INTO resume (id, state) VALUES (1, ?1)
-             ON CONFLICT (id) DO UPDATE SET state = excluded.state",
-            params![json],
+            "INSERT INTO resume (id, server, state) VALUES (1, ?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET server = excluded.server, state = excluded.state",
+            params![self.server, json],
         )?;
         if !fresh.is_empty() {
             prune(&tx, self.cap)?;
@@ -344,6 +359,23 @@ mod tests {
     }
 
     #[test]
+    fn the_resume_state_belongs_to_its_server() {
+        let mut store = Store::in_memory().expect("store");
+        assert_eq!(
+            store.resume("wss://a/").expect("resume"),
+            InboxState::default()
+        );
+        store
+            .record(&[event(1, Kind::Like, 1)], &state(1), 0)
+            .expect("record");
+        assert_eq!(
+            store.resume("wss://b/").expect("resume"),
+            InboxState::default()
+        );
+        assert_eq!(store.resume("wss://a/").expect("resume"), state(1));
+    }
+
+    #[test]
     fn rows_come_newest_first_and_filter_by_kind() {
         let mut store = Store::in_memory().expect("store");
         let items = [
@@ -450,9 +482,14 @@ mod tests {
                 .record(&[event(1, Kind::Like, 1)], &state(1), 0)
                 .expect("record");
         }
-        let store = Store::open(&path).expect("reopen");
+        let mut store = Store::open(&path).expect("reopen");
         assert_eq!(store.len().expect("len"), 1);
         assert_eq!(store.state().expect("state").last_seq, 1);
+        // Another server's cursor means nothing here.
+        assert_eq!(
+            store.resume("wss://other/").expect("state"),
+            InboxState::default()
+        );
         store
             .conn
             .pragma_update(None, "user_version", 9)

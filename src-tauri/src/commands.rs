@@ -1,0 +1,53 @@
+//! The commands the windows may call: thin wrappers over [`Shared`]. Their
+//! names are listed in `build.rs`, and the capability allows exactly those.
+
+use chime_core::settings::Settings;
+use chime_core::store::Row;
+use chime_core::ProbeOutcome;
+use tauri::{AppHandle, State};
+
+use crate::state::{CmdError, SettingsView, Shared, Status};
+
+#[tauri::command]
+pub fn inbox_list(shared: State<'_, Shared>, kind: Option<String>) -> Result<Vec<Row>, CmdError> {
+    shared.inbox(kind.as_deref())
+}
+
+#[tauri::command]
+pub fn inbox_open(shared: State<'_, Shared>, id: i64) -> Result<(), CmdError> {
+    shared.send(crate::Cmd::OpenItem(id))
+}
+
+#[tauri::command]
+pub fn inbox_mark_all_read(shared: State<'_, Shared>) -> Result<(), CmdError> {
+    shared.send(crate::Cmd::MarkRead(None))
+}
+
+#[tauri::command]
+pub fn status_get(shared: State<'_, Shared>) -> Status {
+    shared.status()
+}
+
+#[tauri::command]
+pub fn settings_get(shared: State<'_, Shared>) -> SettingsView {
+    shared.settings_view()
+}
+
+#[tauri::command]
+pub async fn settings_save(
+    app: AppHandle,
+    shared: State<'_, Shared>,
+    settings: Settings,
+    secret: Option<String>,
+) -> Result<SettingsView, CmdError> {
+    shared.save_settings(&app, settings, secret).await
+}
+
+#[tauri::command]
+pub async fn settings_test(
+    shared: State<'_, Shared>,
+    settings: Settings,
+    secret: Option<String>,
+) -> Result<ProbeOutcome, CmdError> {
+    shared.test_connection(settings, secret).await
+}

@@ -1,0 +1,232 @@
+//! What the commands and the controller share: the inbox store, the saved
+//! settings, the secret store and the current status.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chime_core::settings::{AuthMethod, FieldError, Settings, SettingsFile};
+use chime_core::store::{Row, Store};
+use chime_core::supervisor::ConnState;
+use chime_core::{Counts, Kind, ProbeOutcome, Secret};
+use serde::Serialize;
+use tauri::{AppHandle, Emitter};
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use crate::secret_store::{account, SecretStore, Where};
+use crate::windows::events;
+use crate::Cmd;
+
+/// Rows the inbox window shows at most.
+const INBOX_PAGE: usize = 500;
+/// How long "Test connection" waits for an answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A command's error, as the page sees it.
+#[derive(Debug, Serialize)]
+pub struct CmdError {
+    pub code: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldError>,
+}
+
+impl CmdError {
+    fn new(code: &'static str, message: impl Into<String>) -> CmdError {
+        CmdError {
+            code,
+            message: message.into(),
+            fields: Vec::new(),
+        }
+    }
+
+    fn invalid(fields: Vec<FieldError>) -> CmdError {
+        CmdError {
+            code: "invalid",
+            message: "Please correct the marked fields.".into(),
+            fields,
+        }
+    }
+}
+
+/// What the status line of both windows shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub state: ConnState,
+    pub host: String,
+    pub counts: Counts,
+}
+
+/// What the settings window loads.
+#[derive(Debug, Clone, Serialize)]
+pub struct SettingsView {
+    pub settings: Settings,
+    /// A secret is saved for this server and method.
+    pub secret_set: bool,
+    /// Where secrets are kept, in words.
+    pub secret_storage: String,
+    /// Problems found at start (settings reset, inbox not saved...).
+    pub notices: Vec<String>,
+}
+
+pub struct Prefs {
+    pub settings: Settings,
+    pub notices: Vec<String>,
+    pub secret_set: bool,
+}
+
+pub struct Shared {
+    pub tx: mpsc::UnboundedSender<Cmd>,
+    pub store: Arc<Mutex<Store>>,
+    pub status: Mutex<Status>,
+    pub prefs: Mutex<Prefs>,
+    pub file: Option<SettingsFile>,
+    pub secrets: Arc<Mutex<SecretStore>>,
+}
+
+/// A poisoned lock only means another thread panicked mid-update; the data
+/// is still the best we have.
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    pub fn send(&self, cmd: Cmd) -> Result<(), CmdError> {
+        self.tx
+            .send(cmd)
+            .map_err(|_| CmdError::new("stopped", "Chime is shutting down"))
+    }
+
+    pub fn inbox(&self, kind: Option<&str>) -> Result<Vec<Row>, CmdError> {
+        let kind = match kind {
+            None | Some("") => None,
+            Some(k) => Some(Kind::parse(k).ok_or_else(|| CmdError::new("invalid", "no such kind"))?),
+        };
+        lock(&self.store)
+            .list(kind, INBOX_PAGE)
+            .map_err(|e| CmdError::new("store", e.to_string()))
+    }
+
+    pub fn status(&self) -> Status {
+        lock(&self.status).clone()
+    }
+
+    pub fn set_status(&self, app: &AppHandle, status: Status) {
+        *lock(&self.status) = status.clone();
+        let _ = app.emit(events::STATUS_CHANGED, status);
+    }
+
+    pub fn settings_view(&self) -> SettingsView {
+        let prefs = lock(&self.prefs);
+        let secrets = lock(&self.secrets);
+        let secret_storage = match secrets.location() {
+            Where::Keyring => "Secrets are kept in the system keyring.".to_owned(),
+            Where::File => format!(
+                "No system keyring answered: secrets are kept in {}, readable only by you.",
+                secrets.file_path().display()
+            ),
+        };
+        SettingsView {
+            settings: prefs.settings.clone(),
+            secret_set: prefs.secret_set,
+            secret_storage,
+            notices: prefs.notices.clone(),
+        }
+    }
+
+    /// The secret to use with `settings`: the one typed in, else the saved one.
+    async fn secret_for(&self, settings: &Settings, typed: Option<String>) -> Option<Secret> {
+        if let Some(t) = typed.filter(|t| !t.is_empty()) {
+            return Some(Secret::new(t));
+        }
+        if settings.server.auth == AuthMethod::None {
+            return None;
+        }
+        let account = account(settings.server.auth, &settings.server.url);
+        let secrets = self.secrets.clone();
+        tokio::task::spawn_blocking(move || lock(&secrets).get(&account))
+            .await
+            .ok()
+            .flatten()
+    }
+
+    pub async fn save_settings(
+        &self,
+        app: &AppHandle,
+        settings: Settings,
+        typed: Option<String>,
+    ) -> Result<SettingsView, CmdError> {
+        let mut errors = settings.validate();
+        let typed = typed.filter(|t| !t.is_empty());
+        let secret = self.secret_for(&settings, typed.clone()).await;
+        if settings.server.auth != AuthMethod::None && secret.is_none() {
+            errors.push(FieldError {
+                field: "server.secret",
+                message: "enter the secret for this server".into(),
+            });
+        }
+        if !errors.is_empty() {
+            return Err(CmdError::invalid(errors));
+        }
+        if let (Some(t), true) = (typed, settings.server.auth != AuthMethod::None) {
+            let account = account(settings.server.auth, &settings.server.url);
+            let secrets = self.secrets.clone();
+            let stored = tokio::task::spawn_blocking(move || {
+                lock(&secrets).set(&account, &Secret::new(t))
+            })
+            .await
+            .map_err(|e| CmdError::new("secret", e.to_string()))?;
+            stored.map_err(|e| CmdError::new("secret", e))?;
+        }
+        let file = self
+            .file
+            .as_ref()
+            .ok_or_else(|| CmdError::new("io", "no home directory to save settings in"))?;
+        file.save(&settings)
+            .map_err(|e| CmdError::new("io", e.to_string()))?;
+        info!("settings saved");
+        let mut notices = Vec::new();
+        if let Err(e) = crate::set_autostart(app, settings.start_at_login) {
+            warn!("start at login: {e}");
+            notices.push(format!("Could not change start at login: {e}"));
+        }
+        {
+            let mut prefs = lock(&self.prefs);
+            prefs.settings = settings.clone();
+            prefs.secret_set = secret.is_some();
+            prefs.notices = notices;
+        }
+        self.send(Cmd::Reconfigure(Box::new(settings), secret))?;
+        Ok(self.settings_view())
+    }
+
+    pub async fn test_connection(
+        &self,
+        settings: Settings,
+        typed: Option<String>,
+    ) -> Result<ProbeOutcome, CmdError> {
+        let errors: Vec<_> = settings
+            .validate()
+            .into_iter()
+            .filter(|e| e.field.starts_with("server."))
+            .collect();
+        if !errors.is_empty() {
+            return Err(CmdError::invalid(errors));
+        }
+        if settings.server.url.trim().is_empty() {
+            return Err(CmdError::invalid(vec![FieldError {
+                field: "server.url",
+                message: "enter the push server's address".into(),
+            }]));
+        }
+        let secret = self.secret_for(&settings, typed).await;
+        let profile = match settings.profile(secret) {
+            Ok(Some((profile, _))) => profile,
+            Ok(None) => return Err(CmdError::new("invalid", "no server address")),
+            Err(e) => return Err(CmdError::new("invalid", e)),
+        };
+        let outcome = chime_core::probe(&profile, PROBE_TIMEOUT).await;
+        info!(host = %profile.host_label(), ?outcome, "test connection");
+        Ok(outcome)
+    }
+}

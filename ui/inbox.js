@@ -1,0 +1,102 @@
+"use strict";
+
+let kind = "";
+const KIND_LABEL = { like: "Like", dislike: "Dislike", reply: "Reply" };
+
+function when(ms) {
+  const d = new Date(ms);
+  const ago = (Date.now() - ms) / 1000;
+  if (ago < 45) return "just now";
+  if (ago < 3600) return Math.round(ago / 60) + " min ago";
+  if (ago < 86400 && d.getDate() === new Date().getDate()) {
+    return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+  return d.toLocaleDateString([], { month: "short", day: "numeric" });
+}
+
+function rowFor(item) {
+  const li = chime.el("li", "row" + (item.read ? "" : " unread"));
+  li.tabIndex = 0;
+  li.setAttribute("role", "link");
+  li.dataset.id = String(item.id);
+  li.appendChild(chime.el("span", "mark"));
+  const what = chime.el("span", "what");
+  what.appendChild(chime.el("span", "kind " + item.kind, KIND_LABEL[item.kind] || item.kind));
+  what.appendChild(chime.el("span", "title", item.title || "(untitled)"));
+  li.appendChild(what);
+  const time = chime.el("time", "when", when(item.time));
+  time.dateTime = new Date(item.time).toISOString();
+  time.title = new Date(item.time).toLocaleString();
+  li.appendChild(time);
+  li.appendChild(chime.el("span", "who", item.actor ? "by " + item.actor : ""));
+  li.setAttribute("aria-label", (item.read ? "" : "Unread. ") + (KIND_LABEL[item.kind] || "") + ": " + (item.title || "") + (item.actor ? ", by " + item.actor : ""));
+  return li;
+}
+
+async function load() {
+  const error = document.getElementById("error");
+  try {
+    const items = await chime.invoke("inbox_list", { kind: kind || null });
+    const list = document.getElementById("items");
+    const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.id : null;
+    list.replaceChildren(...items.map(rowFor));
+    document.getElementById("empty").hidden = items.length > 0;
+    document.getElementById("mark-all").disabled = !items.some((i) => !i.read);
+    if (focused) {
+      const again = list.querySelector('[data-id="' + CSS.escape(focused) + '"]');
+      if (again) again.focus();
+    }
+    error.textContent = "";
+  } catch (e) {
+    error.textContent = "Cannot load the inbox: " + chime.errorText(e);
+  }
+}
+
+async function open(row) {
+  try {
+    await chime.invoke("inbox_open", { id: Number(row.dataset.id) });
+    row.classList.remove("unread");
+  } catch (e) {
+    document.getElementById("error").textContent = chime.errorText(e);
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const list = document.getElementById("items");
+  list.addEventListener("click", (ev) => {
+    const row = ev.target.closest(".row");
+    if (row) open(row);
+  });
+  list.addEventListener("keydown", (ev) => {
+    const row = ev.target.closest(".row");
+    if (!row) return;
+    if (ev.key === "Enter" || ev.key === " ") {
+      ev.preventDefault();
+      open(row);
+    } else if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
+      ev.preventDefault();
+      const next = ev.key === "ArrowDown" ? row.nextElementSibling : row.previousElementSibling;
+      if (next) next.focus();
+    }
+  });
+  for (const chip of document.querySelectorAll(".chip")) {
+    chip.addEventListener("click", () => {
+      kind = chip.dataset.kind;
+      for (const c of document.querySelectorAll(".chip")) c.setAttribute("aria-pressed", String(c === chip));
+      load();
+    });
+  }
+  document.getElementById("mark-all").addEventListener("click", async () => {
+    try {
+      await chime.invoke("inbox_mark_all_read");
+    } catch (e) {
+      document.getElementById("error").textContent = chime.errorText(e);
+    }
+  });
+  chime.listen("inbox-changed", load);
+  chime.listen("status-changed", (ev) => chime.showStatus(ev.payload));
+  chime.invoke("status_get").then(chime.showStatus, () => {});
+  load();
+  // Relative times age while the window stays open.
+  setInterval(load, 60000);
+});
