@@ -252,7 +252,8 @@ fn setup(app: AppHandle, args: cli::Args) {
             Err(_) => None,
         };
         tauri::async_runtime::spawn(notifier::listen(tx.clone(), Cmd::Bus));
-        let mut controller = Controller::new(app, tray, view, notification_icon(), store, &settings);
+        let mut controller =
+            Controller::new(app, tray, view, notification_icon(), store, &settings);
         for n in &notices {
             controller
                 .notifier
@@ -630,7 +631,13 @@ impl Controller {
                 self.last_url[kind_index(e.kind)] = web_url(&e.target.url);
             }
         }
-        self.announcer.handle_items(Instant::now().into_std(), items);
+        info!(
+            "announcing {} new item(s), seq {}",
+            items.len(),
+            seq_ranges(items)
+        );
+        self.announcer
+            .handle_items(Instant::now().into_std(), items);
     }
 
     fn is_quiet(&self) -> bool {
@@ -770,6 +777,40 @@ impl Controller {
     }
 }
 
+/// "1-5,7,9-12": the native sequence numbers among `items`, compactly.
+fn seq_ranges(items: &[NewItem]) -> String {
+    let mut out = String::new();
+    let mut run: Option<(u64, u64)> = None;
+    let push = |out: &mut String, (a, b): (u64, u64)| {
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if a == b {
+            out.push_str(&a.to_string());
+        } else {
+            out.push_str(&format!("{a}-{b}"));
+        }
+    };
+    for item in items {
+        let NewItem::Event(e) = item else { continue };
+        run = match run {
+            Some((a, b)) if e.seq == b + 1 => Some((a, e.seq)),
+            Some(r) => {
+                push(&mut out, r);
+                Some((e.seq, e.seq))
+            }
+            None => Some((e.seq, e.seq)),
+        };
+    }
+    if let Some(r) = run {
+        push(&mut out, r);
+    }
+    if out.is_empty() {
+        out.push('-');
+    }
+    out
+}
+
 async fn next_output(client: &mut Option<Client>) -> Option<Output> {
     match client {
         Some(c) => c.events.recv().await,
@@ -812,7 +853,10 @@ fn local_wday_minute() -> (u8, u16) {
         .map(|x| x.as_secs() as libc::time_t)
         .unwrap_or(0);
     local_tm(now).map_or((0, 0), |tm| {
-        (tm.tm_wday.clamp(0, 6) as u8, (tm.tm_hour * 60 + tm.tm_min).clamp(0, 1439) as u16)
+        (
+            tm.tm_wday.clamp(0, 6) as u8,
+            (tm.tm_hour * 60 + tm.tm_min).clamp(0, 1439) as u16,
+        )
     })
 }
 

@@ -44,9 +44,8 @@ impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for Redact<M> {
 /// flushes the file on drop). Returns a problem to tell the user, if the
 /// log dir cannot be used (logging to stderr goes on).
 pub fn init(dir: Option<&Path>) -> (Option<WorkerGuard>, Option<String>) {
-    let filter = || {
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,tao=warn,zbus=warn".into())
-    };
+    let filter =
+        || EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,tao=warn,zbus=warn".into());
     let stderr = fmt::layer()
         .with_writer(Redact(std::io::stderr))
         .with_filter(filter());

@@ -66,7 +66,8 @@ impl SecretStore {
     /// Save `secret` for `account`; returns where it went.
     pub fn set(&mut self, account: &str, secret: &Secret) -> Result<Where, String> {
         if !self.keyring_down {
-            match keyring::Entry::new(SERVICE, account).and_then(|e| e.set_password(secret.expose()))
+            match keyring::Entry::new(SERVICE, account)
+                .and_then(|e| e.set_password(secret.expose()))
             {
                 Ok(()) => {
                     // A copy from an earlier fallback must not linger.
@@ -79,7 +80,12 @@ impl SecretStore {
         self.file
             .set(account, Some(secret))
             .map(|()| Where::File)
-            .map_err(|e| format!("cannot save the secret in {}: {e}", self.file.path.display()))
+            .map_err(|e| {
+                format!(
+                    "cannot save the secret in {}: {e}",
+                    self.file.path.display()
+                )
+            })
     }
 
     fn keyring_failed(&mut self, e: &keyring::Error) {

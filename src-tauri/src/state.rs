@@ -100,7 +100,9 @@ impl Shared {
     pub fn inbox(&self, kind: Option<&str>) -> Result<Vec<Row>, CmdError> {
         let kind = match kind {
             None | Some("") => None,
-            Some(k) => Some(Kind::parse(k).ok_or_else(|| CmdError::new("invalid", "no such kind"))?),
+            Some(k) => {
+                Some(Kind::parse(k).ok_or_else(|| CmdError::new("invalid", "no such kind"))?)
+            }
         };
         lock(&self.store)
             .list(kind, INBOX_PAGE)
@@ -171,11 +173,10 @@ impl Shared {
         if let (Some(t), true) = (typed, settings.server.auth != AuthMethod::None) {
             let account = account(settings.server.auth, &settings.server.url);
             let secrets = self.secrets.clone();
-            let stored = tokio::task::spawn_blocking(move || {
-                lock(&secrets).set(&account, &Secret::new(t))
-            })
-            .await
-            .map_err(|e| CmdError::new("secret", e.to_string()))?;
+            let stored =
+                tokio::task::spawn_blocking(move || lock(&secrets).set(&account, &Secret::new(t)))
+                    .await
+                    .map_err(|e| CmdError::new("secret", e.to_string()))?;
             stored.map_err(|e| CmdError::new("secret", e))?;
         }
         let file = self

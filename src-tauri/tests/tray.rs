@@ -59,8 +59,10 @@ async fn the_tray_badge_and_menu_follow_the_server_and_mark_all_read_clears_them
     for want in [
         "No new dislikes",
         "1 new reply",
+        "Open inbox…",
         "Mark all as read",
         "Reconnect now",
+        "Settings…",
         "Quit Chime",
     ] {
         assert!(labels.iter().any(|l| l == want), "{want:?} in {labels:?}");
@@ -297,11 +299,28 @@ async fn kinds_switched_off_in_the_settings_file_count_but_make_no_toast() {
         .await;
     assert_eq!(n.summary, "Ivy liked “Loud”");
     wait_label(&d, &item, "1 new dislike").await;
-    let r = d.shared.lock().expect("lock");
-    assert_eq!(
-        r.notes.len(),
-        1,
-        "no toast for the switched-off kind: {:?}",
-        r.notes
-    );
+    {
+        let r = d.shared.lock().expect("lock");
+        assert_eq!(
+            r.notes.len(),
+            1,
+            "no toast for the switched-off kind: {:?}",
+            r.notes
+        );
+    }
+    // That old flat file was moved to the current schema, and its token
+    // out of it (no keyring on this bus: into a 0600 file).
+    let text = std::fs::read_to_string(settings.join("settings.json")).expect("settings");
+    assert!(text.contains("\"schema\": 1"), "{text}");
+    assert!(!text.contains(TOKEN), "{text}");
+    let secrets = settings.join("secrets.json");
+    assert!(std::fs::read_to_string(&secrets)
+        .expect("secrets")
+        .contains(TOKEN));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&secrets)
+        .expect("meta")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
 }

@@ -335,21 +335,43 @@ impl Desktop {
             .env("DBUS_SESSION_BUS_ADDRESS", &self.bus_address)
             .env("DBUS_SYSTEM_BUS_ADDRESS", &self.system_address)
             .env("XDG_RUNTIME_DIR", self.dir.join("runtime"))
-            .env("XDG_CONFIG_HOME", self.dir.join("config"))
+            .env("XDG_CONFIG_HOME", self.config_home())
+            .env("XDG_DATA_HOME", self.data_home())
+            .env("XDG_STATE_HOME", self.dir.join("state"))
+            .env("HOME", self.dir.join("home"))
             .env("NO_AT_BRIDGE", "1")
             .env("GDK_BACKEND", "x11")
             .env("CHIME_OPEN_WITH", &opener)
             .env("RUST_LOG", "info,tao=warn")
             .env_remove("WAYLAND_DISPLAY")
             .stdout(Stdio::null())
+            // Appended: every launch in this desktop, in order.
             .stderr(
-                std::fs::File::create(self.dir.join("app.log"))
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.dir.join("app.log"))
                     .map(Stdio::from)
                     .unwrap_or(Stdio::null()),
             )
             .spawn()
             .expect("spawn chime");
         Proc(child)
+    }
+
+    /// `$XDG_CONFIG_HOME` of the app (settings in `chime/` below it).
+    pub fn config_home(&self) -> PathBuf {
+        self.dir.join("config")
+    }
+
+    /// `$XDG_DATA_HOME` of the app (the inbox in `chime/` below it).
+    pub fn data_home(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// Where the app writes its log files.
+    pub fn log_dir(&self) -> PathBuf {
+        self.dir.join("state/chime/logs")
     }
 
     pub fn app_log(&self) -> String {
@@ -434,6 +456,20 @@ impl Desktop {
         loop {
             if let Some(v) = check().await {
                 return v;
+            }
+            if Instant::now() >= deadline {
+                panic!("timed out waiting for {what}; app log:\n{}", self.app_log());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Wait for `proc` to exit on its own.
+    pub async fn exited(&self, what: &str, proc: &mut Proc) -> std::process::ExitStatus {
+        let deadline = Instant::now() + SOON;
+        loop {
+            if let Ok(Some(status)) = proc.0.try_wait() {
+                return status;
             }
             if Instant::now() >= deadline {
                 panic!("timed out waiting for {what}; app log:\n{}", self.app_log());

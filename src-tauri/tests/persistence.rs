@@ -1,0 +1,366 @@
+//! What survives a restart, a kill -9, a corrupt settings file and a data
+//! directory that cannot be written: the app on a private desktop (Xvfb,
+//! session bus, notification server) against a real chime-server.
+
+mod desktop;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use chime_core::store::Store;
+use chime_e2e::{server_config, TestServer, TOKEN, USER};
+use desktop::{Desktop, Proc};
+
+fn launch(d: &Desktop, server: &TestServer) -> Proc {
+    d.launch(&["--server", &server.native_url(), "--token", TOKEN])
+}
+
+fn inbox_path(d: &Desktop) -> PathBuf {
+    d.data_home().join("chime/inbox.sqlite3")
+}
+
+/// Rows in the app's inbox file (read beside the running app: WAL allows it).
+fn rows(path: &Path) -> usize {
+    Store::open(path).and_then(|s| s.len()).unwrap_or(0)
+}
+
+/// Every sequence number the app logged as announced ("seq 1-5,7").
+fn announced(log: &str) -> Vec<u64> {
+    let mut out = Vec::new();
+    for line in log.lines() {
+        let Some((_, seqs)) = line.split_once("new item(s), seq ") else {
+            continue;
+        };
+        for part in seqs.trim().split(',') {
+            let (a, b) = part.split_once('-').unwrap_or((part, part));
+            if let (Ok(a), Ok(b)) = (a.parse::<u64>(), b.parse::<u64>()) {
+                out.extend(a..=b);
+            }
+        }
+    }
+    out
+}
+
+async fn wait_connected(d: &Desktop, server: &TestServer) {
+    d.poll("the app to connect", || async {
+        (server.state().metrics.connections.load(Ordering::Relaxed) > 0).then_some(())
+    })
+    .await;
+}
+
+async fn wait_rows(d: &Desktop, path: &Path, n: usize) {
+    d.poll_for(
+        Duration::from_secs(30),
+        &format!("{n} inbox rows"),
+        || async { (rows(path) >= n).then_some(()) },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_resumes_where_it_left_off_without_reannouncing() {
+    let server = TestServer::start(server_config()).await;
+    let mut d = Desktop::start(true).await;
+    let db = inbox_path(&d);
+    let app = launch(&d, &server);
+    let item = d.tray_item().await;
+    wait_connected(&d, &server).await;
+    for i in 1..=3 {
+        server.publish(USER, "like", "Ann", &format!("p{i}")).await;
+    }
+    wait_rows(&d, &db, 3).await;
+    d.until("a toast", |r| (!r.notes.is_empty()).then_some(()))
+        .await;
+    item.click("Quit Chime").await;
+    let mut app = app;
+    d.exited("the app to quit", &mut app).await;
+    let first_log = d.app_log();
+    let toasts_before = d.shared.lock().expect("lock").notes.len();
+
+    // While it is down, two more arrive.
+    server.publish(USER, "reply", "Bo", "p4").await;
+    server.publish(USER, "reply", "Cy", "p5").await;
+    let _app = launch(&d, &server);
+    wait_rows(&d, &db, 5).await;
+    let new_toast = d
+        .until("a toast for what was missed", |r| {
+            r.notes.get(toasts_before).cloned()
+        })
+        .await;
+    assert!(
+        new_toast.summary.contains("repl"),
+        "the toast is about the new replies: {new_toast:?}"
+    );
+    let second_log = d.app_log()[first_log.len()..].to_owned();
+    assert_eq!(announced(&first_log), [1, 2, 3]);
+    assert_eq!(announced(&second_log), [4, 5], "{second_log}");
+    let store = Store::open(&db).expect("open");
+    assert_eq!(store.len().expect("len"), 5);
+    let r = d.shared.lock().expect("lock");
+    assert!(
+        r.notes[toasts_before..]
+            .iter()
+            .all(|n| !n.summary.contains("p1") && !n.summary.contains("like")),
+        "old likes were not announced again: {:?}",
+        r.notes
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_burst_the_app_keeps_every_event_exactly_once() {
+    const TOTAL: u64 = 4000;
+    // The server keeps the whole burst for replay (its default log is
+    // 1,000 events per user; older ones are gone by design).
+    let server = TestServer::start(chime_server::ServerConfig {
+        client_queue: 20_000,
+        log_size: 10_000,
+        ..server_config()
+    })
+    .await;
+    let mut d = Desktop::start(true).await;
+    let db = inbox_path(&d);
+    let mut app = launch(&d, &server);
+    d.tray_item().await;
+    wait_connected(&d, &server).await;
+
+    // A steady burst: 100 events every 20 ms, 0.8 s in all.
+    let state = server.state().clone();
+    let publisher = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        for chunk in 0..TOTAL / 100 {
+            tick.tick().await;
+            for i in 0..100 {
+                let n = chunk * 100 + i;
+                let new = chime_server::NewEvent {
+                    user: USER.into(),
+                    kind: chime_core::Kind::ALL[(n % 3) as usize],
+                    actor: format!("a{n}"),
+                    target: chime_core::Target {
+                        title: format!("t{n}"),
+                        url: "https://example.com/p".into(),
+                    },
+                };
+                state
+                    .store
+                    .publish(&state.hub, new, 0)
+                    .await
+                    .expect("publish");
+            }
+        }
+    });
+    wait_rows(&d, &db, 300).await;
+    let _ = app.0.kill(); // SIGKILL: no chance to flush or close anything.
+    let _ = app.0.wait();
+    let kept_at_kill = rows(&db);
+    let first_log = d.app_log();
+    publisher.await.expect("publisher");
+    assert!(
+        (kept_at_kill as u64) < TOTAL,
+        "the kill came before the burst was stored ({kept_at_kill} rows)"
+    );
+
+    let _app = launch(&d, &server);
+    wait_rows(&d, &db, TOTAL as usize).await;
+    // Everything is in the inbox exactly once.
+    let store = Store::open(&db).expect("open");
+    let titles: BTreeSet<String> = store
+        .list(None, 10_000)
+        .expect("list")
+        .into_iter()
+        .map(|r| r.title)
+        .collect();
+    assert_eq!(store.len().expect("len"), TOTAL as usize);
+    assert_eq!(titles.len(), TOTAL as usize, "no duplicate rows");
+    let mut store = store;
+    let key = chime_core::ServerProfile::new(&server.native_url())
+        .expect("url")
+        .display_url();
+    assert_eq!(store.resume(&key).expect("state").last_seq, TOTAL);
+    // Nothing was announced twice across the two runs.
+    let d2 = d
+        .poll("the second run to announce", || async {
+            let log = d.app_log()[first_log.len()..].to_owned();
+            (!announced(&log).is_empty()).then_some(log)
+        })
+        .await;
+    let (a, b) = (announced(&first_log), announced(&d2));
+    let (sa, sb): (BTreeSet<u64>, BTreeSet<u64>) =
+        (a.iter().copied().collect(), b.iter().copied().collect());
+    assert_eq!(sa.len(), a.len(), "no repeat within the first run");
+    assert_eq!(sb.len(), b.len(), "no repeat within the second run");
+    assert!(
+        sa.is_disjoint(&sb),
+        "announced in both runs: {:?}",
+        sa.intersection(&sb).take(10).collect::<Vec<_>>()
+    );
+    assert!(sb.iter().all(|s| (1..=TOTAL).contains(s)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_settings_file_is_set_aside_and_the_app_keeps_notifying() {
+    let server = TestServer::start(server_config()).await;
+    let mut d = Desktop::start(true).await;
+    let dir = d.config_home().join("chime");
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(
+        dir.join("settings.json"),
+        b"{\"schema\": 1, \"server\": {\x00",
+    )
+    .expect("write");
+    let _app = launch(&d, &server);
+    let notice = d
+        .until("a notice about the settings", |r| {
+            r.notes
+                .iter()
+                .find(|n| n.summary == "Chime needs your attention")
+                .cloned()
+        })
+        .await;
+    assert!(
+        notice.body.contains("settings.json.bad-"),
+        "{}",
+        notice.body
+    );
+    let backups: Vec<_> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("settings.json.bad-")
+        })
+        .collect();
+    assert_eq!(backups.len(), 1, "the broken file is kept for the user");
+    wait_connected(&d, &server).await;
+    server.publish(USER, "like", "Ann", "Still here").await;
+    d.until("the like toast", |r| {
+        r.notes
+            .iter()
+            .find(|n| n.summary == "Ann liked “Still here”")
+            .cloned()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unwritable_data_dir_keeps_the_inbox_in_memory_and_still_notifies() {
+    let server = TestServer::start(server_config()).await;
+    let mut d = Desktop::start(true).await;
+    // A file where the data directory should be: nothing can be created
+    // below it, even by root (who ignores permission bits).
+    std::fs::write(d.data_home(), b"not a directory").expect("write");
+    let _app = launch(&d, &server);
+    let notice = d
+        .until("a notice about the inbox", |r| {
+            r.notes
+                .iter()
+                .find(|n| n.summary == "Chime needs your attention")
+                .cloned()
+        })
+        .await;
+    assert!(notice.body.contains("kept in memory"), "{}", notice.body);
+    wait_connected(&d, &server).await;
+    server.publish(USER, "reply", "Bo", "Heard").await;
+    d.until("the reply toast", |r| {
+        r.notes
+            .iter()
+            .find(|n| n.summary.starts_with("Bo replied"))
+            .cloned()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_server_is_compared_with_the_totals_announced_before_the_restart() {
+    use tokio_tungstenite::tungstenite::Message;
+    let snapshot = |likes: u64| {
+        Message::text(format!(
+            r#"{{"newReplyNum": 0, "newLikeNum": {likes}, "newDisLikeNum": 0}}"#
+        ))
+    };
+    let frames = |f: Vec<Message>| chime_e2e::Script::Frames {
+        frames: f,
+        close: None,
+        reply: None,
+    };
+    let server = chime_e2e::ScriptedServer::start(vec![
+        frames(vec![snapshot(2)]),
+        frames(vec![snapshot(2), snapshot(3)]),
+    ])
+    .await;
+    let mut d = Desktop::start(true).await;
+    let url = server.url();
+    let args = ["--server", url.as_str(), "--dialect", "seed"];
+    let mut app = d.launch(&args);
+    let item = d.tray_item().await;
+    d.until("the first toast", |r| {
+        r.notes.iter().find(|n| n.summary == "2 new likes").cloned()
+    })
+    .await;
+    item.click("Quit Chime").await;
+    d.exited("the app to quit", &mut app).await;
+    let _app = d.launch(&args);
+    d.until("the toast for the one new like", |r| {
+        r.notes.iter().find(|n| n.summary == "1 new like").cloned()
+    })
+    .await;
+    let r = d.shared.lock().expect("lock");
+    let summaries: Vec<&str> = r.notes.iter().map(|n| n.summary.as_str()).collect();
+    assert_eq!(
+        summaries,
+        ["2 new likes", "1 new like"],
+        "the two old likes were not announced again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_launch_opens_the_inbox_of_the_first_and_exits() {
+    let server = TestServer::start(server_config()).await;
+    let d = Desktop::start(true).await;
+    let _first = launch(&d, &server);
+    wait_connected(&d, &server).await;
+    let mut second = launch(&d, &server);
+    let status = d.exited("the second launch to exit", &mut second).await;
+    assert!(status.success(), "{status:?}");
+    d.poll("the first to open its inbox", || async {
+        let log = d.app_log();
+        (log.contains("started again") || log.contains("window inbox opened")).then_some(())
+    })
+    .await;
+    assert_eq!(
+        server.state().metrics.connections.load(Ordering::Relaxed),
+        1,
+        "one app, one link"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_files_are_written_and_carry_no_secrets() {
+    let server = TestServer::start(server_config()).await;
+    let d = Desktop::start(true).await;
+    let url = format!("{}?token={TOKEN}", server.native_url());
+    let _app = d.launch(&[
+        "--server",
+        &url,
+        "--header",
+        &format!("Authorization: Bearer {TOKEN}"),
+    ]);
+    wait_connected(&d, &server).await;
+    let logs = d
+        .poll("a log file", || async {
+            let files: Vec<PathBuf> = std::fs::read_dir(d.log_dir())
+                .ok()?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
+            let text: String = files
+                .iter()
+                .filter_map(|p| std::fs::read_to_string(p).ok())
+                .collect();
+            text.contains("tray ready").then_some(text)
+        })
+        .await;
+    assert!(!logs.contains(TOKEN), "{logs}");
+    assert!(!d.app_log().contains(TOKEN));
+}
