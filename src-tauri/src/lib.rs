@@ -211,6 +211,15 @@ fn setup(app: AppHandle, args: cli::Args) {
     }
     let secret = startup.secret;
     let notices = startup.notices;
+    if args.server.is_some() || args.demo {
+        // Not a problem, but Settings should not look wrong.
+        lock(&app.state::<Shared>().prefs).notices.push(
+            "This run uses the server given on the command line; saved settings apply when you save them or start Chime without it."
+                .into(),
+        );
+    }
+    let secrets = app.state::<Shared>().secrets.clone();
+    tauri::async_runtime::spawn_blocking(move || lock(&secrets).probe());
     tauri::async_runtime::spawn(async move {
         let (profile, problem) = resolve_profile(&args, &settings, secret).await;
         let host = profile

@@ -45,6 +45,18 @@ impl SecretStore {
         }
     }
 
+    /// Find out whether a keyring answers (a lookup of an account that
+    /// does not exist), so Settings can say where secrets will go.
+    pub fn probe(&mut self) {
+        if self.keyring_down {
+            return;
+        }
+        match keyring::Entry::new(SERVICE, "probe").and_then(|e| e.get_password()) {
+            Ok(_) | Err(keyring::Error::NoEntry) => {}
+            Err(e) => self.keyring_failed(&e),
+        }
+    }
+
     /// The saved secret of `account`: keyring first, then the file.
     pub fn get(&mut self, account: &str) -> Option<Secret> {
         if !self.keyring_down {

@@ -300,60 +300,79 @@ impl Desktop {
         self.dir.join("opened.txt")
     }
 
-    /// Start the app binary (the one cargo built for these tests).
-    pub fn launch(&self, args: &[&str]) -> Proc {
+    /// The app binary cargo built for these tests.
+    pub fn app_bin() -> PathBuf {
         // Set for integration tests; elsewhere the binary sits next to ours.
-        let bin = option_env!("CARGO_BIN_EXE_chime")
+        option_env!("CARGO_BIN_EXE_chime")
             .map(PathBuf::from)
             .unwrap_or_else(|| {
                 let exe = std::env::current_exe().unwrap_or_default();
                 let deps = exe.parent().map(Path::to_path_buf).unwrap_or_default();
                 deps.parent().map(|p| p.join("chime")).unwrap_or_default()
-            });
-        self.launch_bin(&bin, args)
+            })
+    }
+
+    /// Start the app binary (the one cargo built for these tests).
+    pub fn launch(&self, args: &[&str]) -> Proc {
+        self.launch_bin(&Self::app_bin(), args)
+    }
+
+    /// The environment of an app in this desktop: its display, buses and
+    /// private directories, and a "browser" that records what it opens.
+    pub fn app_env(&self) -> Vec<(&'static str, std::ffi::OsString)> {
+        let opener = self.dir.join("open.sh");
+        if !opener.exists() {
+            std::fs::write(
+                &opener,
+                format!(
+                    "#!/bin/sh\necho \"$1\" >> '{}'\n",
+                    self.opened_file().display()
+                ),
+            )
+            .expect("opener");
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755));
+            }
+        }
+        vec![
+            ("DISPLAY", self.display.clone().into()),
+            ("DBUS_SESSION_BUS_ADDRESS", self.bus_address.clone().into()),
+            (
+                "DBUS_SYSTEM_BUS_ADDRESS",
+                self.system_address.clone().into(),
+            ),
+            ("XDG_RUNTIME_DIR", self.dir.join("runtime").into()),
+            ("XDG_CONFIG_HOME", self.config_home().into()),
+            ("XDG_DATA_HOME", self.data_home().into()),
+            ("XDG_STATE_HOME", self.dir.join("state").into()),
+            ("HOME", self.dir.join("home").into()),
+            ("NO_AT_BRIDGE", "1".into()),
+            ("GDK_BACKEND", "x11".into()),
+            ("CHIME_OPEN_WITH", opener.into()),
+            ("RUST_LOG", "info,tao=warn".into()),
+        ]
+    }
+
+    /// Where everything started in this desktop writes its stderr, appended.
+    pub fn log_sink(&self) -> Stdio {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("app.log"))
+            .map(Stdio::from)
+            .unwrap_or(Stdio::null())
     }
 
     /// Start an app binary in this desktop.
     pub fn launch_bin(&self, bin: &Path, args: &[&str]) -> Proc {
-        let opener = self.dir.join("open.sh");
-        std::fs::write(
-            &opener,
-            format!(
-                "#!/bin/sh\necho \"$1\" >> '{}'\n",
-                self.opened_file().display()
-            ),
-        )
-        .expect("opener");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755));
-        }
         let child = Command::new(bin)
             .args(args)
-            .env("DISPLAY", &self.display)
-            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus_address)
-            .env("DBUS_SYSTEM_BUS_ADDRESS", &self.system_address)
-            .env("XDG_RUNTIME_DIR", self.dir.join("runtime"))
-            .env("XDG_CONFIG_HOME", self.config_home())
-            .env("XDG_DATA_HOME", self.data_home())
-            .env("XDG_STATE_HOME", self.dir.join("state"))
-            .env("HOME", self.dir.join("home"))
-            .env("NO_AT_BRIDGE", "1")
-            .env("GDK_BACKEND", "x11")
-            .env("CHIME_OPEN_WITH", &opener)
-            .env("RUST_LOG", "info,tao=warn")
+            .envs(self.app_env())
             .env_remove("WAYLAND_DISPLAY")
             .stdout(Stdio::null())
-            // Appended: every launch in this desktop, in order.
-            .stderr(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(self.dir.join("app.log"))
-                    .map(Stdio::from)
-                    .unwrap_or(Stdio::null()),
-            )
+            .stderr(self.log_sink())
             .spawn()
             .expect("spawn chime");
         Proc(child)
@@ -631,3 +650,4 @@ pub fn read_badge_png(path: &Path) -> Option<String> {
     buf.truncate(info.buffer_size());
     chime_core::badge::read_badge(&buf, info.width)
 }
+pub mod webdriver;

@@ -1,0 +1,249 @@
+//! The inbox and settings windows, driven like a person would through
+//! WebDriver (tauri-driver + WebKitWebDriver) on a private desktop, against
+//! a real chime-server.
+
+mod desktop;
+
+use std::sync::atomic::Ordering;
+
+use chime_e2e::{server_config, TestServer, TOKEN, USER};
+use desktop::webdriver::{Driver, Session};
+use desktop::Desktop;
+use serde_json::{json, Value};
+
+async fn settings_loaded(s: &Session) {
+    s.until_js(
+        "the settings to load",
+        "return document.getElementById('heartbeat').value !== ''",
+        json!(true),
+    )
+    .await;
+}
+
+async fn value(s: &Session, id: &str) -> Value {
+    s.exec(
+        "const e = document.getElementById(arguments[0]); return e.type === 'checkbox' ? e.checked : e.value;",
+        json!([id]),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_saved_in_the_window_survive_a_restart() {
+    let server = TestServer::start(server_config()).await;
+    let d = Desktop::start(true).await;
+    let driver = Driver::start(&d).await;
+    let s = driver.session(&["--open", "settings"]).await;
+    settings_loaded(&s).await;
+    assert_eq!(s.title().await, "Chime — Settings");
+
+    // Plain ws:// to another machine needs consent.
+    s.type_into("#url", "ws://chime.example.com/v1/stream")
+        .await;
+    s.click("#save").await;
+    let why = s
+        .until("the consent error", || async {
+            let t = s.text("[data-error='server.allow_insecure']").await;
+            (!t.is_empty()).then_some(t)
+        })
+        .await;
+    assert!(why.contains("unencrypted"), "{why}");
+    let file = d.config_home().join("chime/settings.json");
+    assert!(!file.exists(), "nothing saved while invalid");
+
+    s.type_into("#url", &server.native_url()).await;
+    s.select("#auth", "token").await;
+    s.type_into("#secret", TOKEN).await;
+    s.type_into("#heartbeat", "45").await;
+    s.click("#n-dislikes").await;
+    s.click("#q-enabled").await;
+    s.click("#save").await;
+    s.until("Saved.", || async {
+        (s.text("#save-result").await == "Saved.").then_some(())
+    })
+    .await;
+    // The app switched to the saved server.
+    s.until("the app to connect", || async {
+        (server.state().metrics.connections.load(Ordering::Relaxed) > 0).then_some(())
+    })
+    .await;
+    let text = std::fs::read_to_string(&file).expect("settings.json");
+    let saved: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(saved["schema"], 1);
+    assert_eq!(saved["server"]["heartbeat_secs"], 45);
+    assert_eq!(saved["notify"]["dislikes"], false);
+    assert!(!text.contains(TOKEN), "no secret in settings.json");
+    // No Secret Service on this bus: the 0600 file, and Settings says so.
+    let secrets = d.config_home().join("chime/secrets.json");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&secrets)
+        .expect("secrets")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(s
+        .text("#secret-storage")
+        .await
+        .contains("readable only by you"));
+    s.quit().await;
+
+    // A new start finds everything as it was, and connects with it.
+    let s = driver.session(&["--open", "settings"]).await;
+    settings_loaded(&s).await;
+    assert_eq!(value(&s, "url").await, json!(server.native_url()));
+    assert_eq!(value(&s, "heartbeat").await, json!("45"));
+    assert_eq!(value(&s, "auth").await, json!("token"));
+    assert_eq!(value(&s, "n-dislikes").await, json!(false));
+    assert_eq!(value(&s, "n-likes").await, json!(true));
+    assert_eq!(value(&s, "q-enabled").await, json!(true));
+    assert_eq!(
+        value(&s, "secret").await,
+        json!(""),
+        "the secret is never sent back"
+    );
+    let placeholder = s
+        .exec(
+            "return document.getElementById('secret').placeholder",
+            json!([]),
+        )
+        .await;
+    assert!(
+        placeholder.as_str().unwrap_or("").starts_with("Saved"),
+        "{placeholder}"
+    );
+    s.until("the status line", || async {
+        let t = s.text("#status-text").await;
+        t.starts_with("Connected to").then_some(())
+    })
+    .await;
+    s.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_connection_reports_a_wrong_token_then_success_then_unreachable() {
+    let mut server = TestServer::start(server_config()).await;
+    let d = Desktop::start(true).await;
+    let driver = Driver::start(&d).await;
+    let s = driver.session(&["--open", "settings"]).await;
+    settings_loaded(&s).await;
+    s.type_into("#url", &server.native_url()).await;
+    s.select("#auth", "token").await;
+    s.type_into("#secret", "not-the-token").await;
+
+    let outcome = |prefix: &'static str| {
+        let s = &s;
+        async move {
+            s.click("#test").await;
+            s.until(prefix, || async {
+                let t = s.text("#test-result").await;
+                t.starts_with(prefix).then_some(t)
+            })
+            .await
+        }
+    };
+    let failed = outcome("Sign-in failed").await;
+    assert!(failed.contains("401"), "{failed}");
+    assert!(!failed.contains("not-the-token"), "{failed}");
+    s.type_into("#secret", TOKEN).await;
+    let ok = outcome("Connected").await;
+    assert_eq!(ok, "Connected (Chime protocol).");
+    server.kill();
+    outcome("Unreachable").await;
+    // Testing saved nothing.
+    assert!(!d.config_home().join("chime/settings.json").exists());
+    s.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbox_shows_published_items_as_text_and_opens_them() {
+    let server = TestServer::start(server_config()).await;
+    let d = Desktop::start(true).await;
+    let driver = Driver::start(&d).await;
+    let url = server.native_url();
+    let s = driver
+        .session(&["--server", &url, "--token", TOKEN, "--open", "inbox"])
+        .await;
+    assert_eq!(s.title().await, "Chime — Inbox");
+    s.until("the app to connect", || async {
+        (server.state().metrics.connections.load(Ordering::Relaxed) > 0).then_some(())
+    })
+    .await;
+    let evil = r#"<img src=x onerror="document.title='pwned'">"#;
+    server.publish(USER, "like", "<b>Eve</b>", evil).await;
+    server.publish(USER, "reply", "Bo", "Plain").await;
+    let rows = "return Array.from(document.querySelectorAll('.row')).map(r => \
+                [r.querySelector('.title').textContent, r.querySelector('.who').textContent, \
+                 r.classList.contains('unread')])";
+    s.until_js(
+        "both items, newest first, unread, as text",
+        rows,
+        json!([["Plain", "by Bo", true], [evil, "by <b>Eve</b>", true]]),
+    )
+    .await;
+    // The markup stayed text: no element was made from it, nothing ran.
+    let imgs = s
+        .exec(
+            "return document.querySelectorAll('img, b').length",
+            json!([]),
+        )
+        .await;
+    assert_eq!(imgs, json!(0));
+    assert_eq!(s.title().await, "Chime — Inbox");
+
+    // Filter by kind.
+    s.click(".chip[data-kind='like']").await;
+    s.until_js(
+        "only the like",
+        "return document.querySelectorAll('.row').length",
+        json!(1),
+    )
+    .await;
+
+    // Opening a row opens its page and marks it read; the server hears of it
+    // once no unread like is left.
+    s.click(".row").await;
+    let opened = s
+        .until("the browser to be asked", || async {
+            std::fs::read_to_string(d.opened_file())
+                .ok()
+                .filter(|t| !t.is_empty())
+        })
+        .await;
+    assert_eq!(opened.trim(), "https://example.com/p/1");
+    s.until_js(
+        "the row to show as read",
+        "return document.querySelector('.row').classList.contains('unread')",
+        json!(false),
+    )
+    .await;
+    s.until("the server to count the like read", || async {
+        let c = server.state().store.counts(USER).await.ok()?;
+        (c.likes == 0 && c.replies == 1).then_some(())
+    })
+    .await;
+
+    // Live: a new like shows up while the window is open.
+    server.publish(USER, "like", "Cy", "Live").await;
+    s.until_js(
+        "the new like",
+        "return document.querySelectorAll('.row').length",
+        json!(2),
+    )
+    .await;
+
+    // Mark all as read.
+    s.click(".chip[data-kind='']").await;
+    s.click("#mark-all").await;
+    s.until_js(
+        "nothing unread",
+        "return document.querySelectorAll('.row.unread').length",
+        json!(0),
+    )
+    .await;
+    s.until("the server to count everything read", || async {
+        let c = server.state().store.counts(USER).await.ok()?;
+        (c.total() == 0).then_some(())
+    })
+    .await;
+    s.quit().await;
+}
