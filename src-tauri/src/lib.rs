@@ -114,6 +114,8 @@ pub(crate) fn set_autostart(app: &AppHandle, on: bool) -> Result<(), String> {
 
 /// Everything loaded from disk at start, and what went wrong doing it.
 struct Startup {
+    /// No settings file yet: the first start.
+    first_run: bool,
     settings: Settings,
     secret: Option<Secret>,
     file: Option<SettingsFile>,
@@ -126,6 +128,7 @@ fn load_startup() -> Startup {
     let mut notices = Vec::new();
     let config = cli::config_dir();
     let file = config.as_deref().map(SettingsFile::in_dir);
+    let first_run = file.as_ref().is_some_and(|f| !f.path.exists());
     let loaded = file.as_ref().map(SettingsFile::load).unwrap_or_default();
     if let Some(n) = loaded.notice {
         warn!("{n}");
@@ -159,6 +162,7 @@ fn load_startup() -> Startup {
         None => memory_store(),
     };
     Startup {
+        first_run,
         settings,
         secret,
         file,
@@ -203,6 +207,10 @@ fn setup(app: AppHandle, args: cli::Args) {
     let first = match args.open.as_deref() {
         Some(w) => Some(w.to_owned()),
         None if automation => Some(windows::INBOX.to_owned()),
+        // Nothing set up yet: say hello with the settings.
+        None if startup.first_run && args.server.is_none() && !args.demo && !args.hidden => {
+            Some(windows::SETTINGS.to_owned())
+        }
         None if !args.hidden && !settings.start_hidden => Some(windows::INBOX.to_owned()),
         None => None,
     };

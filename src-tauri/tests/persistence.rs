@@ -76,6 +76,7 @@ async fn a_restart_resumes_where_it_left_off_without_reannouncing() {
     item.click("Quit Chime").await;
     let mut app = app;
     d.exited("the app to quit", &mut app).await;
+    d.until_no_app().await;
     let first_log = d.app_log();
     let toasts_before = d.shared.lock().expect("lock").notes.len();
 
@@ -153,6 +154,7 @@ async fn killed_mid_burst_the_app_keeps_every_event_exactly_once() {
     wait_rows(&d, &db, 300).await;
     let _ = app.0.kill(); // SIGKILL: no chance to flush or close anything.
     let _ = app.0.wait();
+    d.until_no_app().await;
     let kept_at_kill = rows(&db);
     let first_log = d.app_log();
     publisher.await.expect("publisher");
@@ -301,6 +303,7 @@ async fn a_seed_server_is_compared_with_the_totals_announced_before_the_restart(
     .await;
     item.click("Quit Chime").await;
     d.exited("the app to quit", &mut app).await;
+    d.until_no_app().await;
     let _app = d.launch(&args);
     d.until("the toast for the one new like", |r| {
         r.notes.iter().find(|n| n.summary == "1 new like").cloned()

@@ -109,6 +109,11 @@ async fn events_become_escaped_coalesced_toasts_whose_actions_work() {
         vec!["default", "Open", "read", "Mark as read"]
     );
     assert!(first.icon.ends_with("chime.png"), "{}", first.icon);
+    assert_eq!(
+        first.hints.get("sound-name").map(String::as_str),
+        Some("message-new-instant"),
+        "sound is on by default"
+    );
 
     // A burst: one toast per kind, replaced in place, escaped body.
     for actor in ["Bo & Co", "Cy <i>", "Di", "Ed", "Fay"] {
@@ -323,4 +328,47 @@ async fn kinds_switched_off_in_the_settings_file_count_but_make_no_toast() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
+}
+
+/// Local time `offset_min` minutes from now, as HH:MM.
+fn local_hhmm(offset_min: i64) -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64 + offset_min * 60)
+        .unwrap_or(0) as libc::time_t;
+    // SAFETY: localtime_r writes only into the struct we own.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    unsafe { libc::localtime_r(&t, &mut tm) };
+    format!("{:02}:{:02}", tm.tm_hour, tm.tm_min)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn during_quiet_hours_the_badge_and_inbox_update_but_nothing_pops_up() {
+    let server = TestServer::start(server_config()).await;
+    let mut d = Desktop::start(true).await;
+    let dir = d.config_home().join("chime");
+    std::fs::create_dir_all(&dir).expect("config dir");
+    // Quiet from two hours ago to two hours ahead, every day.
+    let json = serde_json::json!({
+        "schema": 1,
+        "server": {"url": server.native_url()},
+        "notify": {"sound": false},
+        "quiet_hours": {"enabled": true, "from": local_hhmm(-120), "to": local_hhmm(120)},
+    });
+    std::fs::write(dir.join("settings.json"), json.to_string()).expect("settings");
+    let _app = d.launch(&["--token", TOKEN, "--server", &server.native_url()]);
+    let item = d.tray_item().await;
+    wait_label(&d, &item, "Connected").await;
+    server.publish(USER, "like", "Ann", "Shh").await;
+    server.publish(USER, "reply", "Bo", "Shh").await;
+    // The tray is refreshed after any toast of the same batch was sent, so
+    // a badge of 2 means the toasts (if any) have been recorded.
+    wait_badge(&d, &item, Some("2")).await;
+    assert!(
+        d.shared.lock().expect("lock").notes.is_empty(),
+        "no pop-ups during quiet hours"
+    );
+    let db =
+        chime_core::store::Store::open(&d.data_home().join("chime/inbox.sqlite3")).expect("inbox");
+    assert_eq!(db.len().expect("len"), 2, "the inbox still fills");
 }

@@ -57,6 +57,7 @@ async fn settings_saved_in_the_window_survive_a_restart() {
     s.type_into("#heartbeat", "45").await;
     s.click("#n-dislikes").await;
     s.click("#q-enabled").await;
+    s.click("#s-login").await;
     s.click("#save").await;
     s.until("Saved.", || async {
         (s.text("#save-result").await == "Saved.").then_some(())
@@ -85,9 +86,17 @@ async fn settings_saved_in_the_window_survive_a_restart() {
         .text("#secret-storage")
         .await
         .contains("readable only by you"));
+    // Start at login: an XDG autostart entry that starts Chime hidden.
+    let entry = std::fs::read_to_string(d.dir.join("home/.config/autostart/Chime.desktop"))
+        .expect("autostart entry");
+    assert!(
+        entry.contains("Exec=") && entry.contains("--hidden"),
+        "{entry}"
+    );
     s.quit().await;
 
     // A new start finds everything as it was, and connects with it.
+    d.until_no_app().await;
     let s = driver.session(&["--open", "settings"]).await;
     settings_loaded(&s).await;
     assert_eq!(value(&s, "url").await, json!(server.native_url()));
@@ -96,6 +105,7 @@ async fn settings_saved_in_the_window_survive_a_restart() {
     assert_eq!(value(&s, "n-dislikes").await, json!(false));
     assert_eq!(value(&s, "n-likes").await, json!(true));
     assert_eq!(value(&s, "q-enabled").await, json!(true));
+    assert_eq!(value(&s, "s-login").await, json!(true));
     assert_eq!(
         value(&s, "secret").await,
         json!(""),

@@ -483,6 +483,20 @@ impl Desktop {
         }
     }
 
+    /// Wait until no app holds Chime's single-instance name on this bus:
+    /// an app started before that would hand over to the old one and exit.
+    pub async fn until_no_app(&self) {
+        let dbus = zbus::fdo::DBusProxy::new(&self.conn)
+            .await
+            .expect("bus proxy");
+        let name =
+            zbus::names::BusName::try_from("app.chime.desktop.SingleInstance").expect("name");
+        self.poll("the last app to leave the bus", || async {
+            (!dbus.name_has_owner(name.clone()).await.unwrap_or(false)).then_some(())
+        })
+        .await;
+    }
+
     /// Wait for `proc` to exit on its own.
     pub async fn exited(&self, what: &str, proc: &mut Proc) -> std::process::ExitStatus {
         let deadline = Instant::now() + SOON;

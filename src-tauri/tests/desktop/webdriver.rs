@@ -40,7 +40,14 @@ fn driver_bin() -> std::path::PathBuf {
     })
 }
 
+/// One WebDriver request, answered within a deadline (or a clear panic).
 async fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+    tokio::time::timeout(Duration::from_secs(30), http_once(port, method, path, body))
+        .await
+        .unwrap_or_else(|_| panic!("no WebDriver answer to {method} {path} within 30 s"))
+}
+
+async fn http_once(port: u16, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
     let mut stream = TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect to the WebDriver");
