@@ -74,7 +74,12 @@ fn launch(d: &Desktop, url: &str) -> desktop::Proc {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let server = TestServer::start(server_config()).await;
+    // A replay log big enough for the 5,000-row inbox of the window figures.
+    let server = TestServer::start(chime_server::ServerConfig {
+        log_size: 10_000,
+        ..server_config()
+    })
+    .await;
     let url = server.native_url();
     let size = std::fs::metadata(app_bin()).map(|m| m.len()).unwrap_or(0);
     println!(
@@ -213,24 +218,126 @@ async fn main() {
     let _ = labels;
     let badge = item.badge().await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let r = d.shared.lock().expect("lock");
-    let burst = &r.notes[before..];
-    let ids: std::collections::HashSet<u32> = burst.iter().map(|n| n.id).collect();
-    let finals: Vec<&str> = burst
-        .iter()
-        .rev()
-        .take(3)
-        .map(|n| n.summary.as_str())
-        .collect();
-    println!(
-        "10,000-event burst in 1 s: published in {}, menu counts exact after {}, badge {:?}, {} Notify calls on {} toast ids (3 kinds); last summaries {:?}",
-        ms(sent),
-        ms(settled),
-        badge,
-        burst.len(),
-        ids.len(),
-        finals
-    );
-    drop(r);
+    {
+        let r = d.shared.lock().expect("lock");
+        let burst = &r.notes[before..];
+        let ids: std::collections::HashSet<u32> = burst.iter().map(|n| n.id).collect();
+        let finals: Vec<&str> = burst
+            .iter()
+            .rev()
+            .take(3)
+            .map(|n| n.summary.as_str())
+            .collect();
+        println!(
+            "10,000-event burst in 1 s: published in {}, menu counts exact after {}, badge {:?}, {} Notify calls on {} toast ids (3 kinds); last summaries {:?}",
+            ms(sent),
+            ms(settled),
+            badge,
+            burst.len(),
+            ids.len(),
+            finals
+        );
+    }
     drop(app);
+    drop(d);
+
+    windows(&url, &server).await;
+}
+
+/// The app's own processes in a desktop: the app and its WebKit helpers
+/// (found by the desktop's private directory in their environment).
+fn app_procs(d: &Desktop) -> Vec<u32> {
+    let marker = d.dir.to_string_lossy().into_owned();
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        let comm = comm.trim();
+        let ours = comm == "chime" || (comm.starts_with("WebKit") && comm != "WebKitWebDriver");
+        if !ours {
+            continue;
+        }
+        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        if String::from_utf8_lossy(&env).contains(&marker) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+fn mem_line(d: &Desktop) -> String {
+    let procs = app_procs(d);
+    let (pss, dirty) = procs
+        .iter()
+        .map(|p| memory(*p))
+        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    format!(
+        "{} processes, PSS {:.1} MiB, private dirty {:.1} MiB",
+        procs.len(),
+        pss as f64 / 1024.0,
+        dirty as f64 / 1024.0
+    )
+}
+
+/// Memory with the inbox window open on a full inbox, after closing it, and
+/// after opening and closing it again three times (no leak, no helpers left).
+async fn windows(url: &str, server: &TestServer) {
+    let state = server.state().clone();
+    for i in 0..5_000u32 {
+        let new = NewEvent {
+            user: "bob".into(),
+            kind: Kind::ALL[(i % 3) as usize],
+            actor: format!("user{}", i % 97),
+            target: Target {
+                title: format!("Post number {i}"),
+                url: "https://example.com/p".into(),
+            },
+        };
+        state
+            .store
+            .publish(&state.hub, new, 0)
+            .await
+            .expect("publish");
+    }
+    let mut d = Desktop::start(true).await;
+    let driver = desktop::webdriver::Driver::start(&d).await;
+    let t0 = Instant::now();
+    let s = driver
+        .session(&["--server", url, "--token", "bob-token", "--open", "inbox"])
+        .await;
+    s.until_js(
+        "a full inbox page",
+        "return document.querySelectorAll('.row').length",
+        serde_json::json!(500),
+    )
+    .await;
+    println!(
+        "inbox window: session start → 500 of 5,000 rows shown: {}",
+        ms(t0.elapsed())
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    println!("inbox window open: {}", mem_line(&d));
+    let item = d.tray_item().await;
+    s.close_window().await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    println!("inbox window closed: {}", mem_line(&d));
+    for round in 1..=3 {
+        item.click("Open inbox…").await;
+        s.until("the window again", || async {
+            s.switch_to_any_window().await.then_some(())
+        })
+        .await;
+        s.until_js(
+            "the rows again",
+            "return document.querySelectorAll('.row').length",
+            serde_json::json!(500),
+        )
+        .await;
+        s.close_window().await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        println!("after open/close #{round}: {}", mem_line(&d));
+    }
+    s.quit().await;
 }

@@ -99,6 +99,9 @@ impl Store {
                 read INTEGER NOT NULL DEFAULT 0
             );
             CREATE INDEX IF NOT EXISTS items_time ON items (time, id);
+            CREATE INDEX IF NOT EXISTS items_kind ON items (kind, time, id);
+            -- The pruning order: read rows first, oldest first.
+            CREATE INDEX IF NOT EXISTS items_prune ON items (read DESC, time, id);
             CREATE TABLE IF NOT EXISTS resume (
                 id INTEGER PRIMARY KEY CHECK (id = 1),
                 server TEXT NOT NULL,

@@ -245,6 +245,23 @@ impl Session {
         }
     }
 
+    /// Close the current window (the app keeps running in the tray).
+    pub async fn close_window(&self) {
+        let full = format!("/session/{}/window", self.id);
+        let _ = http(self.port, "DELETE", &full, None).await;
+    }
+
+    /// Attach to the first window the app has open now.
+    pub async fn switch_to_any_window(&self) -> bool {
+        let handles = self.cmd("GET", "/window/handles", None).await;
+        let Some(h) = handles.as_array().and_then(|a| a.first()).cloned() else {
+            return false;
+        };
+        self.cmd("POST", "/window", Some(json!({"handle": h})))
+            .await;
+        true
+    }
+
     /// End the session (tauri-driver stops the app).
     pub async fn quit(self) {
         let full = format!("/session/{}", self.id);
