@@ -8,6 +8,7 @@ const COMMANDS: &[&str] = &[
     "settings_get",
     "settings_save",
     "settings_test",
+    "window_close",
 ];
 
 fn main() {

@@ -35,6 +35,16 @@ const chime = {
       default: return "No server set up";
     }
   },
+  // Escape or Ctrl+W closes the window (it is destroyed, not hidden).
+  closeOnKeys() {
+    document.addEventListener("keydown", (ev) => {
+      const ctrlW = (ev.ctrlKey || ev.metaKey) && ev.key.toLowerCase() === "w";
+      if (ev.key === "Escape" || ctrlW) {
+        ev.preventDefault();
+        chime.invoke("window_close").catch(() => {});
+      }
+    });
+  },
   showStatus(s) {
     const text = document.getElementById("status-text");
     const dot = document.getElementById("status-dot");

@@ -62,6 +62,7 @@ async function open(row) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  chime.closeOnKeys();
   const list = document.getElementById("items");
   list.addEventListener("click", (ev) => {
     const row = ev.target.closest(".row");

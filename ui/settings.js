@@ -145,6 +145,7 @@ async function test() {
 }
 
 document.addEventListener("DOMContentLoaded", async () => {
+  chime.closeOnKeys();
   const days = $("q-days");
   for (const [i, name] of DAYS) {
     const label = chime.el("label");

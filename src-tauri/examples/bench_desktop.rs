@@ -285,22 +285,7 @@ fn mem_line(d: &Desktop) -> String {
 /// after opening and closing it again three times (no leak, no helpers left).
 async fn windows(url: &str, server: &TestServer) {
     let state = server.state().clone();
-    for i in 0..5_000u32 {
-        let new = NewEvent {
-            user: "bob".into(),
-            kind: Kind::ALL[(i % 3) as usize],
-            actor: format!("user{}", i % 97),
-            target: Target {
-                title: format!("Post number {i}"),
-                url: "https://example.com/p".into(),
-            },
-        };
-        state
-            .store
-            .publish(&state.hub, new, 0)
-            .await
-            .expect("publish");
-    }
+    chime_e2e::publish_numbered(&state, "bob", 0..5_000).await;
     let mut d = Desktop::start(true).await;
     let driver = desktop::webdriver::Driver::start(&d).await;
     let t0 = Instant::now();
@@ -320,7 +305,7 @@ async fn windows(url: &str, server: &TestServer) {
     tokio::time::sleep(Duration::from_secs(3)).await;
     println!("inbox window open: {}", mem_line(&d));
     let item = d.tray_item().await;
-    s.close_window().await;
+    s.press("\u{E00C}").await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     println!("inbox window closed: {}", mem_line(&d));
     for round in 1..=3 {
@@ -335,7 +320,7 @@ async fn windows(url: &str, server: &TestServer) {
             serde_json::json!(500),
         )
         .await;
-        s.close_window().await;
+        s.press("\u{E00C}").await;
         tokio::time::sleep(Duration::from_secs(5)).await;
         println!("after open/close #{round}: {}", mem_line(&d));
     }

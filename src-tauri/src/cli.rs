@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use chime_core::{Auth, Config, Dialect, Heartbeat, ServerProfile};
+use chime_core::{Config, Heartbeat, ServerProfile};
 use clap::Parser;
 
 /// Chime: likes, dislikes and replies, in the tray.
@@ -52,20 +52,14 @@ impl Args {
         let Some(url) = self.server.clone() else {
             return Ok(None);
         };
-        let mut profile = ServerProfile::new(&url).map_err(|e| e.to_string())?;
-        if let Some(d) = &self.dialect {
-            profile.dialect = d.parse::<Dialect>()?;
-        }
-        for h in &self.header {
-            profile.add_header(h).map_err(|e| e.to_string())?;
-        }
-        profile.auth = Auth::from_flags(
+        let profile = ServerProfile::from_flags(
+            &url,
+            self.dialect.as_deref().unwrap_or("auto"),
+            &self.header,
             self.token.clone(),
             self.cookie.clone(),
             self.query_token.as_deref(),
-        )
-        .map_err(|e| e.to_string())?;
-        profile.validate().map_err(|e| e.to_string())?;
+        )?;
         let mut config = Config {
             dialect: profile.dialect,
             ..Config::default()

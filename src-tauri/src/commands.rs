@@ -4,7 +4,7 @@
 use chime_core::settings::Settings;
 use chime_core::store::Row;
 use chime_core::ProbeOutcome;
-use tauri::{AppHandle, State};
+use tauri::{AppHandle, State, WebviewWindow};
 
 use crate::state::{CmdError, SettingsView, Shared, Status};
 
@@ -50,4 +50,10 @@ pub async fn settings_test(
     secret: Option<String>,
 ) -> Result<ProbeOutcome, CmdError> {
     shared.test_connection(settings, secret).await
+}
+
+/// Close the calling window (Escape or Ctrl+W): destroyed, not hidden.
+#[tauri::command]
+pub fn window_close(window: WebviewWindow) -> Result<(), CmdError> {
+    window.destroy().map_err(CmdError::from_tauri)
 }

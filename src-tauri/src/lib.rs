@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chime_core::announce::{web_url, AnnounceConfig, Announcer, ToastSlot};
-use chime_core::settings::{NotifySettings, QuietHours, Settings, SettingsFile};
+use chime_core::settings::{NotifySettings, QuietHours, ServerSettings, Settings, SettingsFile};
 use chime_core::store::Store;
 use chime_core::supervisor::{ConnState, Output};
 use chime_core::{
@@ -75,6 +75,7 @@ pub fn run() -> i32 {
             commands::settings_get,
             commands::settings_save,
             commands::settings_test,
+            commands::window_close,
         ])
         .setup(move |app| {
             setup(app.handle().clone(), args.clone());
@@ -229,6 +230,8 @@ fn setup(app: AppHandle, args: cli::Args) {
     let secrets = app.state::<Shared>().secrets.clone();
     tauri::async_runtime::spawn_blocking(move || lock(&secrets).probe());
     tauri::async_runtime::spawn(async move {
+        let from_flags = args.server.is_some() || args.demo;
+        let secret_used = secret.clone();
         let (profile, problem) = resolve_profile(&args, &settings, secret).await;
         let host = profile
             .as_ref()
@@ -276,6 +279,9 @@ fn setup(app: AppHandle, args: cli::Args) {
                 .notifier
                 .notice("Chime needs your attention", n)
                 .await;
+        }
+        if !from_flags {
+            controller.server = Some((settings.server.clone(), secret_used));
         }
         controller.connect(profile);
         controller.run(rx).await;
@@ -403,6 +409,8 @@ struct Controller {
     site: Option<String>,
     /// The store failed to write: items are announced anyway, once.
     store_failed: bool,
+    /// The saved server settings in use (`None` when flags chose the server).
+    server: Option<(ServerSettings, Option<Secret>)>,
 }
 
 fn kind_index(kind: Kind) -> usize {
@@ -443,6 +451,7 @@ impl Controller {
             handle: None,
             site: None,
             store_failed: false,
+            server: None,
         };
         c.apply_prefs(settings.notify, settings.quiet_hours.clone());
         c
@@ -474,6 +483,8 @@ impl Controller {
                 InboxState::default()
             });
         info!(last_seq = resume.last_seq, "resuming");
+        // Until the link reports its own, items are stored under this.
+        self.pending.state = Some(resume.clone());
         match Client::spawn(profile, config, resume) {
             Ok(c) => {
                 tauri::async_runtime::spawn(signals::watch(c.handle()));
@@ -547,12 +558,23 @@ impl Controller {
             Cmd::MarkRead(kind) => self.mark_read(kind),
             Cmd::Reconfigure(settings, secret) => {
                 self.apply_prefs(settings.notify, settings.quiet_hours.clone());
+                let server = Some((settings.server.clone(), secret.clone()));
+                if server == self.server {
+                    // Only notification preferences changed: keep the link.
+                    return;
+                }
+                self.server = server;
                 self.flush();
                 if let Some(old) = self.client.take() {
                     old.shutdown().await;
                 }
+                self.view.counts = Counts::default();
+                self.last_url = Default::default();
                 let profile = match settings.profile(secret) {
-                    Ok(p) => p,
+                    Ok(p) => {
+                        self.view.state = ConnState::Idle;
+                        p
+                    }
                     Err(e) => {
                         self.view.state = ConnState::Misconfigured {
                             retry_in_ms: 0,
@@ -561,9 +583,6 @@ impl Controller {
                         None
                     }
                 };
-                if profile.is_none() && self.view.state.is_connected() {
-                    self.view.state = ConnState::Idle;
-                }
                 self.connect(profile);
             }
         }

@@ -40,6 +40,10 @@ impl CmdError {
         }
     }
 
+    pub fn from_tauri(e: tauri::Error) -> CmdError {
+        CmdError::new("window", e.to_string())
+    }
+
     fn invalid(fields: Vec<FieldError>) -> CmdError {
         CmdError {
             code: "invalid",

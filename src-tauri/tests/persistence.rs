@@ -132,23 +132,7 @@ async fn killed_mid_burst_the_app_keeps_every_event_exactly_once() {
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         for chunk in 0..TOTAL / 100 {
             tick.tick().await;
-            for i in 0..100 {
-                let n = chunk * 100 + i;
-                let new = chime_server::NewEvent {
-                    user: USER.into(),
-                    kind: chime_core::Kind::ALL[(n % 3) as usize],
-                    actor: format!("a{n}"),
-                    target: chime_core::Target {
-                        title: format!("t{n}"),
-                        url: "https://example.com/p".into(),
-                    },
-                };
-                state
-                    .store
-                    .publish(&state.hub, new, 0)
-                    .await
-                    .expect("publish");
-            }
+            chime_e2e::publish_numbered(&state, USER, chunk * 100..(chunk + 1) * 100).await;
         }
     });
     wait_rows(&d, &db, 300).await;

@@ -68,6 +68,15 @@ async fn the_tray_badge_and_menu_follow_the_server_and_mark_all_read_clears_them
         assert!(labels.iter().any(|l| l == want), "{want:?} in {labels:?}");
     }
     assert_eq!(item.string("XAyatanaLabel").await, "4");
+    // The windows open from the menu.
+    for (entry, label) in [("Open inbox…", "inbox"), ("Settings…", "settings")] {
+        item.click(entry).await;
+        let want = format!("window {label} opened");
+        d.poll(&want, || async {
+            d.app_log().contains(&want).then_some(())
+        })
+        .await;
+    }
     item.click("Mark all as read").await;
     wait_badge(&d, &item, None).await;
     wait_label(&d, &item, "No new likes").await;

@@ -200,6 +200,29 @@ async fn the_inbox_shows_published_items_as_text_and_opens_them() {
     assert_eq!(imgs, json!(0));
     assert_eq!(s.title().await, "Chime — Inbox");
 
+    // The page may call Chime's commands and nothing else: no plugin or
+    // core command the capability does not name.
+    for (cmd, args) in [
+        (
+            "plugin:opener|open_url",
+            json!({"url": "https://evil.example/"}),
+        ),
+        ("plugin:autostart|enable", json!({})),
+        ("plugin:window|close", json!({"label": "inbox"})),
+    ] {
+        let answer = s
+            .exec_async(
+                "const done = arguments[arguments.length - 1]; \
+                 window.__TAURI__.core.invoke(arguments[0], arguments[1]) \
+                   .then(() => done('allowed'), (e) => done('denied: ' + e));",
+                json!([cmd, args]),
+            )
+            .await;
+        let answer = answer.as_str().unwrap_or_default().to_owned();
+        assert!(answer.starts_with("denied"), "{cmd}: {answer}");
+    }
+    assert!(!d.opened_file().exists(), "nothing was opened");
+
     // Filter by kind.
     s.click(".chip[data-kind='like']").await;
     s.until_js(
@@ -254,6 +277,31 @@ async fn the_inbox_shows_published_items_as_text_and_opens_them() {
         let c = server.state().store.counts(USER).await.ok()?;
         (c.total() == 0).then_some(())
     })
+    .await;
+
+    // Escape closes the window; Chime stays in the tray with its link, and
+    // the tray opens the inbox again.
+    let mut d = d;
+    let item = d.tray_item().await;
+    s.press("\u{E00C}").await;
+    s.until("the window to go", || async {
+        (!s.switch_to_any_window().await).then_some(())
+    })
+    .await;
+    assert_eq!(
+        server.state().metrics.connections.load(Ordering::Relaxed),
+        1
+    );
+    item.click("Open inbox…").await;
+    s.until("the window again", || async {
+        s.switch_to_any_window().await.then_some(())
+    })
+    .await;
+    s.until_js(
+        "the rows again",
+        "return document.querySelectorAll('.row').length",
+        json!(3),
+    )
     .await;
     s.quit().await;
 }

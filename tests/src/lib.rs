@@ -46,6 +46,34 @@ pub struct TestServer {
     handle: Option<ServerHandle>,
 }
 
+/// Event number `n` for `user`: kinds in turn, 97 actors, title "Post n".
+pub fn numbered_event(user: &str, n: u64) -> chime_server::NewEvent {
+    chime_server::NewEvent {
+        user: user.into(),
+        kind: chime_core::Kind::ALL[(n % 3) as usize],
+        actor: format!("user{}", n % 97),
+        target: chime_core::Target {
+            title: format!("Post {n}"),
+            url: "https://example.com/p".into(),
+        },
+    }
+}
+
+/// Publish straight into a server's store (no HTTP), as fast as it goes.
+pub async fn publish_numbered(
+    state: &chime_server::AppState,
+    user: &str,
+    ns: std::ops::Range<u64>,
+) {
+    for n in ns {
+        state
+            .store
+            .publish(&state.hub, numbered_event(user, n), 0)
+            .await
+            .expect("publish");
+    }
+}
+
 pub fn server_config() -> ServerConfig {
     let mut tokens = HashMap::new();
     tokens.insert(TOKEN.to_owned(), USER.to_owned());

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chime_core::protocol::{Counts, Dialect};
 use chime_core::supervisor::{ConnState, Output};
-use chime_core::{Auth, Client, Config, Heartbeat, InboxState, NewItem, ServerProfile};
+use chime_core::{Client, Config, Heartbeat, InboxState, NewItem, ServerProfile};
 use clap::Parser;
 use serde_json::json;
 
@@ -62,18 +62,14 @@ fn secs(v: f64, what: &str) -> Result<Duration, String> {
 }
 
 fn build(args: &Args) -> Result<(ServerProfile, Config), String> {
-    let mut profile = ServerProfile::new(&args.server).map_err(|e| e.to_string())?;
-    profile.dialect = args.dialect.parse::<Dialect>()?;
-    for h in &args.header {
-        profile.add_header(h).map_err(|e| e.to_string())?;
-    }
-    profile.auth = Auth::from_flags(
+    let mut profile = ServerProfile::from_flags(
+        &args.server,
+        &args.dialect,
+        &args.header,
         args.token.clone(),
         args.cookie.clone(),
         args.query_token.as_deref(),
-    )
-    .map_err(|e| e.to_string())?;
-    profile.validate().map_err(|e| e.to_string())?;
+    )?;
     profile.extra_ca = args.ca_file.clone();
     let heartbeat = Heartbeat {
         timeout: secs(args.pong_timeout, "pong-timeout")?,

@@ -140,6 +140,26 @@ impl ServerProfile {
         Ok(())
     }
 
+    /// A profile from command-line flags: URL, dialect, `Name:Value`
+    /// headers and the credential flags (see [`Auth::from_flags`]).
+    pub fn from_flags(
+        url: &str,
+        dialect: &str,
+        headers: &[String],
+        token: Option<String>,
+        cookie: Option<String>,
+        query: Option<&str>,
+    ) -> Result<ServerProfile, String> {
+        let mut profile = ServerProfile::new(url).map_err(|e| e.to_string())?;
+        profile.dialect = dialect.parse::<crate::protocol::Dialect>()?;
+        for h in headers {
+            profile.add_header(h).map_err(|e| e.to_string())?;
+        }
+        profile.auth = Auth::from_flags(token, cookie, query).map_err(|e| e.to_string())?;
+        profile.validate().map_err(|e| e.to_string())?;
+        Ok(profile)
+    }
+
     /// Check that the credential can be put on the wire.
     pub fn validate(&self) -> Result<(), ProfileError> {
         match &self.auth {

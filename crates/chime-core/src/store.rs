@@ -316,6 +316,11 @@ mod tests {
         })
     }
 
+    fn titles(store: &Store) -> Vec<String> {
+        let rows = store.list(None, 10).expect("list");
+        rows.into_iter().map(|r| r.title).collect()
+    }
+
     fn state(last_seq: u64) -> InboxState {
         InboxState {
             last_seq,
@@ -410,24 +415,12 @@ mod tests {
         store
             .record(&[event(4, Kind::Like, 4)], &state(4), 0)
             .expect("record");
-        let titles: Vec<String> = store
-            .list(None, 10)
-            .expect("list")
-            .into_iter()
-            .map(|r| r.title)
-            .collect();
-        assert_eq!(titles, ["post 4", "post 3", "post 1"]);
+        assert_eq!(titles(&store), ["post 4", "post 3", "post 1"]);
         // With nothing read, the oldest unread goes.
         store
             .record(&[event(5, Kind::Like, 5)], &state(5), 0)
             .expect("record");
-        let titles: Vec<String> = store
-            .list(None, 10)
-            .expect("list")
-            .into_iter()
-            .map(|r| r.title)
-            .collect();
-        assert_eq!(titles, ["post 5", "post 4", "post 3"]);
+        assert_eq!(titles(&store), ["post 5", "post 4", "post 3"]);
     }
 
     #[test]

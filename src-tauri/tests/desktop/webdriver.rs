@@ -192,6 +192,16 @@ impl Session {
         .await
     }
 
+    /// Run `script` that calls its last argument with the result.
+    pub async fn exec_async(&self, script: &str, args: Value) -> Value {
+        self.cmd(
+            "POST",
+            "/execute/async",
+            Some(json!({"script": script, "args": args})),
+        )
+        .await
+    }
+
     /// Choose `value` in a `<select>` (and tell the page, as a user would).
     pub async fn select(&self, css: &str, value: &str) {
         self.find(css).await;
@@ -245,10 +255,13 @@ impl Session {
         }
     }
 
-    /// Close the current window (the app keeps running in the tray).
-    pub async fn close_window(&self) {
-        let full = format!("/session/{}/window", self.id);
-        let _ = http(self.port, "DELETE", &full, None).await;
+    /// Press a key in the page, as the user would (WebDriver key codes:
+    /// "\u{E00C}" is Escape).
+    pub async fn press(&self, key: &str) {
+        let el = self.find("body").await;
+        let full = format!("/session/{}/element/{el}/value", self.id);
+        // The window may be gone before the answer: that is the point.
+        let _ = http(self.port, "POST", &full, Some(&json!({"text": key}))).await;
     }
 
     /// Attach to the first window the app has open now.
