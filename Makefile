@@ -32,3 +32,4 @@ bench: setup
 	cargo run --release -p chime-e2e --bin bench-parse
 	cargo run --release -p chime-e2e --bin bench-server
 	cargo run --release -p chime-e2e --bin bench-link
+	cargo run --release -p chime-e2e --bin bench-store
