@@ -351,3 +351,52 @@ async fn log_files_are_written_and_carry_no_secrets() {
     assert!(!logs.contains(TOKEN), "{logs}");
     assert!(!d.app_log().contains(TOKEN));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_keyring_the_token_lives_there_and_in_no_file() {
+    let server = TestServer::start(server_config()).await;
+    let d = Desktop::start(true).await;
+    let _keyring = d.start_keyring().await;
+    // An old settings file with the token inline: Chime moves it out.
+    let dir = d.config_home().join("chime");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let old = serde_json::json!({"server": server.native_url(), "token": TOKEN});
+    std::fs::write(dir.join("settings.json"), old.to_string()).expect("write");
+    let mut app = d.launch(&[]);
+    wait_connected(&d, &server).await;
+    let text = std::fs::read_to_string(dir.join("settings.json")).expect("settings");
+    assert!(!text.contains(TOKEN), "{text}");
+    assert!(
+        !dir.join("secrets.json").exists(),
+        "the keyring took it, no file: {}",
+        d.app_log()
+    );
+    let _ = app.0.kill();
+    let _ = app.0.wait();
+    d.until_no_app().await;
+
+    // The next start can only sign in with what the keyring gives back.
+    let before = server
+        .state()
+        .metrics
+        .connections_total
+        .load(Ordering::Relaxed);
+    let _app = d.launch(&[]);
+    d.poll("a second signed-in connection", || async {
+        (server
+            .state()
+            .metrics
+            .connections_total
+            .load(Ordering::Relaxed)
+            > before
+            && server.state().metrics.connections.load(Ordering::Relaxed) == 1)
+            .then_some(())
+    })
+    .await;
+    assert!(!dir.join("secrets.json").exists());
+    assert!(
+        !d.app_log().contains("no usable keyring"),
+        "{}",
+        d.app_log()
+    );
+}

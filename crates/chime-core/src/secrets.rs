@@ -37,9 +37,21 @@ impl SecretFile {
     pub fn set(&self, account: &str, secret: Option<&Secret>) -> std::io::Result<()> {
         let mut all = self.read()?;
         match secret {
-            Some(s) => all.insert(account.to_owned(), s.expose().to_owned()),
-            None => all.remove(account),
-        };
+            Some(s) => {
+                all.insert(account.to_owned(), s.expose().to_owned());
+            }
+            None => {
+                if all.remove(account).is_none() {
+                    return Ok(());
+                }
+                if all.is_empty() {
+                    return match std::fs::remove_file(&self.path) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                        _ => Ok(()),
+                    };
+                }
+            }
+        }
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)?;
             #[cfg(unix)]
@@ -159,9 +171,6 @@ mod tests {
                 .map(|s| s.expose().to_owned()),
             Some("one".into())
         );
-        file.set("token@wss://a/", None).expect("forget");
-        assert_eq!(file.get("token@wss://a/").expect("get"), None);
-        assert!(file.get("token@wss://b/").expect("get").is_some());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -169,6 +178,14 @@ mod tests {
             assert_eq!(mode(&file.path), 0o600);
             assert_eq!(mode(&dir.join("chime")), 0o700);
         }
+        file.set("token@wss://a/", None).expect("forget");
+        assert_eq!(file.get("token@wss://a/").expect("get"), None);
+        assert!(file.get("token@wss://b/").expect("get").is_some());
+        // Forgetting the last one leaves no file; forgetting nothing writes none.
+        file.set("token@wss://b/", None).expect("forget");
+        assert!(!file.path.exists());
+        file.set("token@wss://c/", None).expect("forget");
+        assert!(!file.path.exists());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -43,8 +43,31 @@ fn spawn_line(cmd: &mut Command) -> (Proc, String) {
     (Proc(child), line.trim().to_owned())
 }
 
+/// A session bus like the standard one, but with no service directories:
+/// nothing installed on the machine (a keyring, an accessibility bus, a
+/// notification daemon) is started behind the test's back. What a test
+/// needs, it starts itself.
+const BUS_CONFIG: &str = r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:tmpdir=/tmp</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"#;
+
 pub fn dbus_daemon() -> (Proc, String) {
-    spawn_line(Command::new("dbus-daemon").args(["--session", "--nofork", "--print-address=1"]))
+    let config = std::env::temp_dir().join(format!("chime-test-bus-{}.conf", std::process::id()));
+    if !config.exists() {
+        std::fs::write(&config, BUS_CONFIG).expect("bus config");
+    }
+    let arg = format!("--config-file={}", config.display());
+    spawn_line(Command::new("dbus-daemon").args([arg.as_str(), "--nofork", "--print-address=1"]))
 }
 
 pub fn xvfb() -> (Proc, String) {
@@ -481,6 +504,36 @@ impl Desktop {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Start a real Secret Service (gnome-keyring-daemon) on this bus, its
+    /// login keyring created and unlocked with a password on stdin.
+    pub async fn start_keyring(&self) -> Proc {
+        use std::io::Write;
+        let mut child = Command::new("gnome-keyring-daemon")
+            .args(["--foreground", "--unlock", "--components=secrets"])
+            .envs(self.app_env())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(self.log_sink())
+            .spawn()
+            .expect("gnome-keyring-daemon (scripts/setup installs gnome-keyring)");
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(b"test-password");
+        }
+        let proc = Proc(child);
+        let dbus = zbus::fdo::DBusProxy::new(&self.conn)
+            .await
+            .expect("bus proxy");
+        let name = zbus::names::BusName::try_from("org.freedesktop.secrets").expect("name");
+        self.poll("the Secret Service on the bus", || async {
+            dbus.name_has_owner(name.clone())
+                .await
+                .unwrap_or(false)
+                .then_some(())
+        })
+        .await;
+        proc
     }
 
     /// Wait until no app holds Chime's single-instance name on this bus:

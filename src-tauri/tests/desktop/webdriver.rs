@@ -93,9 +93,12 @@ impl Driver {
                     bin.display()
                 )
             });
+        // Ready when the native driver behind it answers too.
         let deadline = Instant::now() + SOON;
         loop {
-            if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            if TcpStream::connect(("127.0.0.1", port)).await.is_ok()
+                && http(port, "GET", "/status", None).await.0 == 200
+            {
                 break;
             }
             assert!(Instant::now() < deadline, "tauri-driver did not start");
