@@ -163,6 +163,12 @@ document.addEventListener("DOMContentLoaded", async () => {
     if ((ev.ctrlKey || ev.metaKey) && ev.key === "s") save(ev);
   });
   chime.listen("status-changed", (ev) => chime.showStatus(ev.payload));
+  chime.listen("secret-state", (ev) => {
+    if (view) {
+      view.secret_set = ev.payload === true;
+      refreshVisibility();
+    }
+  });
   chime.invoke("status_get").then(chime.showStatus, () => {});
   try {
     fill(await chime.invoke("settings_get"));

@@ -22,7 +22,7 @@ use chime_core::store::Store;
 use chime_core::supervisor::ConnState;
 use chime_core::{Counts, Kind, Secret, ServerProfile};
 use clap::Parser;
-use tauri::{AppHandle, Manager, RunEvent};
+use tauri::{AppHandle, Emitter, Manager, RunEvent};
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
@@ -110,12 +110,15 @@ pub(crate) fn set_autostart(app: &AppHandle, on: bool) -> Result<(), String> {
     }
 }
 
-/// Everything loaded from disk at start, and what went wrong doing it.
+/// Everything loaded from disk at start, and what went wrong doing it. No
+/// keyring call here: a locked keyring may prompt, and this runs on the
+/// main thread (see [`load_secret`]).
 struct Startup {
     /// No settings file yet: the first start.
     first_run: bool,
     settings: Settings,
-    secret: Option<Secret>,
+    /// A secret found in an old settings file, to move to the keyring.
+    migrated_secret: Option<Secret>,
     file: Option<SettingsFile>,
     secrets: SecretStore,
     store: Store,
@@ -132,23 +135,7 @@ fn load_startup() -> Startup {
         warn!("{n}");
         notices.push(n);
     }
-    let settings = loaded.settings;
-    let mut secrets = SecretStore::new(config.clone().unwrap_or_else(std::env::temp_dir));
-    let account = account(settings.server.auth, &settings.server.url);
-    if let (Some(secret), Some(file)) = (&loaded.migrated_secret, &file) {
-        // An old settings file held the token: move it, then rewrite the file.
-        match secrets.set(&account, secret) {
-            Ok(_) => match file.save(&settings) {
-                Ok(()) => info!("settings moved to schema 1; the secret left the file"),
-                Err(e) => warn!("{e}"),
-            },
-            Err(e) => warn!("{e}"),
-        }
-    }
-    let secret = match settings.server.auth {
-        chime_core::settings::AuthMethod::None => None,
-        _ => loaded.migrated_secret.or_else(|| secrets.get(&account)),
-    };
+    let secrets = SecretStore::new(config.unwrap_or_else(std::env::temp_dir));
     let store = match cli::data_dir().map(|d| Store::open(&d.join("inbox.sqlite3"))) {
         Some(Ok(store)) => store,
         Some(Err(e)) => {
@@ -161,13 +148,52 @@ fn load_startup() -> Startup {
     };
     Startup {
         first_run,
-        settings,
-        secret,
+        settings: loaded.settings,
+        migrated_secret: loaded.migrated_secret,
         file,
         secrets,
         store,
         notices,
     }
+}
+
+/// The saved secret for the saved server, off the main thread: first move
+/// a secret out of an old settings file (then rewrite the file without it).
+async fn load_secret(
+    app: &AppHandle,
+    settings: &Settings,
+    migrated: Option<Secret>,
+) -> Option<Secret> {
+    let shared = app.state::<Shared>();
+    let secrets = shared.secrets.clone();
+    let file = shared.file.clone();
+    let settings = settings.clone();
+    let secret = tauri::async_runtime::spawn_blocking(move || {
+        let mut store = lock(&secrets);
+        store.probe();
+        let account = account(settings.server.auth, &settings.server.url);
+        if let Some(secret) = migrated {
+            match store.set(&account, &secret) {
+                Ok(_) => match file.map(|f| f.save(&settings)) {
+                    Some(Ok(())) => info!("settings moved to schema 1; the secret left the file"),
+                    Some(Err(e)) => warn!("{e}"),
+                    None => {}
+                },
+                Err(e) => warn!("{e}"),
+            }
+            return Some(secret);
+        }
+        match settings.server.auth {
+            chime_core::settings::AuthMethod::None => None,
+            _ => store.get(&account),
+        }
+    })
+    .await
+    .ok()
+    .flatten();
+    lock(&shared.prefs).secret_set = secret.is_some();
+    let _ = app.emit(windows::events::SECRET_STATE, secret.is_some());
+    secret
 }
 
 fn memory_store() -> Store {
@@ -195,7 +221,7 @@ fn setup(app: AppHandle, args: cli::Args) {
         prefs: Mutex::new(Prefs {
             settings: startup.settings,
             notices: startup.notices.clone(),
-            secret_set: startup.secret.is_some(),
+            secret_set: false,
         }),
         file: startup.file,
         secrets: Arc::new(Mutex::new(startup.secrets)),
@@ -215,7 +241,7 @@ fn setup(app: AppHandle, args: cli::Args) {
     if let Some(w) = first {
         windows::open(&app, &w);
     }
-    let secret = startup.secret;
+    let migrated = startup.migrated_secret;
     let notices = startup.notices;
     if args.server.is_some() || args.demo {
         // Not a problem, but Settings should not look wrong.
@@ -224,9 +250,8 @@ fn setup(app: AppHandle, args: cli::Args) {
                 .into(),
         );
     }
-    let secrets = app.state::<Shared>().secrets.clone();
-    tauri::async_runtime::spawn_blocking(move || lock(&secrets).probe());
     tauri::async_runtime::spawn(async move {
+        let secret = load_secret(&app, &settings, migrated).await;
         let from_flags = args.server.is_some() || args.demo;
         let secret_used = secret.clone();
         let (profile, problem) = resolve_profile(&args, &settings, secret).await;

@@ -11,6 +11,9 @@ pub const SETTINGS: &str = "settings";
 pub mod events {
     pub const INBOX_CHANGED: &str = "inbox-changed";
     pub const STATUS_CHANGED: &str = "status-changed";
+    /// Whether a secret is saved for the saved server (known shortly after
+    /// start: the keyring is asked off the main thread).
+    pub const SECRET_STATE: &str = "secret-state";
 }
 
 /// Show the window `label` (inbox or settings), creating it if needed.
