@@ -400,3 +400,42 @@ async fn with_a_keyring_the_token_lives_there_and_in_no_file() {
         d.app_log()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_hidden_off_opens_the_inbox_unless_autostart_asks_for_hidden() {
+    let server = TestServer::start(server_config()).await;
+    let mut d = Desktop::start(true).await;
+    let dir = d.config_home().join("chime");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let settings = serde_json::json!({"schema": 1, "start_hidden": false});
+    std::fs::write(dir.join("settings.json"), settings.to_string()).expect("write");
+    let mut app = launch(&d, &server);
+    d.poll("the inbox at start", || async {
+        d.app_log().contains("window inbox opened").then_some(())
+    })
+    .await;
+    let item = d.tray_item().await;
+    item.click("Quit Chime").await;
+    d.exited("the app to quit", &mut app).await;
+    d.until_no_app().await;
+
+    // As the autostart entry starts it: hidden, whatever Settings say.
+    let before = d.app_log().len();
+    let _app = d.launch(&[
+        "--hidden",
+        "--server",
+        &server.native_url(),
+        "--token",
+        TOKEN,
+    ]);
+    d.poll("the second start to connect", || async {
+        let log = d.app_log()[before..].to_owned();
+        (log.contains("tray ready")
+            && server.state().metrics.connections.load(Ordering::Relaxed) == 1)
+            .then_some(())
+    })
+    .await;
+    let log = d.app_log()[before..].to_owned();
+    assert!(log.contains("tray ready"), "{log}");
+    assert!(!log.contains("window inbox opened"), "{log}");
+}
