@@ -292,12 +292,7 @@ async fn windows(url: &str, server: &TestServer) {
     let s = driver
         .session(&["--server", url, "--token", "bob-token", "--open", "inbox"])
         .await;
-    s.until_js(
-        "a full inbox page",
-        "return document.querySelectorAll('.row').length",
-        serde_json::json!(500),
-    )
-    .await;
+    s.until_count(".row", 500).await;
     println!(
         "inbox window: session start → 500 of 5,000 rows shown: {}",
         ms(t0.elapsed())
@@ -310,16 +305,8 @@ async fn windows(url: &str, server: &TestServer) {
     println!("inbox window closed: {}", mem_line(&d));
     for round in 1..=3 {
         item.click("Open inbox…").await;
-        s.until("the window again", || async {
-            s.switch_to_any_window().await.then_some(())
-        })
-        .await;
-        s.until_js(
-            "the rows again",
-            "return document.querySelectorAll('.row').length",
-            serde_json::json!(500),
-        )
-        .await;
+        s.attach().await;
+        s.until_count(".row", 500).await;
         s.press("\u{E00C}").await;
         tokio::time::sleep(Duration::from_secs(5)).await;
         println!("after open/close #{round}: {}", mem_line(&d));

@@ -225,12 +225,7 @@ async fn the_inbox_shows_published_items_as_text_and_opens_them() {
 
     // Filter by kind.
     s.click(".chip[data-kind='like']").await;
-    s.until_js(
-        "only the like",
-        "return document.querySelectorAll('.row').length",
-        json!(1),
-    )
-    .await;
+    s.until_count(".row", 1).await;
 
     // Opening a row opens its page and marks it read; the server hears of it
     // once no unread like is left.
@@ -257,22 +252,12 @@ async fn the_inbox_shows_published_items_as_text_and_opens_them() {
 
     // Live: a new like shows up while the window is open.
     server.publish(USER, "like", "Cy", "Live").await;
-    s.until_js(
-        "the new like",
-        "return document.querySelectorAll('.row').length",
-        json!(2),
-    )
-    .await;
+    s.until_count(".row", 2).await;
 
     // Mark all as read.
     s.click(".chip[data-kind='']").await;
     s.click("#mark-all").await;
-    s.until_js(
-        "nothing unread",
-        "return document.querySelectorAll('.row.unread').length",
-        json!(0),
-    )
-    .await;
+    s.until_count(".row.unread", 0).await;
     s.until("the server to count everything read", || async {
         let c = server.state().store.counts(USER).await.ok()?;
         (c.total() == 0).then_some(())
@@ -293,15 +278,7 @@ async fn the_inbox_shows_published_items_as_text_and_opens_them() {
         1
     );
     item.click("Open inbox…").await;
-    s.until("the window again", || async {
-        s.switch_to_any_window().await.then_some(())
-    })
-    .await;
-    s.until_js(
-        "the rows again",
-        "return document.querySelectorAll('.row').length",
-        json!(3),
-    )
-    .await;
+    s.attach().await;
+    s.until_count(".row", 3).await;
     s.quit().await;
 }

@@ -278,6 +278,24 @@ impl Session {
         true
     }
 
+    /// Wait until `n` elements match `css`.
+    pub async fn until_count(&self, css: &str, n: usize) {
+        self.until_js(
+            &format!("{n} × {css}"),
+            &format!("return document.querySelectorAll({css:?}).length"),
+            json!(n),
+        )
+        .await;
+    }
+
+    /// Wait for the app to have a window again, and attach to it.
+    pub async fn attach(&self) {
+        self.until("a window", || async {
+            self.switch_to_any_window().await.then_some(())
+        })
+        .await;
+    }
+
     /// End the session (tauri-driver stops the app).
     pub async fn quit(self) {
         let full = format!("/session/{}", self.id);
