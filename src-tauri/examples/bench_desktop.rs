@@ -5,7 +5,6 @@
 #[path = "../tests/desktop/mod.rs"]
 mod desktop;
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chime_core::{Kind, Target};
@@ -92,22 +91,12 @@ async fn main() {
     let mut starts = Vec::new();
     for _ in 0..5 {
         let mut d = Desktop::start(true).await;
-        let before = server
-            .state()
-            .metrics
-            .connections_total
-            .load(Ordering::Relaxed);
+        let before = server.connections_total();
         let t0 = Instant::now();
         let app = launch(&d, &url);
         d.tray_item().await;
         d.poll("connected", || async {
-            (server
-                .state()
-                .metrics
-                .connections_total
-                .load(Ordering::Relaxed)
-                > before)
-                .then_some(())
+            (server.connections_total() > before).then_some(())
         })
         .await;
         starts.push(t0.elapsed());

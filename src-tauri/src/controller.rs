@@ -7,10 +7,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chime_core::announce::{web_url, AnnounceConfig, Announcer, ToastSlot};
+use chime_core::client::sleep_until;
 use chime_core::settings::{NotifySettings, QuietHours, ServerSettings, Settings};
 use chime_core::store::Store;
 use chime_core::supervisor::{ConnState, Output};
-use chime_core::{Client, ClientHandle, Command, Counts, InboxState, Kind, NewItem, Secret};
+use chime_core::{Client, Command, Counts, InboxState, Kind, NewItem, Secret};
 use tauri::{AppHandle, Emitter, Manager};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -58,7 +59,6 @@ pub struct Controller {
     quiet: QuietHours,
     last_url: [Option<String>; 3],
     client: Option<Client>,
-    handle: Option<ClientHandle>,
     site: Option<String>,
     /// The store failed to write: items are announced anyway, once.
     store_failed: bool,
@@ -101,7 +101,6 @@ impl Controller {
             quiet: QuietHours::default(),
             last_url: Default::default(),
             client: None,
-            handle: None,
             site: None,
             store_failed: false,
             server: None,
@@ -121,7 +120,6 @@ impl Controller {
     /// Start talking to `profile` (dropping any current link), resuming
     /// from what the store kept for that server.
     pub fn connect(&mut self, profile: Profile) {
-        self.handle = None;
         self.site = None;
         let Some((profile, config)) = profile else {
             self.publish_status();
@@ -141,7 +139,6 @@ impl Controller {
         match Client::spawn(profile, config, resume) {
             Ok(c) => {
                 tauri::async_runtime::spawn(signals::watch(c.handle()));
-                self.handle = Some(c.handle());
                 self.client = Some(c);
                 self.view.state = ConnState::Connecting { attempt: 0 };
             }
@@ -270,11 +267,14 @@ impl Controller {
             }
             Output::Counts(c) => {
                 // A kind read elsewhere is read here too.
+                let mut read = 0;
                 for kind in Kind::ALL {
                     if c.get(kind) == 0 && self.view.counts.get(kind) > 0 {
-                        let _ = lock(&self.store).mark_kind_read(Some(kind));
-                        self.inbox_changed();
+                        read += lock(&self.store).mark_kind_read(Some(kind)).unwrap_or(0);
                     }
+                }
+                if read > 0 {
+                    self.inbox_changed();
                 }
                 self.view.counts = c;
                 self.publish_status();
@@ -355,8 +355,8 @@ impl Controller {
     }
 
     fn send(&self, cmd: Command) {
-        if let Some(c) = &self.handle {
-            c.send(cmd);
+        if let Some(c) = &self.client {
+            c.handle().send(cmd);
         }
     }
 
@@ -503,13 +503,6 @@ fn seq_ranges(items: &[NewItem]) -> String {
 async fn next_output(client: &mut Option<Client>) -> Option<Output> {
     match client {
         Some(c) => c.events.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
     }
 }

@@ -174,7 +174,7 @@ impl Shared {
         if !errors.is_empty() {
             return Err(CmdError::invalid(errors));
         }
-        if let (Some(t), true) = (typed, settings.server.auth != AuthMethod::None) {
+        if let Some(t) = typed.filter(|_| settings.server.auth != AuthMethod::None) {
             let account = account(settings.server.auth, &settings.server.url);
             let secrets = self.secrets.clone();
             let stored =

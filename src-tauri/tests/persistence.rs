@@ -6,7 +6,6 @@ mod desktop;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chime_core::store::Store;
@@ -45,7 +44,7 @@ fn announced(log: &str) -> Vec<u64> {
 
 async fn wait_connected(d: &Desktop, server: &TestServer) {
     d.poll("the app to connect", || async {
-        (server.state().metrics.connections.load(Ordering::Relaxed) > 0).then_some(())
+        (server.connections() > 0).then_some(())
     })
     .await;
 }
@@ -316,11 +315,7 @@ async fn a_second_launch_opens_the_inbox_of_the_first_and_exits() {
         (log.contains("started again") || log.contains("window inbox opened")).then_some(())
     })
     .await;
-    assert_eq!(
-        server.state().metrics.connections.load(Ordering::Relaxed),
-        1,
-        "one app, one link"
-    );
+    assert_eq!(server.connections(), 1, "one app, one link");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -376,21 +371,10 @@ async fn with_a_keyring_the_token_lives_there_and_in_no_file() {
     d.until_no_app().await;
 
     // The next start can only sign in with what the keyring gives back.
-    let before = server
-        .state()
-        .metrics
-        .connections_total
-        .load(Ordering::Relaxed);
+    let before = server.connections_total();
     let _app = d.launch(&[]);
     d.poll("a second signed-in connection", || async {
-        (server
-            .state()
-            .metrics
-            .connections_total
-            .load(Ordering::Relaxed)
-            > before
-            && server.state().metrics.connections.load(Ordering::Relaxed) == 1)
-            .then_some(())
+        (server.connections_total() > before && server.connections() == 1).then_some(())
     })
     .await;
     assert!(!dir.join("secrets.json").exists());
@@ -430,9 +414,7 @@ async fn start_hidden_off_opens_the_inbox_unless_autostart_asks_for_hidden() {
     ]);
     d.poll("the second start to connect", || async {
         let log = d.app_log()[before..].to_owned();
-        (log.contains("tray ready")
-            && server.state().metrics.connections.load(Ordering::Relaxed) == 1)
-            .then_some(())
+        (log.contains("tray ready") && server.connections() == 1).then_some(())
     })
     .await;
     let log = d.app_log()[before..].to_owned();

@@ -4,7 +4,6 @@
 
 mod desktop;
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chime_e2e::{server_config, FaultProxy, TestServer, TOKEN, USER};
@@ -80,16 +79,7 @@ async fn the_tray_badge_and_menu_follow_the_server_and_mark_all_read_clears_them
     item.click("Mark all as read").await;
     wait_badge(&d, &item, None).await;
     wait_label(&d, &item, "No new likes").await;
-    assert_eq!(
-        server
-            .state()
-            .store
-            .counts(USER)
-            .await
-            .expect("counts")
-            .total(),
-        0
-    );
+    assert_eq!(server.counts(USER).await.total(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -200,20 +190,10 @@ async fn the_app_rides_out_a_server_crash_a_dead_link_and_resume_without_duplica
     wait_label(&d, &item, "Connected").await;
 
     // OS resume: a new connection at once.
-    let before = server
-        .state()
-        .metrics
-        .connections_total
-        .load(Ordering::Relaxed);
+    let before = server.connections_total();
     d.resume_from_sleep().await;
     d.poll("a reconnect after resume", || async {
-        (server
-            .state()
-            .metrics
-            .connections_total
-            .load(Ordering::Relaxed)
-            > before)
-            .then_some(())
+        (server.connections_total() > before).then_some(())
     })
     .await;
 
@@ -246,7 +226,7 @@ async fn without_a_tray_host_the_app_still_notifies() {
     let _app = d.launch(&as_strs(&args(&server.native_url())));
     // No tray host: wait for the connection through the server, then publish.
     d.poll("the app to connect", || async {
-        (server.state().metrics.connections.load(Ordering::Relaxed) > 0).then_some(())
+        (server.connections() > 0).then_some(())
     })
     .await;
     server.publish(USER, "dislike", "Zed", "Rant").await;

@@ -4,8 +4,6 @@
 
 mod desktop;
 
-use std::sync::atomic::Ordering;
-
 use chime_e2e::{server_config, TestServer, TOKEN, USER};
 use desktop::webdriver::{Driver, Session};
 use desktop::Desktop;
@@ -65,7 +63,7 @@ async fn settings_saved_in_the_window_survive_a_restart() {
     .await;
     // The app switched to the saved server.
     s.until("the app to connect", || async {
-        (server.state().metrics.connections.load(Ordering::Relaxed) > 0).then_some(())
+        (server.connections() > 0).then_some(())
     })
     .await;
     let text = std::fs::read_to_string(&file).expect("settings.json");
@@ -175,7 +173,7 @@ async fn the_inbox_shows_published_items_as_text_and_opens_them() {
         .await;
     assert_eq!(s.title().await, "Chime — Inbox");
     s.until("the app to connect", || async {
-        (server.state().metrics.connections.load(Ordering::Relaxed) > 0).then_some(())
+        (server.connections() > 0).then_some(())
     })
     .await;
     let evil = r#"<img src=x onerror="document.title='pwned'">"#;
@@ -245,7 +243,7 @@ async fn the_inbox_shows_published_items_as_text_and_opens_them() {
     )
     .await;
     s.until("the server to count the like read", || async {
-        let c = server.state().store.counts(USER).await.ok()?;
+        let c = server.counts(USER).await;
         (c.likes == 0 && c.replies == 1).then_some(())
     })
     .await;
@@ -259,7 +257,7 @@ async fn the_inbox_shows_published_items_as_text_and_opens_them() {
     s.click("#mark-all").await;
     s.until_count(".row.unread", 0).await;
     s.until("the server to count everything read", || async {
-        let c = server.state().store.counts(USER).await.ok()?;
+        let c = server.counts(USER).await;
         (c.total() == 0).then_some(())
     })
     .await;
@@ -273,10 +271,7 @@ async fn the_inbox_shows_published_items_as_text_and_opens_them() {
         (!s.switch_to_any_window().await).then_some(())
     })
     .await;
-    assert_eq!(
-        server.state().metrics.connections.load(Ordering::Relaxed),
-        1
-    );
+    assert_eq!(server.connections(), 1);
     item.click("Open inbox…").await;
     s.attach().await;
     s.until_count(".row", 3).await;

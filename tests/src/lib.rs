@@ -7,6 +7,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -99,6 +100,24 @@ impl TestServer {
 
     pub fn state(&self) -> &Arc<chime_server::AppState> {
         &self.handle.as_ref().expect("server running").state
+    }
+
+    /// WebSocket connections open now.
+    pub fn connections(&self) -> u64 {
+        self.state().metrics.connections.load(Ordering::Relaxed)
+    }
+
+    /// WebSocket connections accepted since start.
+    pub fn connections_total(&self) -> u64 {
+        self.state()
+            .metrics
+            .connections_total
+            .load(Ordering::Relaxed)
+    }
+
+    /// `user`'s unread totals as the server keeps them.
+    pub async fn counts(&self, user: &str) -> chime_core::Counts {
+        self.state().store.counts(user).await.expect("counts")
     }
 
     pub fn seed_url(&self) -> String {

@@ -337,7 +337,9 @@ async fn read_next(link: &mut Option<OpenLink>) -> Option<Result<Message, WsErro
     }
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
+/// Sleep until `deadline`, or forever without one (a `select!` arm for an
+/// optional timer).
+pub async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
