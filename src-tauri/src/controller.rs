@@ -249,7 +249,6 @@ impl Controller {
                     );
                 }
                 self.view.state = s;
-                self.publish_status();
             }
             Output::Items(items) => self.pending.items.extend(items),
             Output::Saved(state) => {
@@ -277,7 +276,6 @@ impl Controller {
                     self.inbox_changed();
                 }
                 self.view.counts = c;
-                self.publish_status();
             }
             Output::Notice(n) => info!("server: {n}"),
         }
@@ -341,6 +339,8 @@ impl Controller {
         let _ = self.app.emit(events::INBOX_CHANGED, ());
     }
 
+    /// Tell the windows, if what they show changed (once per batch, like
+    /// the tray).
     fn publish_status(&self) {
         if let Some(shared) = self.app.try_state::<Shared>() {
             shared.set_status(
@@ -463,6 +463,7 @@ impl Controller {
                 warn!("tray update failed: {e}");
             }
         }
+        self.publish_status();
     }
 }
 

@@ -54,7 +54,7 @@ impl CmdError {
 }
 
 /// What the status line of both windows shows.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Status {
     pub state: ConnState,
     pub host: String,
@@ -118,7 +118,13 @@ impl Shared {
     }
 
     pub fn set_status(&self, app: &AppHandle, status: Status) {
-        *lock(&self.status) = status.clone();
+        {
+            let mut current = lock(&self.status);
+            if *current == status {
+                return;
+            }
+            *current = status.clone();
+        }
         let _ = app.emit(events::STATUS_CHANGED, status);
     }
 
