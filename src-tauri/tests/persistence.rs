@@ -196,11 +196,8 @@ async fn a_corrupt_settings_file_is_set_aside_and_the_app_keeps_notifying() {
     .expect("write");
     let _app = launch(&d, &server);
     let notice = d
-        .until("a notice about the settings", |r| {
-            r.notes
-                .iter()
-                .find(|n| n.summary == "Chime needs your attention")
-                .cloned()
+        .toast("a notice about the settings", |n| {
+            n.summary == "Chime needs your attention"
         })
         .await;
     assert!(
@@ -220,13 +217,8 @@ async fn a_corrupt_settings_file_is_set_aside_and_the_app_keeps_notifying() {
     assert_eq!(backups.len(), 1, "the broken file is kept for the user");
     wait_connected(&d, &server).await;
     server.publish(USER, "like", "Ann", "Still here").await;
-    d.until("the like toast", |r| {
-        r.notes
-            .iter()
-            .find(|n| n.summary == "Ann liked “Still here”")
-            .cloned()
-    })
-    .await;
+    d.toast("the like toast", |n| n.summary == "Ann liked “Still here”")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -238,23 +230,15 @@ async fn an_unwritable_data_dir_keeps_the_inbox_in_memory_and_still_notifies() {
     std::fs::write(d.data_home(), b"not a directory").expect("write");
     let _app = launch(&d, &server);
     let notice = d
-        .until("a notice about the inbox", |r| {
-            r.notes
-                .iter()
-                .find(|n| n.summary == "Chime needs your attention")
-                .cloned()
+        .toast("a notice about the inbox", |n| {
+            n.summary == "Chime needs your attention"
         })
         .await;
     assert!(notice.body.contains("kept in memory"), "{}", notice.body);
     wait_connected(&d, &server).await;
     server.publish(USER, "reply", "Bo", "Heard").await;
-    d.until("the reply toast", |r| {
-        r.notes
-            .iter()
-            .find(|n| n.summary.starts_with("Bo replied"))
-            .cloned()
-    })
-    .await;
+    d.toast("the reply toast", |n| n.summary.starts_with("Bo replied"))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -280,16 +264,14 @@ async fn a_seed_server_is_compared_with_the_totals_announced_before_the_restart(
     let args = ["--server", url.as_str(), "--dialect", "seed"];
     let mut app = d.launch(&args);
     let item = d.tray_item().await;
-    d.until("the first toast", |r| {
-        r.notes.iter().find(|n| n.summary == "2 new likes").cloned()
-    })
-    .await;
+    d.toast("the first toast", |n| n.summary == "2 new likes")
+        .await;
     item.click("Quit Chime").await;
     d.exited("the app to quit", &mut app).await;
     d.until_no_app().await;
     let _app = d.launch(&args);
-    d.until("the toast for the one new like", |r| {
-        r.notes.iter().find(|n| n.summary == "1 new like").cloned()
+    d.toast("the toast for the one new like", |n| {
+        n.summary == "1 new like"
     })
     .await;
     let r = d.shared.lock().expect("lock");

@@ -149,12 +149,7 @@ async fn events_become_escaped_coalesced_toasts_whose_actions_work() {
     // A reply is its own kind, so its toast starts fresh (leading edge).
     server.publish(USER, "reply", "Gus", "Thread").await;
     let reply = d
-        .until("the reply toast", |r| {
-            r.notes
-                .iter()
-                .find(|n| n.summary.starts_with("Gus replied"))
-                .cloned()
-        })
+        .toast("the reply toast", |n| n.summary.starts_with("Gus replied"))
         .await;
     wait_badge(&d, &item, Some("1")).await;
     d.invoke_action(reply.id, "default").await;

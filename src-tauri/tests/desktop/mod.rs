@@ -550,6 +550,12 @@ impl Desktop {
         .await;
     }
 
+    /// Wait for the first recorded notification that matches `pred`.
+    pub async fn toast(&mut self, what: &str, pred: impl Fn(&Notify) -> bool) -> Notify {
+        self.until(what, |r| r.notes.iter().find(|n| pred(n)).cloned())
+            .await
+    }
+
     /// Wait for `proc` to exit on its own.
     pub async fn exited(&self, what: &str, proc: &mut Proc) -> std::process::ExitStatus {
         let deadline = Instant::now() + SOON;
