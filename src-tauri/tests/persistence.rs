@@ -305,7 +305,7 @@ async fn log_files_are_written_and_carry_no_secrets() {
     let server = TestServer::start(server_config()).await;
     let d = Desktop::start(true).await;
     let url = format!("{}?token={TOKEN}", server.native_url());
-    let _app = d.launch(&[
+    let app = d.launch(&[
         "--server",
         &url,
         "--header",
@@ -327,6 +327,21 @@ async fn log_files_are_written_and_carry_no_secrets() {
         .await;
     assert!(!logs.contains(TOKEN), "{logs}");
     assert!(!d.app_log().contains(TOKEN));
+
+    // A rejected credential header is reported by name, never by value.
+    let mut app = app;
+    let _ = app.0.kill();
+    let _ = app.0.wait();
+    d.until_no_app().await;
+    let bad = format!("Authorization: Bearer {TOKEN}\u{1}");
+    let _bad = d.launch(&["--server", &server.native_url(), "--header", &bad]);
+    d.poll("the header to be refused", || async {
+        d.app_log()
+            .contains("invalid header \"Authorization\"")
+            .then_some(())
+    })
+    .await;
+    assert!(!d.app_log().contains(TOKEN), "{}", d.app_log());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

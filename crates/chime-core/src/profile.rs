@@ -129,7 +129,11 @@ impl ServerProfile {
 
     /// Add a `Name:Value` header.
     pub fn add_header(&mut self, spec: &str) -> Result<(), ProfileError> {
-        let bad = || ProfileError::Header(spec.chars().take(40).collect());
+        // Name only: the value may be a credential (`Authorization: …`).
+        let bad = || {
+            let name = spec.split(':').next().unwrap_or_default().trim();
+            ProfileError::Header(name.chars().take(40).collect())
+        };
         let (name, value) = spec.split_once(':').ok_or_else(bad)?;
         let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| bad())?;
         let mut value = HeaderValue::from_str(value.trim()).map_err(|_| bad())?;
@@ -264,5 +268,16 @@ mod tests {
         assert!(p.add_header("X-A: line\nbreak").is_err());
         p.auth = Auth::Bearer(Secret::new("a\nb"));
         assert!(p.validate().is_err());
+    }
+
+    #[test]
+    fn a_bad_header_is_named_without_its_value() {
+        let mut p = ServerProfile::new("ws://h/").expect("url");
+        let e = p
+            .add_header("Authorization: Bearer s3cret\u{1}")
+            .expect_err("control character");
+        let text = e.to_string();
+        assert!(text.contains("\"Authorization\""), "{text}");
+        assert!(!text.contains("s3cret"), "{text}");
     }
 }
