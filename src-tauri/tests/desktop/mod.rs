@@ -448,11 +448,19 @@ impl Desktop {
             Some(i) => (full[..i].to_owned(), full[i..].to_owned()),
             None => (full.clone(), "/StatusNotifierItem".to_owned()),
         };
-        Item {
+        let item = Item {
             conn: self.conn.clone(),
             dest,
             path,
-        }
+        };
+        // libayatana registers the item before it exports the menu the
+        // item's `Menu` property names; a host shows the menu once it
+        // answers, and so does the test.
+        self.poll("the tray menu to be exported", || async {
+            item.try_menu().await.map(|_| ())
+        })
+        .await;
+        item
     }
 
     /// Simulate the user clicking an action of notification `id`.
@@ -624,6 +632,11 @@ impl Item {
     }
 
     pub async fn menu(&self) -> Vec<Entry> {
+        self.try_menu().await.expect("GetLayout answers")
+    }
+
+    /// The menu's layout, or None while the menu object is not exported.
+    pub async fn try_menu(&self) -> Option<Vec<Entry>> {
         let menu_path = self.string("Menu").await;
         let reply = self
             .conn
@@ -635,7 +648,7 @@ impl Item {
                 &(0i32, -1i32, Vec::<String>::new()),
             )
             .await
-            .expect("GetLayout");
+            .ok()?;
         type Node = (i32, HashMap<String, OwnedValue>, Vec<OwnedValue>);
         let (_rev, root): (u32, Node) = reply.body().deserialize().expect("layout");
         fn entry(node: Node) -> Entry {
@@ -667,7 +680,7 @@ impl Item {
                 children,
             }
         }
-        entry(root).children
+        Some(entry(root).children)
     }
 
     pub async fn click(&self, label_prefix: &str) {
