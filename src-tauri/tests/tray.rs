@@ -66,7 +66,12 @@ async fn the_tray_badge_and_menu_follow_the_server_and_mark_all_read_clears_them
     ] {
         assert!(labels.iter().any(|l| l == want), "{want:?} in {labels:?}");
     }
-    assert_eq!(item.string("XAyatanaLabel").await, "4");
+    // The label beside the icon (ayatana) is set right after the icon, in a
+    // separate main-loop turn: wait for it rather than read between the two.
+    d.poll("the tray label \"4\"", || async {
+        (item.string("XAyatanaLabel").await == "4").then_some(())
+    })
+    .await;
     // The windows open from the menu.
     for (entry, label) in [("Open inbox…", "inbox"), ("Settings…", "settings")] {
         item.click(entry).await;
