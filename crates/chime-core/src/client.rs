@@ -25,8 +25,8 @@ use crate::policy::Jitter;
 use crate::profile::{Auth, ProfileError, ServerProfile};
 use crate::protocol::{Dialect, Kind, ServerMsg, MAX_MESSAGE_BYTES};
 use crate::supervisor::{
-    classify_dial, clean, Action, Class, Config, ConnState, DialError, Frame, LinkEnd, LinkId,
-    Output, Supervisor,
+    classify_dial, clean, dialect_of, Action, Class, Config, ConnState, DialError, Frame, LinkEnd,
+    LinkId, Output, Supervisor,
 };
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -556,22 +556,16 @@ pub async fn probe(profile: &ServerProfile, timeout: Duration) -> ProbeOutcome {
     };
     let first = tokio::time::timeout(timeout.min(Duration::from_secs(3)), ws.next()).await;
     let dialect = match first {
-        Ok(Some(Ok(Message::Text(text)))) => {
-            if let Ok(ServerMsg::SeedSnapshot(_)) = ServerMsg::parse(Dialect::Seed, &text) {
-                Some(Dialect::Seed)
-            } else {
-                match ServerMsg::parse(Dialect::Native, &text) {
-                    Ok(ServerMsg::Error { code, message }) => {
-                        let _ = ws.close(None).await;
-                        return ProbeOutcome::Misconfigured {
-                            message: format!("the server reported {code}: {}", clean(&message)),
-                        };
-                    }
-                    Ok(_) => Some(Dialect::Native),
-                    Err(_) => None,
-                }
+        Ok(Some(Ok(Message::Text(text)))) => match ServerMsg::parse(Dialect::Auto, &text) {
+            Ok(ServerMsg::Error { code, message }) => {
+                let _ = ws.close(None).await;
+                return ProbeOutcome::Misconfigured {
+                    message: format!("the server reported {code}: {}", clean(&message)),
+                };
             }
-        }
+            Ok(msg) => dialect_of(&msg),
+            Err(_) => None,
+        },
         _ => None,
     };
     let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;

@@ -16,6 +16,9 @@ use crate::supervisor::Config;
 /// The schema this version writes; files with a higher one are not ours.
 pub const SCHEMA: u32 = 1;
 
+/// The heartbeat periods Settings accept, in seconds.
+pub const HEARTBEAT_SECS: std::ops::RangeInclusive<u32> = 5..=600;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
@@ -192,10 +195,14 @@ impl Settings {
                 Ok(_) => {}
             }
         }
-        if !(5..=600).contains(&s.heartbeat_secs) {
+        if !HEARTBEAT_SECS.contains(&s.heartbeat_secs) {
             errors.push(field(
                 "server.heartbeat_secs",
-                "the heartbeat must be between 5 and 600 seconds",
+                format!(
+                    "the heartbeat must be between {} and {} seconds",
+                    HEARTBEAT_SECS.start(),
+                    HEARTBEAT_SECS.end()
+                ),
             ));
         }
         for (name, value) in [
@@ -234,7 +241,8 @@ impl Settings {
         let config = Config {
             dialect: s.dialect,
             heartbeat: Heartbeat::with_interval(Duration::from_secs(u64::from(
-                s.heartbeat_secs.clamp(5, 600),
+                s.heartbeat_secs
+                    .clamp(*HEARTBEAT_SECS.start(), *HEARTBEAT_SECS.end()),
             ))),
             ..Config::default()
         };
@@ -355,8 +363,13 @@ impl SettingsFile {
         let mut s = Settings::default();
         s.server.url = old.server.unwrap_or_default();
         s.server.dialect = old.dialect.unwrap_or_default();
-        if let Some(h) = old.heartbeat.filter(|h| (5.0..=600.0).contains(h)) {
-            s.server.heartbeat_secs = h as u32;
+        // `as` saturates (NaN is 0): out-of-range values keep the default.
+        if let Some(h) = old
+            .heartbeat
+            .map(|h| h as u32)
+            .filter(|h| HEARTBEAT_SECS.contains(h))
+        {
+            s.server.heartbeat_secs = h;
         }
         s.notify = old.notify;
         // Old files could point anywhere; keep them working as they did.

@@ -18,6 +18,9 @@ pub const DEFAULT_CAP: usize = 5000;
 
 const SCHEMA: i64 = 1;
 
+/// The columns [`row`] reads, in its order.
+const ROW_COLUMNS: &str = "id, kind, actor, title, url, time, read";
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot open the inbox at {path}: {problem}")]
@@ -200,11 +203,11 @@ impl Store {
 
     /// Newest first, optionally of one kind.
     pub fn list(&self, kind: Option<Kind>, limit: usize) -> Result<Vec<Row>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, kind, actor, title, url, time, read FROM items
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {ROW_COLUMNS} FROM items
              WHERE ?1 IS NULL OR kind = ?1
-             ORDER BY time DESC, id DESC LIMIT ?2",
-        )?;
+             ORDER BY time DESC, id DESC LIMIT ?2"
+        ))?;
         let rows = stmt
             .query_map(
                 params![kind.map(Kind::as_str), limit.min(i64::MAX as usize) as i64],
@@ -220,7 +223,7 @@ impl Store {
         Ok(self
             .conn
             .query_row(
-                "SELECT id, kind, actor, title, url, time, read FROM items WHERE id = ?1",
+                &format!("SELECT {ROW_COLUMNS} FROM items WHERE id = ?1"),
                 params![id],
                 row,
             )

@@ -474,12 +474,7 @@ impl Supervisor {
             }
         };
         // `auto` settles on the first message it recognises.
-        let learnt = match (&msg, *dialect) {
-            (_, Some(_)) => None,
-            (ServerMsg::SeedSnapshot(_), None) => Some(Dialect::Seed),
-            (ServerMsg::Unknown { .. } | ServerMsg::Error { .. }, None) => None,
-            (_, None) => Some(Dialect::Native),
-        };
+        let learnt = dialect.is_none().then(|| dialect_of(&msg)).flatten();
         if let Some(d) = learnt {
             *dialect = Some(d);
             self.set_state(ConnState::Connected { dialect: Some(d) });
@@ -652,6 +647,15 @@ fn heartbeat_msg(dialect: Dialect) -> ClientMsg {
     }
 }
 
+/// The dialect a message reveals, if it is one both sides recognise.
+pub(crate) fn dialect_of(msg: &ServerMsg) -> Option<Dialect> {
+    match msg {
+        ServerMsg::SeedSnapshot(_) => Some(Dialect::Seed),
+        ServerMsg::Unknown { .. } | ServerMsg::Error { .. } => None,
+        _ => Some(Dialect::Native),
+    }
+}
+
 pub(crate) fn classify_dial(error: &DialError) -> (Class, String) {
     match error {
         DialError::Http { status, message } => {
@@ -732,16 +736,8 @@ fn classify_end(end: &LinkEnd) -> (Class, String) {
     }
 }
 
-/// Server-supplied text in a status line: one line, no control characters,
-/// bounded.
+/// Server-supplied text in a status line: one line, no control or bidi
+/// characters, bounded (the one sanitizer, [`crate::announce::sanitize`]).
 pub(crate) fn clean(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(160)
-        .collect();
-    if s.chars().count() > 160 {
-        out.push('…');
-    }
-    out.trim().to_owned()
+    crate::announce::sanitize(s, 160)
 }
