@@ -21,20 +21,6 @@ const chime = {
     if (err && typeof err === "object" && "message" in err) return String(err.message);
     return String(err);
   },
-  statusText(s) {
-    if (!s) return "";
-    const host = s.host || "server";
-    switch (s.state && s.state.state) {
-      case "connected": return "Connected to " + host;
-      case "connecting": return "Connecting to " + host + "…";
-      case "waiting": return "Reconnecting: " + s.state.reason;
-      case "auth_failed": return "Sign-in failed: " + s.state.reason;
-      case "misconfigured": return "Cannot connect: " + s.state.reason;
-      case "paused": return "Paused";
-      case "offline": return "Offline: waiting for the network";
-      default: return "No server set up";
-    }
-  },
   // Escape or Ctrl+W closes the window (it is destroyed, not hidden).
   closeOnKeys() {
     document.addEventListener("keydown", (ev) => {
@@ -49,7 +35,7 @@ const chime = {
     const text = document.getElementById("status-text");
     const dot = document.getElementById("status-dot");
     if (!text || !dot) return;
-    text.textContent = chime.statusText(s);
+    text.textContent = (s && s.line) || "";
     const st = s && s.state && s.state.state;
     dot.className = "dot" + (st === "connected" ? " connected" : (st === "auth_failed" || st === "misconfigured") ? " problem" : "");
   },

@@ -52,6 +52,24 @@ async function load() {
   }
 }
 
+// One load at a time: changes that arrive while a load runs (a burst)
+// are covered by one more load after it, not one each.
+let loading = null;
+let stale = false;
+function reload() {
+  if (loading) {
+    stale = true;
+    return;
+  }
+  loading = load().finally(() => {
+    loading = null;
+    if (stale) {
+      stale = false;
+      reload();
+    }
+  });
+}
+
 async function open(row) {
   try {
     await chime.invoke("inbox_open", { id: Number(row.dataset.id) });
@@ -84,7 +102,7 @@ document.addEventListener("DOMContentLoaded", () => {
     chip.addEventListener("click", () => {
       kind = chip.dataset.kind;
       for (const c of document.querySelectorAll(".chip")) c.setAttribute("aria-pressed", String(c === chip));
-      load();
+      reload();
     });
   }
   document.getElementById("mark-all").addEventListener("click", async () => {
@@ -94,10 +112,10 @@ document.addEventListener("DOMContentLoaded", () => {
       document.getElementById("error").textContent = chime.errorText(e);
     }
   });
-  chime.listen("inbox-changed", load);
+  chime.listen("inbox-changed", reload);
   chime.listen("status-changed", (ev) => chime.showStatus(ev.payload));
   chime.invoke("status_get").then(chime.showStatus, () => {});
-  load();
+  reload();
   // Relative times age while the window stays open.
-  setInterval(load, 60000);
+  setInterval(reload, 60000);
 });

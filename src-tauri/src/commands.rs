@@ -1,5 +1,8 @@
 //! The commands the windows may call: thin wrappers over [`Shared`]. Their
 //! names are listed in `build.rs`, and the capability allows exactly those.
+//! A command that takes a lock the controller or a keyring call may hold
+//! runs on the async runtime (`async`), never on the main thread: a burst
+//! being stored or a slow keyring must not freeze the windows.
 
 use chime_core::settings::Settings;
 use chime_core::store::Row;
@@ -8,7 +11,7 @@ use tauri::{AppHandle, State, WebviewWindow};
 
 use crate::state::{CmdError, SettingsView, Shared, Status};
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn inbox_list(shared: State<'_, Shared>, kind: Option<String>) -> Result<Vec<Row>, CmdError> {
     shared.inbox(kind.as_deref())
 }
@@ -28,7 +31,7 @@ pub fn status_get(shared: State<'_, Shared>) -> Status {
     shared.status()
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn settings_get(shared: State<'_, Shared>) -> SettingsView {
     shared.settings_view()
 }

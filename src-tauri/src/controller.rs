@@ -46,6 +46,8 @@ const BATCH: usize = 4096;
 struct Pending {
     items: Vec<NewItem>,
     state: Option<InboxState>,
+    /// `state` changed since it was last stored.
+    dirty: bool,
 }
 
 pub struct Controller {
@@ -263,6 +265,7 @@ impl Controller {
                     self.flush();
                 }
                 self.pending.state = Some(state);
+                self.pending.dirty = true;
             }
             Output::Counts(c) => {
                 // A kind read elsewhere is read here too.
@@ -285,6 +288,11 @@ impl Controller {
     /// crash between the two loses a toast, never an item, and nothing is
     /// announced twice.
     fn flush(&mut self) {
+        // A batch of state changes or counts alone has nothing to write.
+        if self.pending.items.is_empty() && !self.pending.dirty {
+            return;
+        }
+        self.pending.dirty = false;
         let items = std::mem::take(&mut self.pending.items);
         let Some(state) = self.pending.state.clone() else {
             self.announce(&items);
@@ -347,7 +355,7 @@ impl Controller {
                 &self.app,
                 Status {
                     state: self.view.state.clone(),
-                    host: self.view.host.clone(),
+                    line: self.view.status_line(),
                     counts: self.view.counts,
                 },
             );

@@ -215,7 +215,7 @@ fn setup(app: AppHandle, args: cli::Args) {
         store: store.clone(),
         status: Mutex::new(Status {
             state: ConnState::Idle,
-            host: String::new(),
+            line: "Starting…".into(),
             counts: Counts::default(),
         }),
         prefs: Mutex::new(Prefs {
@@ -226,13 +226,14 @@ fn setup(app: AppHandle, args: cli::Args) {
         file: startup.file,
         secrets: Arc::new(Mutex::new(startup.secrets)),
     });
+    let from_flags = args.server.is_some() || args.demo;
     // WebDriver sessions need a window from the start.
     let automation = std::env::var("TAURI_WEBVIEW_AUTOMATION").is_ok_and(|v| v == "true");
     let first = match args.open.as_deref() {
         Some(w) => Some(w.to_owned()),
         None if automation => Some(windows::INBOX.to_owned()),
         // Nothing set up yet: say hello with the settings.
-        None if startup.first_run && args.server.is_none() && !args.demo && !args.hidden => {
+        None if startup.first_run && !from_flags && !args.hidden => {
             Some(windows::SETTINGS.to_owned())
         }
         None if !args.hidden && !settings.start_hidden => Some(windows::INBOX.to_owned()),
@@ -243,7 +244,7 @@ fn setup(app: AppHandle, args: cli::Args) {
     }
     let migrated = startup.migrated_secret;
     let notices = startup.notices;
-    if args.server.is_some() || args.demo {
+    if from_flags {
         // Not a problem, but Settings should not look wrong.
         lock(&app.state::<Shared>().prefs).notices.push(
             "This run uses the server given on the command line; saved settings apply when you save them or start Chime without it."
@@ -252,7 +253,6 @@ fn setup(app: AppHandle, args: cli::Args) {
     }
     tauri::async_runtime::spawn(async move {
         let secret = load_secret(&app, &settings, migrated).await;
-        let from_flags = args.server.is_some() || args.demo;
         let secret_used = secret.clone();
         let (profile, problem) = resolve_profile(&args, &settings, secret).await;
         let host = profile

@@ -9,6 +9,7 @@ use tracing_appender::rolling::{Builder, Rotation};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::Layer;
 use tracing_subscriber::{fmt, EnvFilter};
 
 /// Log files kept before the oldest is deleted.
@@ -67,8 +68,6 @@ pub fn init(dir: Option<&Path>) -> (Option<WorkerGuard>, Option<String>) {
         .try_init();
     (guard, problem)
 }
-
-use tracing_subscriber::Layer;
 
 fn open_appender(dir: &Path) -> Result<tracing_appender::rolling::RollingFileAppender, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;

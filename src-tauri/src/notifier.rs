@@ -45,18 +45,25 @@ impl Notifier {
         }
     }
 
-    /// Show (or replace) the slot's toast.
-    pub async fn show(&mut self, toast: Toast) {
+    /// What every notification of Chime carries: name, icon, desktop
+    /// entry, and the body escaped for the server's markup.
+    fn base(&self, summary: &str, body: &str) -> Notification {
         let mut n = Notification::new();
         n.appname("Chime")
-            .summary(&toast.summary)
-            .body(&escape_markup(&toast.body))
-            .hint(Hint::Category("im.received".into()))
+            .summary(summary)
+            .body(&escape_markup(body))
             .hint(Hint::DesktopEntry("chime".into()))
             .timeout(Timeout::Default);
         if let Some(icon) = &self.icon {
             n.icon(&icon.to_string_lossy());
         }
+        n
+    }
+
+    /// Show (or replace) the slot's toast.
+    pub async fn show(&mut self, toast: Toast) {
+        let mut n = self.base(&toast.summary, &toast.body);
+        n.hint(Hint::Category("im.received".into()));
         if self.sound {
             n.hint(Hint::SoundName("message-new-instant".into()));
         } else {
@@ -88,16 +95,7 @@ impl Notifier {
     /// Tell the user about a problem of the app itself (settings reset,
     /// inbox not saved): one toast, no actions.
     pub async fn notice(&self, summary: &str, body: &str) {
-        let mut n = Notification::new();
-        n.appname("Chime")
-            .summary(summary)
-            .body(&escape_markup(body))
-            .hint(Hint::DesktopEntry("chime".into()))
-            .timeout(Timeout::Default);
-        if let Some(icon) = &self.icon {
-            n.icon(&icon.to_string_lossy());
-        }
-        if let Err(e) = n.show_async().await {
+        if let Err(e) = self.base(summary, body).show_async().await {
             warn!("cannot show a notification: {e}");
         }
     }

@@ -53,11 +53,12 @@ impl CmdError {
     }
 }
 
-/// What the status line of both windows shows.
+/// What the status line of both windows shows: the tray's own words
+/// (`line`), and the state for the dot's colour.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Status {
     pub state: ConnState,
-    pub host: String,
+    pub line: String,
     pub counts: Counts,
 }
 

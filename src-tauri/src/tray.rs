@@ -3,6 +3,7 @@
 
 use std::sync::Mutex;
 
+use chime_core::announce::sanitize;
 use chime_core::badge::{self, Look};
 use chime_core::supervisor::ConnState;
 use chime_core::{Counts, Kind};
@@ -65,11 +66,7 @@ impl View {
             }
             ConnState::AuthFailed { .. } => "Sign-in failed — check Settings".into(),
             ConnState::Misconfigured { reason, .. } => {
-                let mut r: String = reason.chars().take(60).collect();
-                if reason.chars().count() > 60 {
-                    r.push('…');
-                }
-                format!("Cannot connect: {r}")
+                format!("Cannot connect: {}", sanitize(reason, 60))
             }
             ConnState::Paused => "Paused".into(),
             ConnState::Offline => "Offline — waiting for the network".into(),
