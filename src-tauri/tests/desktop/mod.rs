@@ -18,6 +18,25 @@ use zbus::{OwnedVariant as OwnedValue, Variant as Value};
 
 pub const SOON: Duration = Duration::from_secs(15);
 
+/// Re-evaluate `check` every 50 ms until it gives a value; `None` once
+/// `limit` has passed. Every deadline-bounded poll of the harness is this.
+pub async fn poll_until<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A child process killed on drop.
 pub struct Proc(pub Child);
 
@@ -486,9 +505,8 @@ impl Desktop {
             .expect("emit");
     }
 
-    /// Wait (with a deadline) until `check` returns Some, re-evaluating it
-    /// whenever the bus reports a change or, for state read over the bus,
-    /// every 50 ms.
+    /// Wait (with a deadline) until `check` returns Some: for state that is
+    /// read (over the bus, from a file), not reported (see [`Desktop::until`]).
     pub async fn poll<T, F, Fut>(&self, what: &str, check: F) -> T
     where
         F: FnMut() -> Fut,
@@ -497,21 +515,14 @@ impl Desktop {
         self.poll_for(SOON, what, check).await
     }
 
-    pub async fn poll_for<T, F, Fut>(&self, limit: Duration, what: &str, mut check: F) -> T
+    pub async fn poll_for<T, F, Fut>(&self, limit: Duration, what: &str, check: F) -> T
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Option<T>>,
     {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(v) = check().await {
-                return v;
-            }
-            if Instant::now() >= deadline {
-                panic!("timed out waiting for {what}; app log:\n{}", self.app_log());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        poll_until(limit, check)
+            .await
+            .unwrap_or_else(|| panic!("timed out waiting for {what}; app log:\n{}", self.app_log()))
     }
 
     /// Start a real Secret Service (gnome-keyring-daemon) on this bus, its
@@ -566,16 +577,11 @@ impl Desktop {
 
     /// Wait for `proc` to exit on its own.
     pub async fn exited(&self, what: &str, proc: &mut Proc) -> std::process::ExitStatus {
-        let deadline = Instant::now() + SOON;
-        loop {
-            if let Ok(Some(status)) = proc.0.try_wait() {
-                return status;
-            }
-            if Instant::now() >= deadline {
-                panic!("timed out waiting for {what}; app log:\n{}", self.app_log());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        self.poll(what, || {
+            let status = proc.0.try_wait().ok().flatten();
+            async move { status }
+        })
+        .await
     }
 }
 

@@ -8,9 +8,8 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::Command;
-use tokio::time::Instant;
 
-use super::{Desktop, SOON};
+use super::{poll_until, Desktop, SOON};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -94,16 +93,13 @@ impl Driver {
                 )
             });
         // Ready when the native driver behind it answers too.
-        let deadline = Instant::now() + SOON;
-        loop {
-            if TcpStream::connect(("127.0.0.1", port)).await.is_ok()
-                && http(port, "GET", "/status", None).await.0 == 200
-            {
-                break;
-            }
-            assert!(Instant::now() < deadline, "tauri-driver did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        poll_until(SOON, || async {
+            (TcpStream::connect(("127.0.0.1", port)).await.is_ok()
+                && http(port, "GET", "/status", None).await.0 == 200)
+                .then_some(())
+        })
+        .await
+        .expect("tauri-driver did not start");
         Driver { _proc: proc, port }
     }
 
@@ -226,36 +222,27 @@ impl Session {
     }
 
     /// Poll `check` until it gives a value, or panic after a deadline.
-    pub async fn until<T, F, Fut>(&self, what: &str, mut check: F) -> T
+    pub async fn until<T, F, Fut>(&self, what: &str, check: F) -> T
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Option<T>>,
     {
-        let deadline = Instant::now() + SOON;
-        loop {
-            if let Some(v) = check().await {
-                return v;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        poll_until(SOON, check)
+            .await
+            .unwrap_or_else(|| panic!("timed out waiting for {what}"))
     }
 
     /// Wait until `script` returns `want`.
     pub async fn until_js(&self, what: &str, script: &str, want: Value) -> Value {
-        let mut last = Value::Null;
-        let deadline = Instant::now() + SOON;
-        loop {
+        let run = || async {
             let v = self.exec(script, json!([])).await;
-            if v == want {
-                return v;
-            }
-            if Instant::now() >= deadline {
-                panic!("timed out waiting for {what}: last {last} / {v}, want {want}");
-            }
-            last = v;
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            (v == want).then_some(v)
+        };
+        if let Some(v) = poll_until(SOON, run).await {
+            return v;
         }
+        let last = self.exec(script, json!([])).await;
+        panic!("timed out waiting for {what}: last {last}, want {want}");
     }
 
     /// Press a key in the page, as the user would (WebDriver key codes:
