@@ -148,17 +148,7 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     let pid = app.0.id();
     let procs = tree(pid);
-    let (pss, dirty) = procs
-        .iter()
-        .map(|p| memory(*p))
-        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
-    println!(
-        "idle memory, no window ({} process{}): PSS {:.1} MiB, private dirty {:.1} MiB",
-        procs.len(),
-        if procs.len() == 1 { "" } else { "es" },
-        pss as f64 / 1024.0,
-        dirty as f64 / 1024.0
-    );
+    println!("idle memory, no window: {}", mem_of(&procs));
     let tick = 100.0; // USER_HZ
     let c0 = cpu_ticks(pid);
     let idle = Duration::from_secs(60);
@@ -256,18 +246,23 @@ fn app_procs(d: &Desktop) -> Vec<u32> {
     out
 }
 
-fn mem_line(d: &Desktop) -> String {
-    let procs = app_procs(d);
+/// Summed PSS and private dirty memory of `procs`.
+fn mem_of(procs: &[u32]) -> String {
     let (pss, dirty) = procs
         .iter()
         .map(|p| memory(*p))
         .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
     format!(
-        "{} processes, PSS {:.1} MiB, private dirty {:.1} MiB",
+        "{} process{}, PSS {:.1} MiB, private dirty {:.1} MiB",
         procs.len(),
+        if procs.len() == 1 { "" } else { "es" },
         pss as f64 / 1024.0,
         dirty as f64 / 1024.0
     )
+}
+
+fn mem_line(d: &Desktop) -> String {
+    mem_of(&app_procs(d))
 }
 
 /// Memory with the inbox window open on a full inbox, after closing it, and

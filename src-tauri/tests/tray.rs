@@ -159,14 +159,7 @@ async fn events_become_escaped_coalesced_toasts_whose_actions_work() {
     wait_badge(&d, &item, Some("1")).await;
     d.invoke_action(reply.id, "default").await;
     wait_badge(&d, &item, None).await;
-    let opened = d
-        .poll("the browser to be asked", || async {
-            std::fs::read_to_string(d.opened_file())
-                .ok()
-                .filter(|s| !s.is_empty())
-        })
-        .await;
-    assert_eq!(opened.trim(), "https://example.com/p/1");
+    assert_eq!(d.opened().await, "https://example.com/p/1");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -228,14 +228,7 @@ async fn the_inbox_shows_published_items_as_text_and_opens_them() {
     // Opening a row opens its page and marks it read; the server hears of it
     // once no unread like is left.
     s.click(".row").await;
-    let opened = s
-        .until("the browser to be asked", || async {
-            std::fs::read_to_string(d.opened_file())
-                .ok()
-                .filter(|t| !t.is_empty())
-        })
-        .await;
-    assert_eq!(opened.trim(), "https://example.com/p/1");
+    assert_eq!(d.opened().await, "https://example.com/p/1");
     s.until_js(
         "the row to show as read",
         "return document.querySelector('.row').classList.contains('unread')",

@@ -358,8 +358,9 @@ async fn write_loop(mut sink: SplitSink<Ws, Message>, mut rx: mpsc::Receiver<Mes
 }
 
 /// Initial read buffer per link. tungstenite's default (128 KiB) would cost
-/// more than everything else a link holds; messages are small.
-const READ_BUFFER: usize = 8 * 1024;
+/// more than everything else a link holds; messages are small. The server
+/// uses it too.
+pub const READ_BUFFER: usize = 8 * 1024;
 
 /// The WebSocket limits both sides enforce.
 pub fn ws_config() -> WebSocketConfig {

@@ -134,7 +134,7 @@ fn upgrade(
         warn!(%peer, "too many connections from this address");
         return error(StatusCode::TOO_MANY_REQUESTS, "too many connections");
     };
-    ws.read_buffer_size(8 * 1024)
+    ws.read_buffer_size(chime_core::client::READ_BUFFER)
         .write_buffer_size(0)
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)

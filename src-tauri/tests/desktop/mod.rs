@@ -342,6 +342,18 @@ impl Desktop {
         self.dir.join("opened.txt")
     }
 
+    /// Wait for the app to ask the "browser" to open a page; its URL.
+    pub async fn opened(&self) -> String {
+        let text = self
+            .poll("the browser to be asked", || async {
+                std::fs::read_to_string(self.opened_file())
+                    .ok()
+                    .filter(|s| !s.is_empty())
+            })
+            .await;
+        text.trim().to_owned()
+    }
+
     /// The app binary cargo built for these tests.
     pub fn app_bin() -> PathBuf {
         // Set for integration tests; elsewhere the binary sits next to ours.
