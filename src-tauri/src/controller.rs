@@ -492,7 +492,7 @@ fn seq_ranges(items: &[NewItem]) -> String {
     for item in items {
         let NewItem::Event(e) = item else { continue };
         run = match run {
-            Some((a, b)) if e.seq == b + 1 => Some((a, e.seq)),
+            Some((a, b)) if b.checked_add(1) == Some(e.seq) => Some((a, e.seq)),
             Some(r) => {
                 push(&mut out, r);
                 Some((e.seq, e.seq))

@@ -1,12 +1,12 @@
 //! Logs to stderr and to a daily file in the platform log dir (seven files
-//! kept), every line passed through [`chime_core::secrets::redact`].
+//! kept), every record passed through [`chime_core::secrets::log_line`]
+//! (credentials redacted, one line, no control characters).
 
-use std::io::Write;
 use std::path::Path;
 
+use chime_core::secrets::Redact;
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_appender::rolling::{Builder, Rotation};
-use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
@@ -15,32 +15,6 @@ use tracing_subscriber::{fmt, EnvFilter};
 /// Log files kept before the oldest is deleted.
 const KEEP_FILES: usize = 7;
 
-/// A writer that redacts credentials from what passes through it.
-pub struct Redacting<W>(W);
-
-impl<W: Write> Write for Redacting<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let text = String::from_utf8_lossy(buf);
-        self.0
-            .write_all(chime_core::secrets::redact(&text).as_bytes())?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()
-    }
-}
-
-#[derive(Clone)]
-pub struct Redact<M>(M);
-
-impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for Redact<M> {
-    type Writer = Redacting<M::Writer>;
-    fn make_writer(&'a self) -> Self::Writer {
-        Redacting(self.0.make_writer())
-    }
-}
-
 /// Start logging; keep the guard alive for the life of the process (it
 /// flushes the file on drop). Returns a problem to tell the user, if the
 /// log dir cannot be used (logging to stderr goes on).
@@ -48,6 +22,7 @@ pub fn init(dir: Option<&Path>) -> (Option<WorkerGuard>, Option<String>) {
     let filter =
         || EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,tao=warn,zbus=warn".into());
     let stderr = fmt::layer()
+        .with_ansi(false)
         .with_writer(Redact(std::io::stderr))
         .with_filter(filter());
     let (file, guard, problem) = match dir.map(open_appender) {

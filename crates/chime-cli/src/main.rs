@@ -85,11 +85,14 @@ fn build(args: &Args) -> Result<(ServerProfile, Config), String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // The app's redaction: no credential at any level (tungstenite logs
+    // the upgrade request at trace), one line per record.
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "off".into()),
         )
-        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_writer(chime_core::secrets::Redact(std::io::stderr))
         .init();
     let (profile, config) = match build(&args) {
         Ok(v) => v,
@@ -146,9 +149,16 @@ struct Printer {
 impl Printer {
     fn print(&mut self, ev: &Output) {
         let line = if self.json {
+            // serde_json escapes every control character.
             Self::json_line(ev).to_string()
         } else {
+            // Whatever a line quotes, the terminal gets no control or bidi
+            // character from it (one item per line).
             self.text_line(ev)
+                .split('\n')
+                .map(|l| safe(l, 400))
+                .collect::<Vec<_>>()
+                .join("\n")
         };
         let mut stdout = std::io::stdout().lock();
         // A closed pipe is not worth a panic.
@@ -250,9 +260,9 @@ fn item_json(item: &NewItem) -> serde_json::Value {
     }
 }
 
-/// Terminal-safe: no control characters from the server reach the terminal.
-fn safe(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control()).take(300).collect()
+/// Terminal-safe: the one sanitizer (no control or bidi characters, bounded).
+fn safe(s: &str, max: usize) -> String {
+    chime_core::announce::sanitize(s, max)
 }
 
 fn item_text(item: &NewItem) -> String {
@@ -266,9 +276,9 @@ fn item_text(item: &NewItem) -> String {
             format!(
                 "#{} {} {verb} “{}” {}",
                 e.seq,
-                safe(&e.actor),
-                safe(&e.target.title),
-                safe(&e.target.url)
+                safe(&e.actor, 100),
+                safe(&e.target.title, 200),
+                safe(&e.target.url, 300)
             )
         }
         NewItem::Bump { kind, by, total } => {

@@ -7,6 +7,7 @@ use chime_e2e::*;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
+use tokio_tungstenite::tungstenite::Message;
 
 const BIN: &str = env!("CARGO_BIN_EXE_chime-watch");
 
@@ -167,5 +168,131 @@ async fn chime_watch_exits_2_with_a_clear_error_on_bad_input() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(want), "{args:?}: {err}");
+    }
+}
+
+/// Frames a careless or malicious server could send, then a legitimate
+/// event. A debug build (overflow checks on) must survive them all.
+fn hostile_frames() -> Vec<Message> {
+    let osc52 = r"\u001b]52;c;ZXZpbA==\u0007";
+    let texts = [
+        r#"{"type":"welcome","v":1,"epoch":"e"}"#.to_owned(),
+        format!(
+            r#"{{"type":"error","code":"x{osc52}\u001b[2J","message":"bad\nINFO forged{osc52}"}}"#
+        ),
+        format!(r#"{{"type":"sparkle{osc52}"}}"#),
+        format!(r#"{{"type":"event","seq":1,"kind":"{osc52}"}}"#),
+        format!(r#"{{"type":"synced","last_seq":{}}}"#, u64::MAX),
+        format!(r#"{{"type":"counts","likes":{}}}"#, u64::MAX),
+        format!(r#"{{"type":"event","seq":{},"kind":"like"}}"#, u64::MAX),
+        r#"{"type":"event","seq":1,"kind":"like","time":-5}"#.to_owned(),
+        format!(
+            r#"{{"type":"event","seq":1,"kind":"reply","actor":"Eve{osc52}\u202e","target":{{"title":"t\u001b[2J","url":"https://x/\u0007"}},"time":1}}"#
+        ),
+        "{\"not json".to_owned(),
+        r#"{"type":"event","seq":2,"kind":"like","actor":"Ann","target":{"title":"fine","url":"https://example.com/2"},"time":1}"#.to_owned(),
+    ];
+    let mut frames: Vec<Message> = texts.into_iter().map(Message::text).collect();
+    frames.insert(2, Message::binary(vec![0u8; 10]));
+    frames
+}
+
+#[tokio::test]
+async fn chime_watch_survives_hostile_frames_prints_nothing_raw_and_keeps_the_cursor() {
+    let server = ScriptedServer::start(vec![Script::Frames {
+        frames: hostile_frames(),
+        close: None,
+        reply: None,
+    }])
+    .await;
+    let url = format!("ws://{}/v1/stream", server.addr);
+    let mut w = Watch::spawn(&["--server", &url, "--dialect", "native"], None);
+    let last = w
+        .until("the legitimate event", |l| l.starts_with("#2 "))
+        .await;
+    assert_eq!(last, "#2 Ann liked “fine” https://example.com/2");
+    let all = w.seen.join("\n");
+    assert!(
+        !all.chars()
+            .any(|c| (c.is_control() && c != '\n') || ('\u{202a}'..='\u{202e}').contains(&c)),
+        "{all:?}"
+    );
+    assert!(all.contains("#1 Eve"), "{all}");
+    assert!(
+        w.seen.iter().filter(|l| l.starts_with("note: ")).count() >= 8,
+        "{all}"
+    );
+    // Still running (no panic), and exits cleanly.
+    assert_eq!(w.signal("-TERM").await, 0);
+}
+
+#[tokio::test]
+async fn chime_watch_at_trace_level_logs_no_credential() {
+    let server = TestServer::start(server_config()).await;
+    let secrets = ["x-api-9f8e7d6c", TOKEN, "q-secret-77aa"];
+    for (args, token) in [
+        (
+            vec![
+                "--server".to_owned(),
+                server.native_url(),
+                "--header".to_owned(),
+                format!("X-Api-Key: {}", secrets[0]),
+            ],
+            Some(TOKEN),
+        ),
+        (
+            vec![
+                "--server".to_owned(),
+                format!("{}?user={USER}", server.native_url()),
+                "--query-token".to_owned(),
+                format!("token={}", secrets[2]),
+            ],
+            None,
+        ),
+    ] {
+        let mut cmd = Command::new(BIN);
+        cmd.args(&args)
+            .env("RUST_LOG", "trace")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(t) = token {
+            cmd.env("CHIME_TOKEN", t);
+        }
+        let mut child = cmd.spawn().expect("spawn");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        // Connected (token) or refused (query): either way the upgrade
+        // request was made and logged.
+        loop {
+            let line = within(SOON, "a state", lines.next_line())
+                .await
+                .expect("read")
+                .expect("a line");
+            if line.starts_with("connected to") && line.contains("(native)")
+                || line.starts_with("sign-in failed")
+            {
+                break;
+            }
+        }
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().expect("pid").to_string()])
+            .status();
+        let out = within(SOON, "exit", child.wait_with_output())
+            .await
+            .expect("wait");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("TRACE"), "trace logging is on: {err}");
+        assert!(
+            err.contains("Request"),
+            "the upgrade request is logged: {err}"
+        );
+        for s in secrets {
+            assert!(!err.contains(s), "{s} leaked:\n{err}");
+        }
+        assert!(
+            !err.contains("user=alice"),
+            "query values are redacted:\n{err}"
+        );
     }
 }

@@ -208,7 +208,7 @@ impl Announcer {
             b.last_item = Some(now);
             match item {
                 NewItem::Event(e) => {
-                    b.count += 1;
+                    b.count = b.count.saturating_add(1);
                     let actor = sanitize(&e.actor, 60);
                     let actor = if actor.is_empty() {
                         "Someone".to_owned()
@@ -226,7 +226,7 @@ impl Announcer {
                     b.single = (b.count == 1).then(|| single_text(kind, &actor, &b.last_title));
                 }
                 NewItem::Bump { by, .. } => {
-                    b.count += by;
+                    b.count = b.count.saturating_add(*by);
                     b.single = None;
                     b.last_url = None;
                 }

@@ -94,6 +94,7 @@ impl Client {
         inbox: InboxState,
     ) -> Result<Client, ClientError> {
         profile.validate()?;
+        profile.register_secrets();
         let tls = if profile.is_tls() {
             Some(tls_config(profile.extra_ca.as_deref())?)
         } else {
@@ -524,6 +525,7 @@ pub enum ProbeOutcome {
 
 /// Dial once, wait briefly for the server's first message, hang up.
 pub async fn probe(profile: &ServerProfile, timeout: Duration) -> ProbeOutcome {
+    profile.register_secrets();
     let tls = if profile.is_tls() {
         match tls_config(profile.extra_ca.as_deref()) {
             Ok(t) => Some(t),

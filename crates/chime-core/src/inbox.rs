@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::{Counts, Event, Kind, SeedSnapshot};
+use crate::protocol::{Counts, Event, Kind, SeedSnapshot, MAX_WIRE_INT};
 
 /// How many sequence numbers above the contiguous watermark are remembered
 /// for dedup of out-of-order deliveries.
@@ -45,6 +45,12 @@ pub struct InboxState {
     /// Native: the server log `last_seq` refers to.
     #[serde(default)]
     pub epoch: Option<String>,
+    /// Native: kinds the user read here that the server has not confirmed
+    /// yet (the link was down, or its dialect not known): told on the next
+    /// link, and until then the server's stale counts for them are not
+    /// shown.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unsent_reads: Vec<Kind>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -54,10 +60,34 @@ pub struct Inbox {
     native: bool,
 }
 
+impl InboxState {
+    /// A state read back from disk is input too: one written before wire
+    /// numbers were bounded may hold a cursor at `u64::MAX`, which would
+    /// silence every later event. Out-of-range cursors start over (the
+    /// store's per-event keys keep the replay from being announced twice);
+    /// out-of-range totals are capped.
+    pub fn checked(mut self) -> InboxState {
+        if self.last_seq > MAX_WIRE_INT {
+            self.last_seq = 0;
+        }
+        for c in [
+            &mut self.totals,
+            &mut self.dismissed,
+            &mut self.native_unread,
+        ] {
+            for k in Kind::ALL {
+                let n = c.get_mut(k);
+                *n = (*n).min(MAX_WIRE_INT);
+            }
+        }
+        self
+    }
+}
+
 impl Inbox {
     pub fn new(state: InboxState) -> Inbox {
         Inbox {
-            state,
+            state: state.checked(),
             seen_above: BTreeSet::new(),
             native: false,
         }
@@ -156,36 +186,71 @@ impl Inbox {
         self.native = true;
         if last_seq > self.state.last_seq {
             self.state.last_seq = last_seq;
-            self.seen_above = self.seen_above.split_off(&(last_seq + 1));
+            self.seen_above = self.seen_above.split_off(&last_seq.saturating_add(1));
             self.advance_watermark();
         }
     }
 
     /// Native: the server's unread totals. Returns whether the badge changed.
-    pub fn apply_counts(&mut self, counts: Counts) -> bool {
+    /// Kinds read here that the server has not been told of stay read.
+    pub fn apply_counts(&mut self, mut counts: Counts) -> bool {
         let before = self.unread();
         self.native = true;
+        for &k in &self.state.unsent_reads {
+            *counts.get_mut(k) = 0;
+        }
         self.state.native_unread = counts;
         before != self.unread()
+    }
+
+    /// Native: `counts` arrived after the owed reads went out. A kind the
+    /// server reports at 0 has been read there; with `all`, every kind is
+    /// taken as told (newer events may have come since).
+    pub fn reads_confirmed(&mut self, counts: &Counts, all: bool) {
+        self.state
+            .unsent_reads
+            .retain(|&k| !all && counts.get(k) > 0);
+    }
+
+    /// The `read` messages owed to the server: one per kind, or one for
+    /// everything.
+    pub fn unsent_reads(&self) -> Vec<Option<Kind>> {
+        if self.state.unsent_reads.len() == Kind::ALL.len() {
+            vec![None]
+        } else {
+            self.state.unsent_reads.iter().copied().map(Some).collect()
+        }
+    }
+
+    /// The server speaks a dialect that cannot be told of reads (seed).
+    pub fn forget_unsent_reads(&mut self) {
+        self.state.unsent_reads.clear();
     }
 
     /// The user read `kind` (or everything) here. Seed servers cannot be told,
     /// so the badge remembers what was dismissed; native servers are told and
     /// answer with counts, but the badge falls at once either way.
-    pub fn mark_read(&mut self, kind: Option<Kind>) -> bool {
+    pub fn mark_read(&mut self, kind: Option<Kind>, tell_server: bool) -> bool {
         let before = self.unread();
         for k in Kind::ALL {
             if kind.is_none() || kind == Some(k) {
                 *self.state.dismissed.get_mut(k) = self.state.totals.get(k);
                 *self.state.native_unread.get_mut(k) = 0;
+                if tell_server && !self.state.unsent_reads.contains(&k) {
+                    self.state.unsent_reads.push(k);
+                }
             }
         }
+        self.state.unsent_reads.sort();
         before != self.unread()
     }
 
     fn advance_watermark(&mut self) {
-        while self.seen_above.remove(&(self.state.last_seq + 1)) {
-            self.state.last_seq += 1;
+        while let Some(next) = self.state.last_seq.checked_add(1) {
+            if !self.seen_above.remove(&next) {
+                break;
+            }
+            self.state.last_seq = next;
         }
     }
 }
@@ -291,7 +356,7 @@ mod tests {
     fn seed_local_mark_read_survives_the_next_snapshot() {
         let mut inbox = Inbox::default();
         inbox.apply_seed(snap(3, 1, 0));
-        assert!(inbox.mark_read(None));
+        assert!(inbox.mark_read(None, false));
         assert!(inbox.apply_seed(snap(3, 1, 0)).is_empty());
         assert_eq!(inbox.unread().total(), 0);
         inbox.apply_seed(snap(4, 1, 0));
@@ -357,7 +422,7 @@ mod tests {
         assert!(inbox.apply_counts(c));
         assert!(!inbox.apply_counts(c));
         assert_eq!(inbox.unread(), c);
-        assert!(inbox.mark_read(Some(Kind::Reply)));
+        assert!(inbox.mark_read(Some(Kind::Reply), true));
         assert_eq!(inbox.unread().replies, 0);
         assert_eq!(inbox.unread().likes, 2);
     }

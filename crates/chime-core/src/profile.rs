@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use http::header::{HeaderName, HeaderValue, AUTHORIZATION, COOKIE};
+use http::header::{HeaderName, HeaderValue};
 use url::Url;
 
 use crate::protocol::Dialect;
@@ -137,9 +137,10 @@ impl ServerProfile {
         let (name, value) = spec.split_once(':').ok_or_else(bad)?;
         let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| bad())?;
         let mut value = HeaderValue::from_str(value.trim()).map_err(|_| bad())?;
-        if name == AUTHORIZATION || name == COOKIE {
-            value.set_sensitive(true);
-        }
+        // Any header the user adds may be a credential (`X-Api-Key: …`):
+        // `http` prints sensitive values as "Sensitive", and the value is
+        // registered for log redaction when the profile is used.
+        value.set_sensitive(true);
         self.headers.push((name, value));
         Ok(())
     }
@@ -183,6 +184,36 @@ impl ServerProfile {
                     Ok(())
                 }
             }
+        }
+    }
+
+    /// Register every credential of this profile for log redaction (the
+    /// secret, the query value, the values of added headers, a password in
+    /// the URL): whatever a library logs about the request, they are
+    /// starred out.
+    pub fn register_secrets(&self) {
+        use crate::secrets::register_secret;
+        match &self.auth {
+            Auth::None => {}
+            Auth::Bearer(s) | Auth::Cookie(s) => register_secret(s.expose()),
+            Auth::Query { value, .. } => {
+                register_secret(value.expose());
+                // As it appears in the dialled URL, percent-encoded.
+                let encoded: String =
+                    url::form_urlencoded::byte_serialize(value.expose().as_bytes()).collect();
+                register_secret(&encoded);
+            }
+        }
+        for (_, v) in &self.headers {
+            if let Ok(v) = v.to_str() {
+                register_secret(v);
+            }
+        }
+        if let Some(pw) = self.url.password() {
+            register_secret(pw);
+        }
+        for (_, v) in self.url.query_pairs() {
+            register_secret(&v);
         }
     }
 

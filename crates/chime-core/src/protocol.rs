@@ -11,12 +11,20 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::announce::sanitize;
+
 /// Version of the native dialect spoken by this crate.
 pub const NATIVE_VERSION: u32 = 1;
 /// The seed dialect's client heartbeat, sent verbatim as a text frame.
 pub const SEED_HEARTBEAT: &str = "heartCheck";
 /// Largest frame or message either side accepts (64 KiB).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// Largest number either side accepts from the wire: 2^53 − 1, the largest
+/// integer every JSON implementation (JavaScript included) holds exactly.
+/// Anything above it, or negative, makes the message malformed, so no
+/// arithmetic on a wire value can overflow and no cursor can be pushed to
+/// the end of the number line.
+pub const MAX_WIRE_INT: u64 = (1 << 53) - 1;
 
 /// Errors of the wire layer.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -286,16 +294,30 @@ impl ClientMsg {
                 ProtocolError::NotJson(short(&e.to_string()))
             }
         })?;
+        let in_range = |field, n: u64| {
+            if n > MAX_WIRE_INT {
+                Err(ProtocolError::BadField {
+                    field,
+                    problem: "above 2^53 - 1",
+                })
+            } else {
+                Ok(n)
+            }
+        };
         Ok(match wire {
             NativeClientWire::Hello { v, last_seq } => {
                 if v != NATIVE_VERSION {
                     return Err(ProtocolError::Version(u64::from(v)));
                 }
-                ClientMsg::Hello { last_seq }
+                ClientMsg::Hello {
+                    last_seq: in_range("last_seq", last_seq)?,
+                }
             }
             NativeClientWire::Ping => ClientMsg::Ping,
             NativeClientWire::Pong => ClientMsg::Pong,
-            NativeClientWire::Ack { seq } => ClientMsg::Ack { seq },
+            NativeClientWire::Ack { seq } => ClientMsg::Ack {
+                seq: in_range("seq", seq)?,
+            },
             NativeClientWire::Read { kind } => ClientMsg::Read { kind },
         })
     }
@@ -389,23 +411,72 @@ fn parse_seed(map: &serde_json::Map<String, Value>) -> Result<ServerMsg, Protoco
 
 /// Seed servers send numbers, numbers as strings, sometimes `3.0`.
 fn seed_number(v: &Value) -> Option<u64> {
-    match v {
-        Value::Number(n) => n.as_u64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.is_finite() && *f >= 0.0 && f.fract() == 0.0 && *f < 9.0e15)
-                .map(|f| f as u64)
-        }),
+    let whole = |f: f64| {
+        (f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f <= MAX_WIRE_INT as f64)
+            .then_some(f as u64)
+    };
+    let n = match v {
+        Value::Number(n) => n.as_u64().or_else(|| n.as_f64().and_then(whole)),
         Value::String(s) => {
             let s = s.trim();
-            s.parse::<u64>().ok().or_else(|| {
-                s.parse::<f64>()
-                    .ok()
-                    .filter(|f| f.is_finite() && *f >= 0.0 && f.fract() == 0.0 && *f < 9.0e15)
-                    .map(|f| f as u64)
-            })
+            s.parse::<u64>()
+                .ok()
+                .or_else(|| s.parse::<f64>().ok().and_then(whole))
         }
         Value::Null => Some(0),
         _ => None,
+    }?;
+    (n <= MAX_WIRE_INT).then_some(n)
+}
+
+/// A wire number in `0..=MAX_WIRE_INT`, or why not.
+fn wire_u64(v: Option<&Value>, field: &'static str) -> Result<u64, ProtocolError> {
+    let bad = |problem| ProtocolError::BadField { field, problem };
+    let n = v.ok_or(bad("missing"))?;
+    match n.as_u64() {
+        Some(n) if n <= MAX_WIRE_INT => Ok(n),
+        Some(_) => Err(bad("above 2^53 - 1")),
+        None if n.as_i64().is_some() => Err(bad("negative")),
+        None => Err(bad("not a whole number")),
+    }
+}
+
+impl Event {
+    /// The numbers of an event are in range: `seq` in 1..=2^53 − 1, `time`
+    /// in 0..=2^53 − 1 (0: not given).
+    fn check(self) -> Result<Event, ProtocolError> {
+        let bad = |field, problem| Err(ProtocolError::BadField { field, problem });
+        if self.seq == 0 {
+            return bad("seq", "must be at least 1");
+        }
+        if self.seq > MAX_WIRE_INT {
+            return bad("seq", "above 2^53 - 1");
+        }
+        if self.time < 0 {
+            return bad("time", "negative");
+        }
+        if self.time as u64 > MAX_WIRE_INT {
+            return bad("time", "above 2^53 - 1");
+        }
+        Ok(self)
+    }
+}
+
+impl Counts {
+    fn check(self) -> Result<Counts, ProtocolError> {
+        for (field, n) in [
+            ("likes", self.likes),
+            ("dislikes", self.dislikes),
+            ("replies", self.replies),
+        ] {
+            if n > MAX_WIRE_INT {
+                return Err(ProtocolError::BadField {
+                    field,
+                    problem: "above 2^53 - 1",
+                });
+            }
+        }
+        Ok(self)
     }
 }
 
@@ -429,45 +500,47 @@ fn parse_native(mut map: serde_json::Map<String, Value>) -> Result<ServerMsg, Pr
             }
             ServerMsg::Welcome {
                 version: NATIVE_VERSION,
-                epoch: value
-                    .get("epoch")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .chars()
-                    .take(64)
-                    .collect(),
+                epoch: text_field(&value, "epoch", 64).unwrap_or_default(),
             }
         }
-        "event" => ServerMsg::Event(serde_json::from_value(value).map_err(|_| bad("event"))?),
-        "counts" => ServerMsg::Counts(serde_json::from_value(value).map_err(|_| bad("counts"))?),
+        "event" => ServerMsg::Event(
+            serde_json::from_value::<Event>(value)
+                .map_err(|_| bad("event"))?
+                .check()?,
+        ),
+        "counts" => ServerMsg::Counts(
+            serde_json::from_value::<Counts>(value)
+                .map_err(|_| bad("counts"))?
+                .check()?,
+        ),
         "synced" => ServerMsg::Synced {
-            last_seq: value
-                .get("last_seq")
-                .and_then(Value::as_u64)
-                .ok_or(bad("last_seq"))?,
+            last_seq: wire_u64(value.get("last_seq"), "last_seq")?,
         },
         "ping" => ServerMsg::Ping,
         "pong" => ServerMsg::Pong,
+        // Text that is only ever shown is cleaned here, once: whoever
+        // prints it (a terminal, a status line, a log) gets one bounded
+        // line with no control or bidi characters.
         "error" => ServerMsg::Error {
-            code: value
-                .get("code")
-                .and_then(Value::as_str)
-                .unwrap_or("error")
-                .to_owned(),
-            message: value
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned(),
+            code: text_field(&value, "code", 40).unwrap_or_else(|| "error".into()),
+            message: text_field(&value, "message", 300).unwrap_or_default(),
         },
         _ => ServerMsg::Unknown {
-            kind: kind.chars().take(40).collect(),
+            kind: sanitize(&kind, 40),
         },
     })
 }
 
+/// A string field, cleaned for display (`None` when absent, empty after
+/// cleaning, or not a string).
+fn text_field(value: &Value, field: &str, max: usize) -> Option<String> {
+    let s = sanitize(value.get(field)?.as_str()?, max);
+    (!s.is_empty()).then_some(s)
+}
+
+/// A parser's complaint, which may quote the frame: cleaned and bounded.
 fn short(s: &str) -> String {
-    s.chars().take(80).collect()
+    sanitize(s, 80)
 }
 
 #[cfg(test)]
@@ -611,6 +684,97 @@ mod tests {
             ClientMsg::parse(r#"{"type":"hello","v":9}"#),
             Err(ProtocolError::Version(9))
         );
+    }
+
+    #[test]
+    fn wire_numbers_outside_zero_to_two_to_the_53_are_malformed() {
+        let max = MAX_WIRE_INT;
+        let over = MAX_WIRE_INT + 1;
+        let native_bad = [
+            format!(r#"{{"type":"synced","last_seq":{}}}"#, u64::MAX),
+            format!(r#"{{"type":"synced","last_seq":{over}}}"#),
+            r#"{"type":"synced","last_seq":-1}"#.to_owned(),
+            r#"{"type":"synced","last_seq":1.5}"#.to_owned(),
+            r#"{"type":"synced","last_seq":"7"}"#.to_owned(),
+            format!(r#"{{"type":"event","seq":{},"kind":"like"}}"#, u64::MAX),
+            format!(r#"{{"type":"event","seq":{over},"kind":"like"}}"#),
+            r#"{"type":"event","seq":-3,"kind":"like"}"#.to_owned(),
+            r#"{"type":"event","seq":0,"kind":"like"}"#.to_owned(),
+            r#"{"type":"event","seq":1,"kind":"like","time":-1}"#.to_owned(),
+            format!(
+                r#"{{"type":"event","seq":1,"kind":"like","time":{}}}"#,
+                i64::MAX
+            ),
+            format!(r#"{{"type":"counts","likes":{over}}}"#),
+            format!(r#"{{"type":"counts","replies":{}}}"#, u64::MAX),
+            r#"{"type":"counts","dislikes":-2}"#.to_owned(),
+        ];
+        for text in &native_bad {
+            assert!(
+                ServerMsg::parse(Dialect::Native, text).is_err(),
+                "accepted {text}"
+            );
+        }
+        assert_eq!(
+            ServerMsg::parse(
+                Dialect::Native,
+                &format!(r#"{{"type":"synced","last_seq":{max}}}"#)
+            ),
+            Ok(ServerMsg::Synced { last_seq: max })
+        );
+        assert!(matches!(
+            ServerMsg::parse(
+                Dialect::Native,
+                &format!(r#"{{"type":"event","seq":{max},"kind":"like","time":{max}}}"#)
+            ),
+            Ok(ServerMsg::Event(Event { seq, .. })) if seq == max
+        ));
+        for text in [
+            format!(r#"{{"newLikeNum": {}}}"#, u64::MAX),
+            format!(r#"{{"newLikeNum": "{over}"}}"#),
+            r#"{"newLikeNum": 1e300}"#.to_owned(),
+            r#"{"newLikeNum": "9.1e15"}"#.to_owned(),
+        ] {
+            assert!(seed(&text).is_err(), "accepted {text}");
+        }
+        assert!(seed(&format!(r#"{{"newLikeNum": {max}}}"#)).is_ok());
+        for text in [
+            format!(r#"{{"type":"hello","v":1,"last_seq":{over}}}"#),
+            format!(r#"{{"type":"ack","seq":{}}}"#, u64::MAX),
+            r#"{"type":"ack","seq":-1}"#.to_owned(),
+        ] {
+            assert!(ClientMsg::parse(&text).is_err(), "accepted {text}");
+        }
+    }
+
+    #[test]
+    fn server_text_that_is_only_shown_is_cleaned_where_it_is_parsed() {
+        let osc52 = r"\u001b]52;c;ZXZpbA==\u0007";
+        let text = format!(
+            r#"{{"type":"error","code":"x{osc52}\u001b[2J\u202e","message":"a\nb{osc52}"}}"#
+        );
+        let Ok(ServerMsg::Error { code, message }) = ServerMsg::parse(Dialect::Native, &text)
+        else {
+            panic!("not an error frame");
+        };
+        for s in [&code, &message] {
+            assert!(
+                !s.chars().any(|c| c.is_control() || c == '\u{202e}'),
+                "{s:?}"
+            );
+        }
+        assert_eq!(message, "a b]52;c;ZXZpbA==");
+        let unknown = format!(r#"{{"type":"x{osc52}"}}"#);
+        let Ok(ServerMsg::Unknown { kind }) = ServerMsg::parse(Dialect::Native, &unknown) else {
+            panic!("not unknown");
+        };
+        assert!(!kind.chars().any(char::is_control), "{kind:?}");
+        // A parser complaint quotes the frame: cleaned too.
+        let bad_kind = format!(r#"{{"type":"event","seq":1,"kind":"{osc52}"}}"#);
+        let e = ServerMsg::parse(Dialect::Native, &bad_kind).expect_err("bad kind");
+        assert!(!e.to_string().chars().any(char::is_control));
+        let e = ServerMsg::parse(Dialect::Native, "{\"a\u{1b}[2J").expect_err("not json");
+        assert!(!e.to_string().chars().any(char::is_control), "{e}");
     }
 
     #[test]

@@ -169,7 +169,7 @@ impl Store {
                         e.actor.as_str(),
                         e.target.title.clone(),
                         e.target.url.as_str(),
-                        if e.time > 0 { e.time } else { now_ms },
+                        sane_time(e.time, now_ms),
                     ),
                     NewItem::Bump { kind, by, total } => (
                         // A seed total can fall and rise again: the time
@@ -271,6 +271,23 @@ impl Store {
     }
 }
 
+/// 2000-01-01T00:00:00Z in Unix milliseconds.
+const Y2000_MS: i64 = 946_684_800_000;
+/// How far ahead of this machine's clock a server's time may be.
+const MAX_AHEAD_MS: i64 = 86_400_000;
+
+/// The server's time for an event if it is plausible (after 2000, at most
+/// a day ahead), else when it arrived: a time in seconds, nanoseconds or
+/// the far future would sort an event first forever, and break windows
+/// that format it.
+pub fn sane_time(time: i64, now_ms: i64) -> i64 {
+    if (Y2000_MS..=now_ms.saturating_add(MAX_AHEAD_MS)).contains(&time) {
+        time
+    } else {
+        now_ms
+    }
+}
+
 /// A row, or `None` for one whose kind this version does not know.
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Row>> {
     let kind: String = r.get(1)?;
@@ -306,6 +323,9 @@ mod tests {
     use super::*;
     use crate::protocol::{Counts, Event, Target};
 
+    /// Test times are offsets from this plausible "now".
+    const T0: i64 = 1_764_000_000_000;
+
     fn event(seq: u64, kind: Kind, time: i64) -> NewItem {
         NewItem::Event(Event {
             seq,
@@ -315,7 +335,7 @@ mod tests {
                 title: format!("post {seq}"),
                 url: format!("https://example.com/p/{seq}"),
             },
-            time,
+            time: T0 + time,
         })
     }
 
@@ -330,6 +350,30 @@ mod tests {
             epoch: Some("e1".into()),
             ..InboxState::default()
         }
+    }
+
+    #[test]
+    fn implausible_event_times_are_stored_as_the_arrival_time() {
+        let now = 1_764_000_000_000;
+        let table = [
+            (now - 5_000, now - 5_000),
+            (0, now),
+            (1_764_000_000, now),                     // seconds
+            (1_764_000_000_000_000, now),             // microseconds
+            (Y2000_MS - 1, now),                      // before 2000
+            (now + MAX_AHEAD_MS, now + MAX_AHEAD_MS), // a day ahead
+            (now + MAX_AHEAD_MS + 1, now),
+            (i64::MAX, now),
+            (-1, now),
+        ];
+        for (time, want) in table {
+            assert_eq!(sane_time(time, now), want, "{time}");
+        }
+        let mut store = Store::in_memory().expect("store");
+        store
+            .record(&[event(1, Kind::Like, i64::MAX - T0)], &state(1), now)
+            .expect("record");
+        assert_eq!(store.list(None, 1).expect("list")[0].time, now);
     }
 
     #[test]
@@ -359,12 +403,12 @@ mod tests {
     fn the_same_seq_under_a_new_epoch_is_a_new_event() {
         let mut store = Store::in_memory().expect("store");
         store
-            .record(&[event(1, Kind::Like, 10)], &state(1), 0)
+            .record(&[event(1, Kind::Like, 10)], &state(1), T0)
             .expect("record");
         let mut s = state(1);
         s.epoch = Some("e2".into());
         let fresh = store
-            .record(&[event(1, Kind::Like, 11)], &s, 0)
+            .record(&[event(1, Kind::Like, 11)], &s, T0)
             .expect("record");
         assert_eq!(fresh.len(), 1);
     }
@@ -377,7 +421,7 @@ mod tests {
             InboxState::default()
         );
         store
-            .record(&[event(1, Kind::Like, 1)], &state(1), 0)
+            .record(&[event(1, Kind::Like, 1)], &state(1), T0)
             .expect("record");
         assert_eq!(
             store.resume("wss://b/").expect("resume"),
@@ -394,12 +438,12 @@ mod tests {
             event(2, Kind::Reply, 100),
             event(3, Kind::Like, 200),
         ];
-        store.record(&items, &state(3), 0).expect("record");
+        store.record(&items, &state(3), T0).expect("record");
         let all: Vec<i64> = store
             .list(None, 10)
             .expect("list")
             .iter()
-            .map(|r| r.time)
+            .map(|r| r.time - T0)
             .collect();
         assert_eq!(all, [300, 200, 100]);
         let likes = store.list(Some(Kind::Like), 10).expect("list");
@@ -411,17 +455,17 @@ mod tests {
     fn the_cap_prunes_the_oldest_read_rows_before_any_unread_one() {
         let mut store = Store::in_memory().expect("store").with_cap(3);
         let first: Vec<_> = (1..=3).map(|s| event(s, Kind::Like, s as i64)).collect();
-        store.record(&first, &state(3), 0).expect("record");
+        store.record(&first, &state(3), T0).expect("record");
         // Row 2 (the middle one) is read: it goes first, not row 1.
         let two = store.list(None, 10).expect("list")[1].id;
         store.mark_read(two).expect("read");
         store
-            .record(&[event(4, Kind::Like, 4)], &state(4), 0)
+            .record(&[event(4, Kind::Like, 4)], &state(4), T0)
             .expect("record");
         assert_eq!(titles(&store), ["post 4", "post 3", "post 1"]);
         // With nothing read, the oldest unread goes.
         store
-            .record(&[event(5, Kind::Like, 5)], &state(5), 0)
+            .record(&[event(5, Kind::Like, 5)], &state(5), T0)
             .expect("record");
         assert_eq!(titles(&store), ["post 5", "post 4", "post 3"]);
     }
@@ -464,7 +508,7 @@ mod tests {
             event(2, Kind::Reply, 2),
             event(3, Kind::Like, 3),
         ];
-        store.record(&items, &state(3), 0).expect("record");
+        store.record(&items, &state(3), T0).expect("record");
         assert_eq!(store.mark_kind_read(Some(Kind::Like)).expect("read"), 2);
         assert_eq!(store.unread(Kind::Like).expect("unread"), 0);
         assert_eq!(store.unread(Kind::Reply).expect("unread"), 1);
@@ -478,7 +522,7 @@ mod tests {
         {
             let mut store = Store::open(&path).expect("open");
             store
-                .record(&[event(1, Kind::Like, 1)], &state(1), 0)
+                .record(&[event(1, Kind::Like, 1)], &state(1), T0)
                 .expect("record");
         }
         let mut store = Store::open(&path).expect("reopen");

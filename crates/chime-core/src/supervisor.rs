@@ -28,6 +28,13 @@ pub struct Config {
     pub connect_timeout: Duration,
     /// The backoff resets only after the link has stayed up this long.
     pub stable_after: Duration,
+    /// The slow (sign-in) schedule resets only after a link stayed up this
+    /// long: a server that accepts the upgrade and then refuses the session
+    /// (close 4001/4003/1008) climbs it as an HTTP 401 does.
+    pub trusted_after: Duration,
+    /// Restart closes (1012) in a row that come back at once; after these,
+    /// a server that restarts every link right away gets growing delays.
+    pub quick_restarts: u32,
 }
 
 impl Default for Config {
@@ -40,6 +47,8 @@ impl Default for Config {
             try_later: Backoff::TRY_LATER,
             connect_timeout: Duration::from_secs(10),
             stable_after: Duration::from_secs(5),
+            trusted_after: Duration::from_secs(60),
+            quick_restarts: 3,
         }
     }
 }
@@ -180,15 +189,31 @@ enum Link {
     Open {
         id: LinkId,
         dialect: Option<Dialect>,
+        opened_at: Instant,
         last_recv: Instant,
         next_ping: Instant,
         stable_at: Option<Instant>,
+        flags: LinkFlags,
     },
     /// Paused or offline: no timers unless `retry_at` (offline keeps a slow
     /// probe in case the OS is wrong).
     Parked {
         retry_at: Option<Instant>,
     },
+}
+
+/// What one open link has done so far.
+#[derive(Debug, Clone, Copy, Default)]
+struct LinkFlags {
+    /// Native: `welcome` answered with `hello`; `read`s may follow.
+    greeted: bool,
+    /// Native: the owed `read`s went out on this link.
+    reads_sent: bool,
+    /// Counts received since they went out: the first may predate them.
+    counts_since_reads: u8,
+    /// The first counts of a link are always reported (a restart must
+    /// learn what was read elsewhere even if the badge did not change).
+    counts_seen: bool,
 }
 
 /// The sans-IO connection supervisor.
@@ -203,6 +228,8 @@ pub struct Supervisor {
     /// Failed attempts that needed a person (auth, config).
     slow_attempt: u32,
     try_later_attempt: u32,
+    /// Restart closes (1012) since the last stable link.
+    restart_rounds: u32,
     /// Native events arrived since the last `ack`.
     unacked: bool,
     state: ConnState,
@@ -221,6 +248,7 @@ impl Supervisor {
             attempt: 0,
             slow_attempt: 0,
             try_later_attempt: 0,
+            restart_rounds: 0,
             unacked: false,
             state: ConnState::Idle,
             inbox: Inbox::new(inbox),
@@ -274,6 +302,7 @@ impl Supervisor {
         self.attempt = 0;
         self.slow_attempt = 0;
         self.try_later_attempt = 0;
+        self.restart_rounds = 0;
         self.drop_link();
         self.dial(now);
     }
@@ -318,19 +347,47 @@ impl Supervisor {
         self.set_state(ConnState::Paused);
     }
 
-    /// The user (or the app) marked items read.
+    /// The user (or the app) marked items read. A native server is told
+    /// now if the link is ready, else on the next link: what the user did
+    /// survives an outage and a restart (the state carries it).
     pub fn handle_mark_read(&mut self, kind: Option<Kind>) {
         let before = self.inbox.state().clone();
-        if self.inbox.mark_read(kind) {
+        let link_dialect = match &self.link {
+            Link::Open { dialect, .. } => *dialect,
+            _ => None,
+        };
+        let tellable = link_dialect.unwrap_or(self.config.dialect) != Dialect::Seed;
+        if self.inbox.mark_read(kind, tellable) {
             self.outputs.push_back(Output::Counts(self.inbox.unread()));
         }
+        if let Link::Open { flags, .. } = &mut self.link {
+            flags.reads_sent = false;
+            flags.counts_since_reads = 0;
+        }
+        self.send_unsent_reads();
         self.saved_if_changed(&before);
-        if let Link::Open {
+    }
+
+    /// Send the `read`s the server is owed, if the link is ready for them.
+    fn send_unsent_reads(&mut self) {
+        let Link::Open {
             id,
             dialect: Some(Dialect::Native),
+            ref mut flags,
             ..
         } = self.link
-        {
+        else {
+            return;
+        };
+        if !flags.greeted || flags.reads_sent {
+            return;
+        }
+        let reads = self.inbox.unsent_reads();
+        if reads.is_empty() {
+            return;
+        }
+        flags.reads_sent = true;
+        for kind in reads {
             self.actions
                 .push_back(Action::Send(id, ClientMsg::Read { kind }.encode()));
         }
@@ -360,11 +417,14 @@ impl Supervisor {
         self.link = Link::Open {
             id,
             dialect,
+            opened_at: now,
             last_recv: now,
             next_ping: now + self.config.heartbeat.interval,
             stable_at: Some(now + self.config.stable_after),
+            flags: LinkFlags::default(),
         };
-        self.slow_attempt = 0;
+        // Not the slow (sign-in) schedule: an accepted upgrade proves
+        // nothing until the session has lasted (see `trusted_after`).
         self.set_state(ConnState::Connected { dialect });
     }
 
@@ -400,8 +460,19 @@ impl Supervisor {
     }
 
     pub fn handle_link_end(&mut self, now: Instant, id: LinkId, end: LinkEnd) {
-        if !matches!(self.link, Link::Open { id: current, .. } if current == id) {
+        let Link::Open {
+            id: current,
+            opened_at,
+            ..
+        } = self.link
+        else {
             return;
+        };
+        if current != id {
+            return;
+        }
+        if now.saturating_duration_since(opened_at) >= self.config.trusted_after {
+            self.slow_attempt = 0;
         }
         self.link = Link::Idle;
         let (class, reason) = classify_end(&end);
@@ -428,6 +499,7 @@ impl Supervisor {
                 last_recv,
                 ref mut next_ping,
                 ref mut stable_at,
+                ..
             } => {
                 let dead_after = self.config.heartbeat.dead_after();
                 if now >= last_recv + dead_after {
@@ -446,6 +518,7 @@ impl Supervisor {
                     *stable_at = None;
                     self.attempt = 0;
                     self.try_later_attempt = 0;
+                    self.restart_rounds = 0;
                 }
                 if now >= *next_ping {
                     *next_ping = now + self.config.heartbeat.interval;
@@ -475,11 +548,15 @@ impl Supervisor {
         };
         // `auto` settles on the first message it recognises.
         let learnt = dialect.is_none().then(|| dialect_of(&msg)).flatten();
+        let before = self.inbox.state().clone();
         if let Some(d) = learnt {
             *dialect = Some(d);
+            if d == Dialect::Seed {
+                // Seed servers cannot be told of reads.
+                self.inbox.forget_unsent_reads();
+            }
             self.set_state(ConnState::Connected { dialect: Some(d) });
         }
-        let before = self.inbox.state().clone();
         self.handle_msg(id, msg);
         self.saved_if_changed(&before);
     }
@@ -496,7 +573,8 @@ impl Supervisor {
             ServerMsg::SeedSnapshot(snap) => {
                 let before = self.inbox.unread();
                 let items = self.inbox.apply_seed(snap);
-                self.emit_items_and_counts(items, before);
+                let first = self.first_counts();
+                self.emit_items_and_counts(items, before, first);
             }
             ServerMsg::Welcome { epoch, .. } => {
                 if self.inbox.apply_epoch(&epoch) {
@@ -508,6 +586,10 @@ impl Supervisor {
                     last_seq: self.inbox.last_seq(),
                 };
                 self.actions.push_back(Action::Send(id, hello.encode()));
+                if let Link::Open { flags, .. } = &mut self.link {
+                    flags.greeted = true;
+                }
+                self.send_unsent_reads();
             }
             ServerMsg::Event(event) => {
                 if let Some(event) = self.inbox.apply_event(event) {
@@ -520,7 +602,18 @@ impl Supervisor {
                 }
             }
             ServerMsg::Counts(counts) => {
-                if self.inbox.apply_counts(counts) {
+                // After our `read`s went out, a kind at 0 is confirmed; the
+                // first counts may have been on its way before the server
+                // read them, so only the second confirms the rest.
+                if let Link::Open { flags, .. } = &mut self.link {
+                    if flags.reads_sent {
+                        flags.counts_since_reads = flags.counts_since_reads.saturating_add(1);
+                        let all = flags.counts_since_reads >= 2;
+                        self.inbox.reads_confirmed(&counts, all);
+                    }
+                }
+                let first = self.first_counts();
+                if self.inbox.apply_counts(counts) || first {
                     self.outputs.push_back(Output::Counts(self.inbox.unread()));
                 }
             }
@@ -534,12 +627,11 @@ impl Supervisor {
                 .push_back(Action::Send(id, ClientMsg::Pong.encode())),
             ServerMsg::Pong => {}
             ServerMsg::Error { code, message } => {
-                self.notice(format!("the server reported {code}: {}", clean(&message)))
+                self.notice(format!("the server reported {code}: {message}"))
             }
-            ServerMsg::Unknown { kind } => self.notice(format!(
-                "ignored a message of unknown type {:?}",
-                clean(&kind)
-            )),
+            ServerMsg::Unknown { kind } => {
+                self.notice(format!("ignored a message of unknown type \"{kind}\""))
+            }
         }
     }
 
@@ -551,12 +643,20 @@ impl Supervisor {
         self.actions.push_back(Action::Send(id, ack.encode()));
     }
 
-    fn emit_items_and_counts(&mut self, items: Vec<NewItem>, before: Counts) {
+    /// Whether this is the first counts of the open link (and note it).
+    fn first_counts(&mut self) -> bool {
+        match &mut self.link {
+            Link::Open { flags, .. } => !std::mem::replace(&mut flags.counts_seen, true),
+            _ => false,
+        }
+    }
+
+    fn emit_items_and_counts(&mut self, items: Vec<NewItem>, before: Counts, first: bool) {
         if !items.is_empty() {
             self.outputs.push_back(Output::Items(items));
         }
         let after = self.inbox.unread();
-        if after != before {
+        if after != before || first {
             self.outputs.push_back(Output::Counts(after));
         }
     }
@@ -583,8 +683,16 @@ impl Supervisor {
                 (d, None)
             }
             Class::Restart => {
-                self.attempt = 1;
-                (self.config.backoff.delay(0, sample), None)
+                self.restart_rounds = self.restart_rounds.saturating_add(1);
+                if self.restart_rounds <= self.config.quick_restarts {
+                    self.attempt = 1;
+                    (self.config.backoff.delay(0, sample), None)
+                } else {
+                    // Restarting every link is no restart: back off.
+                    let d = self.config.backoff.delay(self.attempt, sample);
+                    self.attempt = self.attempt.saturating_add(1);
+                    (d, None)
+                }
             }
             Class::TryLater => {
                 let d = self.config.try_later.delay(self.try_later_attempt, sample);
@@ -635,8 +743,11 @@ impl Supervisor {
         }
     }
 
+    /// Notices quote the server (parser complaints, error frames): one
+    /// cleaned, bounded line.
     fn notice(&mut self, message: String) {
-        self.outputs.push_back(Output::Notice(message));
+        self.outputs
+            .push_back(Output::Notice(crate::announce::sanitize(&message, 400)));
     }
 }
 

@@ -575,3 +575,313 @@ fn a_burst_of_events_costs_one_ack_per_heartbeat_not_one_per_event() {
         "nothing new to ack"
     );
 }
+
+fn native() -> Machine {
+    Machine::new(Config {
+        dialect: Dialect::Native,
+        ..Config::default()
+    })
+}
+
+fn event(seq: u64) -> String {
+    format!(
+        r#"{{"type":"event","seq":{seq},"kind":"like","actor":"a","target":{{"title":"t","url":"https://x/"}},"time":1}}"#
+    )
+}
+
+fn notices(m: &mut Machine) -> Vec<String> {
+    let v = m
+        .outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Notice(n) => Some(n.clone()),
+            _ => None,
+        })
+        .collect();
+    m.outputs.clear();
+    v
+}
+
+#[test]
+fn out_of_range_numbers_are_ignored_with_a_notice_and_the_next_event_arrives_in_order() {
+    let mut m = native();
+    let id = m.last_dial().unwrap();
+    m.open(id);
+    m.text(id, r#"{"type":"welcome","v":1,"epoch":"e"}"#);
+    m.text(id, &event(1));
+    m.items();
+    for hostile in [
+        format!(r#"{{"type":"synced","last_seq":{}}}"#, u64::MAX),
+        format!(r#"{{"type":"synced","last_seq":{}}}"#, 1u64 << 53),
+        format!(r#"{{"type":"event","seq":{},"kind":"like"}}"#, u64::MAX),
+        format!(r#"{{"type":"counts","likes":{}}}"#, u64::MAX),
+        r#"{"type":"synced","last_seq":-1}"#.to_owned(),
+    ] {
+        m.text(id, &hostile);
+        let n = notices(&mut m);
+        assert_eq!(n.len(), 1, "{hostile}: {n:?}");
+        assert!(n[0].contains("malformed"), "{n:?}");
+        assert!(m.sup.state().is_connected(), "{hostile}");
+        assert_eq!(m.sup.inbox().last_seq(), 1, "{hostile}");
+    }
+    m.text(id, &event(2));
+    assert_eq!(seqs_of(m.items()), vec![2]);
+    assert_eq!(m.sup.inbox().last_seq(), 2);
+    assert_eq!(m.sup.inbox().unread(), Counts::default());
+}
+
+fn seqs_of(items: Vec<NewItem>) -> Vec<u64> {
+    items
+        .into_iter()
+        .filter_map(|i| match i {
+            NewItem::Event(e) => Some(e.seq),
+            NewItem::Bump { .. } => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_cursor_at_the_end_of_the_number_line_from_an_old_state_starts_over() {
+    let state = InboxState {
+        last_seq: u64::MAX,
+        epoch: Some("e".into()),
+        ..InboxState::default()
+    };
+    let mut sup = Supervisor::new(
+        Config {
+            dialect: Dialect::Native,
+            ..Config::default()
+        },
+        state,
+        Jitter::seeded(SEED),
+    );
+    let now = Instant::now();
+    sup.handle_start(now);
+    let id = LinkId(1);
+    sup.handle_open(now, id);
+    sup.handle_frame(
+        now,
+        id,
+        Frame::Text(r#"{"type":"welcome","v":1,"epoch":"e"}"#.into()),
+    );
+    sup.handle_frame(now, id, Frame::Text(event(1)));
+    let mut sent = Vec::new();
+    while let Some(a) = sup.poll_action() {
+        if let Action::Send(_, s) = a {
+            sent.push(s);
+        }
+    }
+    assert_eq!(sent, vec![ClientMsg::Hello { last_seq: 0 }.encode()]);
+    let mut got = Vec::new();
+    while let Some(o) = sup.poll_event() {
+        if let Output::Items(i) = o {
+            got.extend(i);
+        }
+    }
+    assert_eq!(seqs_of(got), vec![1]);
+}
+
+#[test]
+fn error_codes_and_unknown_types_reach_notices_cleaned() {
+    let mut m = native();
+    let id = m.last_dial().unwrap();
+    m.open(id);
+    m.text(
+        id,
+        r#"{"type":"error","code":"\u001b]52;c;ZXZpbA==\u0007\u001b[2J","message":"line\nforged: ok\u202e"}"#,
+    );
+    m.text(id, r#"{"type":"\u001b[31mred\u001b[0m"}"#);
+    m.text(id, "{\"type\":\"event\",\"seq\":1,\"kind\":\"\\u001b[2J\"}");
+    let n = notices(&mut m);
+    assert_eq!(n.len(), 3, "{n:?}");
+    for line in &n {
+        assert!(
+            !line
+                .chars()
+                .any(|c| c.is_control() || ('\u{202a}'..='\u{202e}').contains(&c)),
+            "{line:?}"
+        );
+    }
+    assert!(n[0].contains("the server reported"), "{n:?}");
+}
+
+#[test]
+fn marking_read_while_the_link_is_down_is_told_after_the_next_welcome() {
+    let mut m = native();
+    let id = m.last_dial().unwrap();
+    m.open(id);
+    m.text(id, r#"{"type":"welcome","v":1,"epoch":"e"}"#);
+    m.text(
+        id,
+        r#"{"type":"counts","likes":3,"dislikes":0,"replies":2}"#,
+    );
+    m.end(id, LinkEnd::Dropped("reset".into()));
+    m.sent();
+    // Down: the badge falls at once, nothing can be sent.
+    m.sup.handle_mark_read(Some(Kind::Like));
+    m.pump();
+    assert!(m.sent().is_empty());
+    assert_eq!(m.sup.inbox().unread().likes, 0);
+    let saved = m.outputs.iter().rev().find_map(|o| match o {
+        Output::Saved(s) => Some(s.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        saved.expect("the intent is saved").unsent_reads,
+        vec![Kind::Like]
+    );
+    let (_, id) = m.wait_for_dial();
+    m.open(id);
+    // Before the welcome, the dialect's greeting comes first.
+    assert!(m.sent().is_empty());
+    m.text(id, r#"{"type":"welcome","v":1,"epoch":"e"}"#);
+    assert_eq!(
+        m.sent(),
+        vec![
+            ClientMsg::Hello { last_seq: 0 }.encode(),
+            ClientMsg::Read {
+                kind: Some(Kind::Like)
+            }
+            .encode()
+        ]
+    );
+    // The server's counts from before it read ours do not bring the badge back.
+    m.text(
+        id,
+        r#"{"type":"counts","likes":3,"dislikes":0,"replies":2}"#,
+    );
+    assert_eq!(m.sup.inbox().unread().likes, 0);
+    assert_eq!(m.sup.inbox().unread().replies, 2);
+    m.text(
+        id,
+        r#"{"type":"counts","likes":0,"dislikes":0,"replies":2}"#,
+    );
+    assert!(m.sup.inbox().state().unsent_reads.is_empty());
+    // Confirmed: later likes count again.
+    m.text(
+        id,
+        r#"{"type":"counts","likes":1,"dislikes":0,"replies":2}"#,
+    );
+    assert_eq!(m.sup.inbox().unread().likes, 1);
+}
+
+#[test]
+fn marking_read_before_auto_knows_the_dialect_waits_for_it() {
+    let mut m = Machine::new(Config::default());
+    let id = m.last_dial().unwrap();
+    m.open(id);
+    m.sup.handle_mark_read(None);
+    m.pump();
+    assert!(m.sent().is_empty(), "auto does not know what to send yet");
+    m.text(id, r#"{"type":"welcome","v":1,"epoch":"e"}"#);
+    assert_eq!(
+        m.sent(),
+        vec![
+            ClientMsg::Hello { last_seq: 0 }.encode(),
+            ClientMsg::Read { kind: None }.encode()
+        ]
+    );
+    // A seed server cannot be told: nothing is kept owing.
+    let mut s = Machine::new(Config::default());
+    let id = s.last_dial().unwrap();
+    s.open(id);
+    s.sup.handle_mark_read(None);
+    s.pump();
+    s.text(id, r#"{"newLikeNum":1}"#);
+    assert!(s.sup.inbox().state().unsent_reads.is_empty());
+}
+
+#[test]
+fn the_first_counts_of_every_link_are_reported_even_when_unchanged() {
+    let mut m = native();
+    let id = m.last_dial().unwrap();
+    m.open(id);
+    m.text(id, r#"{"type":"welcome","v":1,"epoch":"e"}"#);
+    m.outputs.clear();
+    let zero = r#"{"type":"counts","likes":0,"dislikes":0,"replies":0}"#;
+    m.text(id, zero);
+    let counts = |m: &mut Machine| {
+        let n = m
+            .outputs
+            .iter()
+            .filter(|o| matches!(o, Output::Counts(_)))
+            .count();
+        m.outputs.clear();
+        n
+    };
+    assert_eq!(counts(&mut m), 1, "a restart learns that nothing is unread");
+    m.text(id, zero);
+    assert_eq!(counts(&mut m), 0);
+}
+
+#[test]
+fn a_session_refused_after_the_upgrade_climbs_the_slow_schedule_like_a_401() {
+    for code in [4001, 4003, 1008] {
+        let mut m = Machine::seed();
+        let mut id = m.last_dial().unwrap();
+        let mut waits = Vec::new();
+        for _ in 0..6 {
+            m.open(id);
+            m.end(id, LinkEnd::Close(code, "session expired".into()));
+            assert!(
+                matches!(m.sup.state(), ConnState::AuthFailed { .. }),
+                "{code}: {:?}",
+                m.sup.state()
+            );
+            let (wait, next) = m.wait_for_dial();
+            waits.push(wait.as_secs());
+            id = next;
+        }
+        assert!(waits[0] >= 48 && waits[0] <= 72, "{code}: {waits:?}");
+        assert!(*waits.last().unwrap() >= 720, "{code}: {waits:?}");
+        assert!(waits.iter().sum::<u64>() >= 1_800, "{code}: {waits:?}");
+    }
+}
+
+#[test]
+fn a_session_that_lasted_a_minute_before_refusal_starts_the_slow_schedule_over() {
+    let mut m = Machine::seed();
+    let mut id = m.last_dial().unwrap();
+    for _ in 0..4 {
+        m.open(id);
+        m.end(id, LinkEnd::Close(4001, "expired".into()));
+        id = m.wait_for_dial().1;
+    }
+    m.open(id);
+    for _ in 0..3 {
+        m.advance(Duration::from_secs(30));
+        m.text(id, r#"{"newLikeNum":0}"#);
+    }
+    m.end(id, LinkEnd::Close(4001, "expired".into()));
+    let (wait, _) = m.wait_for_dial();
+    assert!(wait <= Duration::from_secs(72), "{wait:?}");
+}
+
+#[test]
+fn a_server_that_restarts_every_link_at_once_gets_growing_delays() {
+    let mut m = Machine::seed();
+    let mut id = m.last_dial().unwrap();
+    let mut waits = Vec::new();
+    for _ in 0..10 {
+        m.open(id);
+        m.end(id, LinkEnd::Close(1012, "restart".into()));
+        let (wait, next) = m.wait_for_dial();
+        waits.push(wait);
+        id = next;
+    }
+    assert!(
+        waits[..3].iter().all(|w| *w <= Duration::from_secs(1)),
+        "a real restart comes back at once: {waits:?}"
+    );
+    assert!(waits[9] >= Duration::from_secs(30), "{waits:?}");
+    assert!(
+        waits[3..].windows(2).filter(|w| w[1] < w[0]).count() <= 2,
+        "{waits:?}"
+    );
+    // A link that stays up resets it: the next restart is quick again.
+    m.open(id);
+    m.advance(Duration::from_secs(6));
+    m.end(id, LinkEnd::Close(1012, "restart".into()));
+    let (wait, _) = m.wait_for_dial();
+    assert!(wait <= Duration::from_secs(1), "{wait:?}");
+}
