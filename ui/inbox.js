@@ -2,9 +2,20 @@
 
 let kind = "";
 const KIND_LABEL = { like: "Like", dislike: "Dislike", reply: "Reply" };
+// Rows asked for: one page more each "Show older", up to all the store keeps.
+const PAGE = 500;
+let limit = PAGE;
+
+// A time the window can format, or null (a bad row still shows).
+function validDate(ms) {
+  if (typeof ms !== "number" || !Number.isFinite(ms)) return null;
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? null : d;
+}
 
 function when(ms) {
-  const d = new Date(ms);
+  const d = validDate(ms);
+  if (!d) return "";
   const ago = (Date.now() - ms) / 1000;
   if (ago < 45) return "just now";
   if (ago < 3600) return Math.round(ago / 60) + " min ago";
@@ -25,8 +36,11 @@ function rowFor(item) {
   what.appendChild(chime.el("span", "title", item.title || "(untitled)"));
   li.appendChild(what);
   const time = chime.el("time", "when", when(item.time));
-  time.dateTime = new Date(item.time).toISOString();
-  time.title = new Date(item.time).toLocaleString();
+  const d = validDate(item.time);
+  if (d) {
+    time.dateTime = d.toISOString();
+    time.title = d.toLocaleString();
+  }
   li.appendChild(time);
   li.appendChild(chime.el("span", "who", item.actor ? "by " + item.actor : ""));
   li.setAttribute("aria-label", (item.read ? "" : "Unread. ") + (KIND_LABEL[item.kind] || "") + ": " + (item.title || "") + (item.actor ? ", by " + item.actor : ""));
@@ -36,10 +50,20 @@ function rowFor(item) {
 async function load() {
   const error = document.getElementById("error");
   try {
-    const items = await chime.invoke("inbox_list", { kind: kind || null });
+    const items = await chime.invoke("inbox_list", { kind: kind || null, limit });
     const list = document.getElementById("items");
     const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.id : null;
-    list.replaceChildren(...items.map(rowFor));
+    // One bad row never costs the others.
+    const rows = [];
+    for (const item of items) {
+      try {
+        rows.push(rowFor(item));
+      } catch (e) {
+        console.warn("inbox: a row could not be shown", e);
+      }
+    }
+    list.replaceChildren(...rows);
+    document.getElementById("more").hidden = items.length < limit;
     document.getElementById("empty").hidden = items.length > 0;
     document.getElementById("mark-all").disabled = !items.some((i) => !i.read);
     if (focused) {
@@ -98,9 +122,14 @@ document.addEventListener("DOMContentLoaded", () => {
       if (next) next.focus();
     }
   });
+  document.getElementById("more").addEventListener("click", () => {
+    limit += PAGE;
+    reload();
+  });
   for (const chip of document.querySelectorAll(".chip")) {
     chip.addEventListener("click", () => {
       kind = chip.dataset.kind;
+      limit = PAGE;
       for (const c of document.querySelectorAll(".chip")) c.setAttribute("aria-pressed", String(c === chip));
       reload();
     });

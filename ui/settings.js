@@ -23,6 +23,7 @@ function refreshVisibility() {
   $("insecure-box").hidden = !needsConsent() && !$("allow-insecure").checked;
   const auth = $("auth").value;
   $("secret-field").hidden = auth === "none";
+  $("query-name-field").hidden = auth !== "query";
   $("secret").placeholder = view && view.secret_set ? "Saved — leave empty to keep it" : (auth === "cookie" ? "sessionid=…" : "Paste the token");
 }
 
@@ -32,6 +33,7 @@ function fill(v) {
   $("url").value = s.server.url;
   $("dialect").value = s.server.dialect;
   $("auth").value = s.server.auth;
+  $("query-name").value = s.server.query_name || "token";
   $("heartbeat").value = s.server.heartbeat_secs;
   $("allow-insecure").checked = s.server.allow_insecure;
   $("secret").value = "";
@@ -61,6 +63,7 @@ function collect() {
       auth: $("auth").value,
       heartbeat_secs: Number.parseInt($("heartbeat").value, 10) || 0,
       allow_insecure: $("allow-insecure").checked,
+      query_name: $("query-name").value.trim() || "token",
     },
     notify: {
       likes: $("n-likes").checked,

@@ -65,8 +65,8 @@ impl Args {
             ..Config::default()
         };
         if let Some(secs) = self.heartbeat {
-            if !(0.0..86_400.0).contains(&secs) {
-                return Err("heartbeat must be a number of seconds".into());
+            if let Some(p) = chime_core::settings::heartbeat_problem(profile.dialect, secs) {
+                return Err(format!("--heartbeat: {p}"));
             }
             config.heartbeat = Heartbeat::with_interval(Duration::from_secs_f64(secs));
         }

@@ -12,8 +12,12 @@ use tauri::{AppHandle, State, WebviewWindow};
 use crate::state::{CmdError, SettingsView, Shared, Status};
 
 #[tauri::command(async)]
-pub fn inbox_list(shared: State<'_, Shared>, kind: Option<String>) -> Result<Vec<Row>, CmdError> {
-    shared.inbox(kind.as_deref())
+pub fn inbox_list(
+    shared: State<'_, Shared>,
+    kind: Option<String>,
+    limit: Option<usize>,
+) -> Result<Vec<Row>, CmdError> {
+    shared.inbox(kind.as_deref(), limit.unwrap_or(500))
 }
 
 #[tauri::command]

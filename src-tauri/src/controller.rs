@@ -2,7 +2,6 @@
 //! and the tray, and handles everything the desktop and the windows ask.
 //! Client outputs → store → announcer → notifications, tray and windows.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,7 +21,7 @@ use crate::notifier::{Notifier, ToastEvent};
 use crate::state::{lock, Shared, Status};
 use crate::tray::{ids, Tray, View};
 use crate::windows::{self, events};
-use crate::{signals, site_root, Cmd, Profile};
+use crate::{site_root, Cmd, Profile};
 
 /// Open an http/https URL with the desktop's browser (or the program named
 /// by `CHIME_OPEN_WITH`); anything else is refused.
@@ -64,6 +63,8 @@ pub struct Controller {
     site: Option<String>,
     /// The store failed to write: items are announced anyway, once.
     store_failed: bool,
+    /// Counts have arrived on the current link.
+    counts_fresh: bool,
     /// The saved server settings in use (`None` when flags chose the server).
     pub(crate) server: Option<(ServerSettings, Option<Secret>)>,
 }
@@ -88,7 +89,7 @@ impl Controller {
         app: AppHandle,
         tray: Option<Tray>,
         view: View,
-        icon: Option<PathBuf>,
+        notifier: Notifier,
         store: Arc<Mutex<Store>>,
         settings: &Settings,
     ) -> Controller {
@@ -97,7 +98,7 @@ impl Controller {
             tray,
             view,
             announcer: Announcer::new(AnnounceConfig::default()),
-            notifier: Notifier::new(icon),
+            notifier,
             store,
             pending: Pending::default(),
             quiet: QuietHours::default(),
@@ -105,6 +106,7 @@ impl Controller {
             client: None,
             site: None,
             store_failed: false,
+            counts_fresh: false,
             server: None,
         };
         c.apply_prefs(settings.notify, settings.quiet_hours.clone());
@@ -115,7 +117,7 @@ impl Controller {
         for kind in Kind::ALL {
             self.announcer.set_enabled(kind, notify.get(kind));
         }
-        self.notifier.sound = notify.sound;
+        self.notifier.set_sound(notify.sound);
         self.quiet = quiet;
     }
 
@@ -140,7 +142,6 @@ impl Controller {
         self.pending.state = Some(resume.clone());
         match Client::spawn(profile, config, resume) {
             Ok(c) => {
-                tauri::async_runtime::spawn(signals::watch(c.handle()));
                 self.client = Some(c);
                 self.view.state = ConnState::Connecting { attempt: 0 };
             }
@@ -186,7 +187,7 @@ impl Controller {
                 if self.is_quiet() {
                     continue;
                 }
-                self.notifier.show(toast).await;
+                self.notifier.show(toast);
             }
             self.refresh();
         }
@@ -201,11 +202,8 @@ impl Controller {
     async fn command(&mut self, cmd: Cmd) {
         match cmd {
             Cmd::Menu(id) => self.menu(&id),
-            Cmd::Bus(signal) => {
-                if let Some(ev) = self.notifier.resolve(signal) {
-                    self.toast_event(ev);
-                }
-            }
+            Cmd::Toast(ev) => self.toast_event(ev),
+            Cmd::Os(cmd) => self.send(cmd),
             Cmd::OpenItem(id) => self.open_item(id),
             Cmd::MarkRead(kind) => self.mark_read(kind),
             Cmd::Reconfigure(settings, secret) => {
@@ -243,6 +241,10 @@ impl Controller {
     fn output(&mut self, out: Output) {
         match out {
             Output::State(s) => {
+                if matches!(s, ConnState::Connecting { .. }) {
+                    // A new link: its first counts are news.
+                    self.counts_fresh = false;
+                }
                 if s != ConnState::Paused {
                     self.announcer.handle_link(
                         Instant::now().into_std(),
@@ -268,16 +270,30 @@ impl Controller {
                 self.pending.dirty = true;
             }
             Output::Counts(c) => {
-                // A kind read elsewhere is read here too.
-                let mut read = 0;
-                for kind in Kind::ALL {
-                    if c.get(kind) == 0 && self.view.counts.get(kind) > 0 {
+                // A kind read elsewhere is read here too: when its count
+                // falls to 0, and on a link's first counts (after a restart,
+                // what was read while Chime was closed).
+                let zero: Vec<Kind> = Kind::ALL
+                    .into_iter()
+                    .filter(|&k| {
+                        c.get(k) == 0 && (!self.counts_fresh || self.view.counts.get(k) > 0)
+                    })
+                    .collect();
+                if !zero.is_empty() {
+                    // Rows of this batch not stored yet must not come back
+                    // unread after the marking.
+                    if self.pending.items.iter().any(|i| zero.contains(&i.kind())) {
+                        self.flush();
+                    }
+                    let mut read = 0;
+                    for kind in zero {
                         read += lock(&self.store).mark_kind_read(Some(kind)).unwrap_or(0);
                     }
+                    if read > 0 {
+                        self.inbox_changed();
+                    }
                 }
-                if read > 0 {
-                    self.inbox_changed();
-                }
+                self.counts_fresh = true;
                 self.view.counts = c;
             }
             Output::Notice(n) => info!("server: {n}"),

@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
 use crate::controller::Controller;
-use crate::notifier::BusSignal;
+use crate::notifier::{Notifier, ToastEvent};
 use crate::secret_store::{account, SecretStore};
 use crate::state::{lock, Prefs, Shared, Status};
 use crate::tray::{Tray, View};
@@ -36,7 +36,10 @@ use crate::tray::{Tray, View};
 #[derive(Debug)]
 pub enum Cmd {
     Menu(String),
-    Bus(BusSignal),
+    /// The user clicked a toast or one of its actions.
+    Toast(ToastEvent),
+    /// The OS woke up, or the network changed.
+    Os(chime_core::Command),
     /// The inbox window opened a row.
     OpenItem(i64),
     MarkRead(Option<Kind>),
@@ -53,9 +56,16 @@ pub fn run() -> i32 {
     let args = cli::Args::parse();
     let app = tauri::Builder::default()
         // First: a second launch hands over to this one and exits.
-        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
-            info!("Chime was started again: opening the inbox");
-            windows::open(app, windows::INBOX);
+        .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
+            // The second launch's own flags say which window (`--open
+            // settings`); without one, the inbox.
+            let asked = cli::Args::try_parse_from(&argv).ok().and_then(|a| a.open);
+            let window = match asked.as_deref() {
+                Some(windows::SETTINGS) => windows::SETTINGS,
+                _ => windows::INBOX,
+            };
+            info!("Chime was started again: opening the {window} window");
+            windows::open(app, window);
         }))
         .plugin(
             tauri_plugin_autostart::Builder::new()
@@ -135,7 +145,8 @@ fn load_startup() -> Startup {
         warn!("{n}");
         notices.push(n);
     }
-    let secrets = SecretStore::new(config.unwrap_or_else(std::env::temp_dir));
+    // No config dir, no secret file: never a shared temp directory.
+    let secrets = SecretStore::new(config);
     let store = match cli::data_dir().map(|d| Store::open(&d.join("inbox.sqlite3"))) {
         Some(Ok(store)) => store,
         Some(Err(e)) => {
@@ -293,14 +304,13 @@ fn setup(app: AppHandle, args: cli::Args) {
             }
             Err(_) => None,
         };
-        tauri::async_runtime::spawn(notifier::listen(tx.clone(), Cmd::Bus));
-        let mut controller =
-            Controller::new(app, tray, view, notification_icon(), store, &settings);
+        let notifier = Notifier::spawn(notification_icon(), tx.clone(), Cmd::Toast);
+        // One watcher for the app's life; the controller hands its commands
+        // to whichever link is current.
+        tauri::async_runtime::spawn(signals::watch(tx.clone(), Cmd::Os));
+        let mut controller = Controller::new(app, tray, view, notifier, store, &settings);
         for n in &notices {
-            controller
-                .notifier
-                .notice("Chime needs your attention", n)
-                .await;
+            controller.notifier.notice("Chime needs your attention", n);
         }
         if !from_flags {
             controller.server = Some((settings.server.clone(), secret_used));
@@ -377,17 +387,50 @@ pub(crate) fn site_root(profile: &ServerProfile) -> Option<String> {
     url.set_scheme(scheme).ok()?;
     url.set_path("/");
     url.set_query(None);
+    // Userinfo never reaches the browser's command line.
+    url.set_username("").ok()?;
+    url.set_password(None).ok()?;
     Some(url.to_string())
 }
 
-/// The app icon as a file, for notifications.
+/// The app icon as a file, for notifications: in the user's runtime
+/// directory (else the data directory), in a folder of ours that is no
+/// symlink and no one else's, written atomically. Never a shared temp
+/// directory, where another account could plant a symlink.
 fn notification_icon() -> Option<PathBuf> {
-    let dir = std::env::var_os("XDG_RUNTIME_DIR")
+    let base = std::env::var_os("XDG_RUNTIME_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir)
-        .join("chime");
-    std::fs::create_dir_all(&dir).ok()?;
+        .filter(|p| p.is_absolute())
+        .or_else(cli::data_dir)?;
+    let dir = private_dir(&base.join("chime"))?;
     let path = dir.join("chime.png");
-    std::fs::write(&path, include_bytes!("../../icons/128x128.png")).ok()?;
+    chime_core::settings::write_atomic(&path, include_bytes!("../../icons/128x128.png"), 0o644)
+        .ok()?;
     Some(path)
+}
+
+/// `dir`, created 0700 if missing, if it is a real directory owned by
+/// this user.
+fn private_dir(dir: &std::path::Path) -> Option<PathBuf> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+        let _ = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir);
+        let meta = std::fs::symlink_metadata(dir).ok()?;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if !meta.is_dir() || meta.uid() != me {
+            warn!(
+                "{} is not a private folder of this user; not using it",
+                dir.display()
+            );
+            return None;
+        }
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir).ok()?;
+    Some(dir.to_path_buf())
 }

@@ -1,9 +1,11 @@
 //! OS notifications through notify-rust, one per toast slot (each new toast
 //! of a slot replaces the last one), with clicks and "Mark as read" heard on
-//! the session bus.
+//! the session bus. A task of its own: the controller hands it toasts and
+//! never waits on the notification server.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use chime_core::announce::{escape_markup, web_url, Toast, ToastSlot};
 use futures_util::StreamExt;
@@ -27,21 +29,92 @@ pub enum ToastEvent {
     },
 }
 
+/// A notification server gets this long to answer; past it the call is
+/// given up (and logged), so a hung daemon costs a toast, never the tray,
+/// the store or Quit.
+const NOTIFY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the controller asks of the notifier task.
+#[derive(Debug)]
+enum Request {
+    Show(Toast),
+    Notice(String, String),
+    Sound(bool),
+}
+
+/// The controller's side: sending never waits on D-Bus.
+#[derive(Debug, Clone)]
 pub struct Notifier {
-    icon: Option<PathBuf>,
-    /// Ask the notification server for a sound.
-    pub sound: bool,
-    ids: HashMap<ToastSlot, u32>,
-    by_id: HashMap<u32, (ToastSlot, Option<String>)>,
+    tx: mpsc::UnboundedSender<Request>,
 }
 
 impl Notifier {
-    pub fn new(icon: Option<PathBuf>) -> Notifier {
-        Notifier {
+    /// Start the notifier task: it shows toasts, hears the notification
+    /// server's signals and reports what the user did as `wrap(event)`.
+    pub fn spawn<T: Send + 'static>(
+        icon: Option<PathBuf>,
+        events: mpsc::UnboundedSender<T>,
+        wrap: impl Fn(ToastEvent) -> T + Send + 'static,
+    ) -> Notifier {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = Task {
             icon,
             sound: true,
             ids: HashMap::new(),
             by_id: HashMap::new(),
+        };
+        tauri::async_runtime::spawn(task.run(rx, events, wrap));
+        Notifier { tx }
+    }
+
+    /// Show (or replace) the slot's toast.
+    pub fn show(&self, toast: Toast) {
+        let _ = self.tx.send(Request::Show(toast));
+    }
+
+    /// Tell the user about a problem of the app itself (settings reset,
+    /// inbox not saved): one toast, no actions.
+    pub fn notice(&self, summary: &str, body: &str) {
+        let _ = self.tx.send(Request::Notice(summary.into(), body.into()));
+    }
+
+    /// Ask the notification server for a sound, or not.
+    pub fn set_sound(&self, on: bool) {
+        let _ = self.tx.send(Request::Sound(on));
+    }
+}
+
+struct Task {
+    icon: Option<PathBuf>,
+    sound: bool,
+    ids: HashMap<ToastSlot, u32>,
+    by_id: HashMap<u32, (ToastSlot, Option<String>)>,
+}
+
+impl Task {
+    async fn run<T>(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<Request>,
+        events: mpsc::UnboundedSender<T>,
+        wrap: impl Fn(ToastEvent) -> T,
+    ) {
+        let mut signals = Box::pin(bus_signals().await);
+        loop {
+            tokio::select! {
+                req = rx.recv() => match req {
+                    Some(Request::Show(toast)) => self.show(toast).await,
+                    Some(Request::Notice(summary, body)) => self.notice(&summary, &body).await,
+                    Some(Request::Sound(on)) => self.sound = on,
+                    None => return,
+                },
+                Some(signal) = signals.next() => {
+                    if let Some(ev) = self.resolve(signal) {
+                        if events.send(wrap(ev)).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -60,8 +133,7 @@ impl Notifier {
         n
     }
 
-    /// Show (or replace) the slot's toast.
-    pub async fn show(&mut self, toast: Toast) {
+    async fn show(&mut self, toast: Toast) {
         let mut n = self.base(&toast.summary, &toast.body);
         n.hint(Hint::Category("im.received".into()));
         if self.sound {
@@ -76,8 +148,8 @@ impl Notifier {
         if let Some(id) = self.ids.get(&toast.slot) {
             n.id(*id);
         }
-        match n.show_async().await {
-            Ok(handle) => {
+        match tokio::time::timeout(NOTIFY_TIMEOUT, n.show_async()).await {
+            Ok(Ok(handle)) => {
                 let id = handle.id();
                 debug!(id, slot = ?toast.slot, "notification shown");
                 if let Some(old) = self.ids.insert(toast.slot, id) {
@@ -88,20 +160,24 @@ impl Notifier {
                 self.by_id
                     .insert(id, (toast.slot, toast.url.as_deref().and_then(web_url)));
             }
-            Err(e) => warn!("cannot show a notification: {e}"),
+            Ok(Err(e)) => warn!("cannot show a notification: {e}"),
+            Err(_) => warn!(
+                "the notification service did not answer within {} s; toast dropped",
+                NOTIFY_TIMEOUT.as_secs()
+            ),
         }
     }
 
-    /// Tell the user about a problem of the app itself (settings reset,
-    /// inbox not saved): one toast, no actions.
-    pub async fn notice(&self, summary: &str, body: &str) {
-        if let Err(e) = self.base(summary, body).show_async().await {
-            warn!("cannot show a notification: {e}");
+    async fn notice(&self, summary: &str, body: &str) {
+        match tokio::time::timeout(NOTIFY_TIMEOUT, self.base(summary, body).show_async()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => warn!("cannot show a notification: {e}"),
+            Err(_) => warn!("the notification service did not answer; notice dropped"),
         }
     }
 
     /// Translate a bus signal into what the user meant.
-    pub fn resolve(&mut self, signal: BusSignal) -> Option<ToastEvent> {
+    fn resolve(&mut self, signal: BusSignal) -> Option<ToastEvent> {
         match signal {
             BusSignal::Action(id, key) => {
                 let (slot, url) = self.by_id.get(&id).cloned()?;
@@ -125,56 +201,56 @@ impl Notifier {
 
 /// A signal from the notification server.
 #[derive(Debug)]
-pub enum BusSignal {
+enum BusSignal {
     Action(u32, String),
     Closed(u32),
 }
 
-/// Listen for `ActionInvoked` and `NotificationClosed` on the session bus,
-/// sending each as `wrap(signal)`.
-pub async fn listen<T>(tx: mpsc::UnboundedSender<T>, wrap: impl Fn(BusSignal) -> T) {
+/// `ActionInvoked` and `NotificationClosed` from the notification server:
+/// only from the connection that owns `org.freedesktop.Notifications` (a
+/// proxy checks the sender), so another program on the session bus cannot
+/// click Chime's toasts. No session bus: a stream that never yields.
+async fn bus_signals() -> impl futures_util::Stream<Item = BusSignal> {
+    use futures_util::stream::{self, BoxStream};
+    let empty = || -> BoxStream<'static, BusSignal> { Box::pin(stream::pending()) };
     let conn = match zbus::Connection::session().await {
         Ok(c) => c,
         Err(e) => {
             info!("no session bus, notification clicks are off: {e}");
-            return;
+            return empty();
         }
     };
-    let Ok(rule) = zbus::MatchRule::builder()
-        .msg_type(zbus::message::Type::Signal)
-        .interface("org.freedesktop.Notifications")
-        .path("/org/freedesktop/Notifications")
-        .build()
-    else {
-        return;
+    let streams = async {
+        let proxy = crate::signals::service_proxy(
+            &conn,
+            "org.freedesktop.Notifications",
+            "/org/freedesktop/Notifications",
+            "org.freedesktop.Notifications",
+        )
+        .await?;
+        let actions = proxy.receive_signal("ActionInvoked").await?;
+        let closed = proxy.receive_signal("NotificationClosed").await?;
+        zbus::Result::Ok((actions, closed))
     };
-    let mut stream = match zbus::MessageStream::for_match_rule(rule, &conn, None).await {
+    let (actions, closed) = match streams.await {
         Ok(s) => s,
         Err(e) => {
             warn!("cannot listen for notification clicks: {e}");
-            return;
+            return empty();
         }
     };
-    while let Some(Ok(msg)) = stream.next().await {
-        let header = msg.header();
-        let member = header.member().map(|m| m.as_str().to_owned());
-        let signal = match member.as_deref() {
-            Some("ActionInvoked") => msg
-                .body()
-                .deserialize::<(u32, String)>()
-                .ok()
-                .map(|(id, key)| BusSignal::Action(id, key)),
-            Some("NotificationClosed") => msg
-                .body()
-                .deserialize::<(u32, u32)>()
-                .ok()
-                .map(|(id, _)| BusSignal::Closed(id)),
-            _ => None,
-        };
-        if let Some(s) = signal {
-            if tx.send(wrap(s)).is_err() {
-                return;
-            }
-        }
-    }
+    let actions = actions.filter_map(|msg| async move {
+        msg.body()
+            .deserialize::<(u32, String)>()
+            .ok()
+            .map(|(id, key)| BusSignal::Action(id, key))
+    });
+    let closed = closed.filter_map(|msg| async move {
+        msg.body()
+            .deserialize::<(u32, u32)>()
+            .ok()
+            .map(|(id, _)| BusSignal::Closed(id))
+    });
+    // The connection lives as long as the streams (they hold it).
+    Box::pin(stream::select(actions, closed))
 }

@@ -12,7 +12,9 @@ const SERVICE: &str = "chime";
 
 #[derive(Debug, Clone)]
 pub struct SecretStore {
-    file: SecretFile,
+    /// `None` without a private config directory: then there is no file
+    /// fallback at all (never a shared temp directory).
+    file: Option<SecretFile>,
     /// Whether the keyring has been seen to fail (then the file is used).
     keyring_down: bool,
 }
@@ -25,16 +27,16 @@ pub enum Where {
 }
 
 impl SecretStore {
-    pub fn new(dir: PathBuf) -> SecretStore {
+    pub fn new(dir: Option<PathBuf>) -> SecretStore {
         let down = std::env::var("CHIME_KEYRING").is_ok_and(|v| v == "off");
         SecretStore {
-            file: SecretFile::in_dir(&dir),
+            file: dir.as_deref().map(SecretFile::in_dir),
             keyring_down: down,
         }
     }
 
-    pub fn file_path(&self) -> &std::path::Path {
-        &self.file.path
+    pub fn file_path(&self) -> Option<&std::path::Path> {
+        self.file.as_ref().map(|f| f.path.as_path())
     }
 
     pub fn location(&self) -> Where {
@@ -46,8 +48,13 @@ impl SecretStore {
     }
 
     /// Find out whether a keyring answers (a lookup of an account that
-    /// does not exist), so Settings can say where secrets will go.
+    /// does not exist), so Settings can say where secrets will go. A
+    /// keyring seen down is asked again: at login it may come up after
+    /// Chime.
     pub fn probe(&mut self) {
+        if self.keyring_down && !self.forced_off() {
+            self.keyring_down = false;
+        }
         if self.keyring_down {
             return;
         }
@@ -57,8 +64,13 @@ impl SecretStore {
         }
     }
 
+    fn forced_off(&self) -> bool {
+        std::env::var("CHIME_KEYRING").is_ok_and(|v| v == "off")
+    }
+
     /// The saved secret of `account`: keyring first, then the file.
     pub fn get(&mut self, account: &str) -> Option<Secret> {
+        self.retry_keyring();
         if !self.keyring_down {
             match keyring::Entry::new(SERVICE, account).and_then(|e| e.get_password()) {
                 Ok(s) => return Some(Secret::new(s)),
@@ -66,57 +78,115 @@ impl SecretStore {
                 Err(e) => self.keyring_failed(&e),
             }
         }
-        match self.file.get(account) {
+        let file = self.file.as_ref()?;
+        match file.get(account) {
             Ok(s) => s,
             Err(e) => {
-                warn!("cannot read {}: {e}", self.file.path.display());
+                warn!("cannot read {}: {e}", file.path.display());
                 None
+            }
+        }
+    }
+
+    /// A keyring that failed is tried again on the next use: one that came
+    /// up after Chime (login autostart) is used once it answers.
+    fn retry_keyring(&mut self) {
+        if self.keyring_down && !self.forced_off() {
+            self.keyring_down = false;
+            self.probe();
+            if !self.keyring_down {
+                info!("the keyring answers now; secrets go there");
             }
         }
     }
 
     /// Save `secret` for `account`; returns where it went.
     pub fn set(&mut self, account: &str, secret: &Secret) -> Result<Where, String> {
+        self.retry_keyring();
         if !self.keyring_down {
             match keyring::Entry::new(SERVICE, account)
                 .and_then(|e| e.set_password(secret.expose()))
             {
                 Ok(()) => {
                     // A copy from an earlier fallback must not linger.
-                    let _ = self.file.set(account, None);
+                    if let Some(f) = &self.file {
+                        let _ = f.set(account, None);
+                    }
                     return Ok(Where::Keyring);
                 }
                 Err(e) => self.keyring_failed(&e),
             }
         }
-        self.file
-            .set(account, Some(secret))
+        let Some(file) = &self.file else {
+            return Err(
+                "no keyring answers and there is no private directory for a secret file".into(),
+            );
+        };
+        file.set(account, Some(secret))
             .map(|()| Where::File)
-            .map_err(|e| {
-                format!(
-                    "cannot save the secret in {}: {e}",
-                    self.file.path.display()
-                )
-            })
+            .map_err(|e| format!("cannot save the secret in {}: {e}", file.path.display()))
     }
 
     fn keyring_failed(&mut self, e: &keyring::Error) {
         // The error text names the service, never the secret.
-        info!(
-            "no usable keyring ({e}); secrets go to {} (mode 0600)",
-            self.file.path.display()
-        );
+        match &self.file {
+            Some(f) => info!(
+                "no usable keyring ({e}); secrets go to {} (mode 0600)",
+                f.path.display()
+            ),
+            None => info!("no usable keyring ({e}); secrets are not saved"),
+        }
         self.keyring_down = true;
     }
 }
 
 /// The keyring account for a server and method: secrets of different
-/// servers never mix.
+/// servers never mix. Account names are not secret (keyring tools list
+/// them), so no userinfo and no credential-looking query value is in one.
 pub fn account(method: chime_core::settings::AuthMethod, url: &str) -> String {
+    use chime_core::settings::{AuthMethod, CREDENTIAL_PARAMS};
     let m = match method {
-        chime_core::settings::AuthMethod::None => "none",
-        chime_core::settings::AuthMethod::Token => "token",
-        chime_core::settings::AuthMethod::Cookie => "cookie",
+        AuthMethod::None => "none",
+        AuthMethod::Token => "token",
+        AuthMethod::Cookie => "cookie",
+        AuthMethod::Query => "query",
     };
-    format!("{m}@{}", url.trim())
+    let shown = match url::Url::parse(url.trim()) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            let pairs: Vec<(String, String)> = u.query_pairs().into_owned().collect();
+            if !pairs.is_empty() {
+                let mut q = u.query_pairs_mut();
+                q.clear();
+                for (k, v) in &pairs {
+                    let secret = CREDENTIAL_PARAMS.contains(&k.to_ascii_lowercase().as_str());
+                    q.append_pair(k, if secret { "" } else { v });
+                }
+            }
+            u.to_string()
+        }
+        Err(_) => url.trim().to_owned(),
+    };
+    format!("{m}@{shown}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chime_core::settings::AuthMethod;
+
+    #[test]
+    fn account_names_carry_no_credential() {
+        assert_eq!(
+            account(AuthMethod::Token, " wss://h/v1/stream "),
+            "token@wss://h/v1/stream"
+        );
+        let a = account(AuthMethod::Query, "wss://bob:pw1@h/s?user=alice&token=tok9");
+        assert!(
+            !a.contains("tok9") && !a.contains("pw1") && !a.contains("bob"),
+            "{a}"
+        );
+        assert!(a.contains("user=alice"), "{a}");
+    }
 }

@@ -1,16 +1,43 @@
-//! OS signals that should make the link reconnect at once: logind's
+//! OS signals that should make the links reconnect at once: logind's
 //! `PrepareForSleep(false)` (resume) and NetworkManager state changes, on the
 //! system bus. No system bus: skip quietly.
+//!
+//! Only the real services are heard: every signal is matched with its
+//! owner's well-known name as sender, and zbus's proxies check each message
+//! against the unique name that owns it now. Another local account can
+//! emit `StateChanged` or `PrepareForSleep` on the system bus, but it cannot
+//! own those names, so it cannot keep Chime offline or make it redial.
+//!
+//! One watcher for the life of the app (started once, not per connection),
+//! sending to the controller, which hands the command to the current link.
 
-use chime_core::{ClientHandle, Command};
+use chime_core::Command;
 use futures_util::StreamExt;
+use tokio::sync::mpsc;
 use tracing::{debug, info};
 
 /// NetworkManager `NMState` values.
 const NM_DISCONNECTED: u32 = 20;
 const NM_CONNECTED_GLOBAL: u32 = 70;
 
-pub async fn watch(client: ClientHandle) {
+/// A proxy for a service's signals (no property cache: nothing is asked of
+/// the service, so a missing one costs nothing).
+pub async fn service_proxy(
+    conn: &zbus::Connection,
+    name: &'static str,
+    path: &'static str,
+    interface: &'static str,
+) -> zbus::Result<zbus::Proxy<'static>> {
+    zbus::proxy::Builder::<zbus::Proxy<'static>>::new(conn)
+        .destination(name)
+        .path(path)
+        .interface(interface)
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()
+        .await
+}
+
+pub async fn watch<T>(tx: mpsc::UnboundedSender<T>, wrap: impl Fn(Command) -> T) {
     let conn = match zbus::Connection::system().await {
         Ok(c) => c,
         Err(e) => {
@@ -18,28 +45,34 @@ pub async fn watch(client: ClientHandle) {
             return;
         }
     };
-    let rule = |iface: &'static str, member: &'static str| {
-        zbus::MatchRule::builder()
-            .msg_type(zbus::message::Type::Signal)
-            .interface(iface)
-            .member(member)
-            .build()
+    let streams = async {
+        let login = service_proxy(
+            &conn,
+            "org.freedesktop.login1",
+            "/org/freedesktop/login1",
+            "org.freedesktop.login1.Manager",
+        )
+        .await?;
+        let nm = service_proxy(
+            &conn,
+            "org.freedesktop.NetworkManager",
+            "/org/freedesktop/NetworkManager",
+            "org.freedesktop.NetworkManager",
+        )
+        .await?;
+        let sleep = login.receive_signal("PrepareForSleep").await?;
+        let state = nm.receive_signal("StateChanged").await?;
+        zbus::Result::Ok((sleep, state))
     };
-    let (Ok(sleep), Ok(nm)) = (
-        rule("org.freedesktop.login1.Manager", "PrepareForSleep"),
-        rule("org.freedesktop.NetworkManager", "StateChanged"),
-    ) else {
-        return;
+    let (sleep, state) = match streams.await {
+        Ok(s) => s,
+        Err(e) => {
+            debug!("cannot subscribe to sleep/network signals: {e}");
+            return;
+        }
     };
-    let (Ok(sleep), Ok(nm)) = (
-        zbus::MessageStream::for_match_rule(sleep, &conn, None).await,
-        zbus::MessageStream::for_match_rule(nm, &conn, None).await,
-    ) else {
-        debug!("cannot subscribe to sleep/network signals");
-        return;
-    };
-    let mut both = futures_util::stream::select(sleep, nm);
-    while let Some(Ok(msg)) = both.next().await {
+    let mut both = futures_util::stream::select(sleep, state);
+    while let Some(msg) = both.next().await {
         let header = msg.header();
         let cmd = match header.member().map(|m| m.as_str()) {
             Some("PrepareForSleep") => match msg.body().deserialize::<bool>() {
@@ -55,7 +88,7 @@ pub async fn watch(client: ClientHandle) {
         };
         if let Some(cmd) = cmd {
             info!(?cmd, "OS signal");
-            if !client.send(cmd) {
+            if tx.send(wrap(cmd)).is_err() {
                 return;
             }
         }

@@ -17,8 +17,8 @@ use crate::secret_store::{account, SecretStore, Where};
 use crate::windows::events;
 use crate::Cmd;
 
-/// Rows the inbox window shows at most.
-const INBOX_PAGE: usize = 500;
+/// Rows the inbox window may ask for at once: every row the store keeps.
+const INBOX_MAX: usize = chime_core::store::DEFAULT_CAP;
 /// How long "Test connection" waits for an answer.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -102,7 +102,7 @@ impl Shared {
             .map_err(|_| CmdError::new("stopped", "Chime is shutting down"))
     }
 
-    pub fn inbox(&self, kind: Option<&str>) -> Result<Vec<Row>, CmdError> {
+    pub fn inbox(&self, kind: Option<&str>, limit: usize) -> Result<Vec<Row>, CmdError> {
         let kind = match kind {
             None | Some("") => None,
             Some(k) => {
@@ -110,7 +110,7 @@ impl Shared {
             }
         };
         lock(&self.store)
-            .list(kind, INBOX_PAGE)
+            .list(kind, limit.clamp(1, INBOX_MAX))
             .map_err(|e| CmdError::new("store", e.to_string()))
     }
 
@@ -132,12 +132,16 @@ impl Shared {
     pub fn settings_view(&self) -> SettingsView {
         let prefs = lock(&self.prefs);
         let secrets = lock(&self.secrets);
-        let secret_storage = match secrets.location() {
-            Where::Keyring => "Secrets are kept in the system keyring.".to_owned(),
-            Where::File => format!(
+        let secret_storage = match (secrets.location(), secrets.file_path()) {
+            (Where::Keyring, _) => "Secrets are kept in the system keyring.".to_owned(),
+            (Where::File, Some(path)) => format!(
                 "No system keyring answered: secrets are kept in {}, readable only by you.",
-                secrets.file_path().display()
+                path.display()
             ),
+            (Where::File, None) => {
+                "No system keyring answered and there is no private folder: secrets are not saved."
+                    .to_owned()
+            }
         };
         SettingsView {
             settings: prefs.settings.clone(),
@@ -166,11 +170,16 @@ impl Shared {
     pub async fn save_settings(
         &self,
         app: &AppHandle,
-        settings: Settings,
+        mut settings: Settings,
         typed: Option<String>,
     ) -> Result<SettingsView, CmdError> {
+        // A credential pasted into the URL goes to the secret store, never
+        // into settings.json.
+        let from_url = settings.take_url_credential();
+        let typed = typed
+            .filter(|t| !t.is_empty())
+            .or(from_url.map(|s| s.expose().to_owned()));
         let mut errors = settings.validate();
-        let typed = typed.filter(|t| !t.is_empty());
         let secret = self.secret_for(&settings, typed.clone()).await;
         if settings.server.auth != AuthMethod::None && secret.is_none() {
             errors.push(FieldError {
@@ -214,9 +223,13 @@ impl Shared {
 
     pub async fn test_connection(
         &self,
-        settings: Settings,
+        mut settings: Settings,
         typed: Option<String>,
     ) -> Result<ProbeOutcome, CmdError> {
+        let from_url = settings.take_url_credential();
+        let typed = typed
+            .filter(|t| !t.is_empty())
+            .or(from_url.map(|s| s.expose().to_owned()));
         let errors: Vec<_> = settings
             .validate()
             .into_iter()

@@ -354,3 +354,71 @@ async fn during_quiet_hours_the_badge_and_inbox_update_but_nothing_pops_up() {
         chime_core::store::Store::open(&d.data_home().join("chime/inbox.sqlite3")).expect("inbox");
     assert_eq!(db.len().expect("len"), 2, "the inbox still fills");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_logind_network_manager_and_the_notification_server_themselves_can_move_chime() {
+    let server = TestServer::start(server_config()).await;
+    let mut d = Desktop::start(true).await;
+    let _app = d.launch(&as_strs(&args(&server.native_url())));
+    let item = d.tray_item().await;
+    wait_label(&d, &item, "Connected").await;
+    // The watcher subscribes on its own: resume until it hears one.
+    let first = server.connections_total();
+    d.poll("the sleep watcher to listen", || async {
+        d.resume_from_sleep().await;
+        (server.connections_total() > first).then_some(())
+    })
+    .await;
+    wait_label(&d, &item, "Connected").await;
+    let before = server.connections_total();
+    let count = |what: &str| d.app_log().matches(what).count();
+    let (resumed, up) = (count("Resumed"), count("NetworkUp"));
+
+    // Another account on the system bus tries to keep Chime offline and to
+    // make it redial in a loop.
+    let rogue = d.rogue_system().await;
+    desktop::emit_network_state(&rogue, 20).await;
+    for _ in 0..3 {
+        desktop::emit_resume(&rogue).await;
+    }
+    // NetworkManager itself says the network is up: a live link is only
+    // probed, not redialled. Once Chime has heard it, it has heard (or
+    // dropped) everything the rogue sent before.
+    d.network_state(70).await;
+    d.poll("NetworkManager's signal", || async {
+        (count("NetworkUp") > up).then_some(())
+    })
+    .await;
+    assert_eq!(count("Resumed"), resumed, "no rogue resume was obeyed");
+    assert_eq!(count("NetworkDown"), 0, "no rogue network-down was obeyed");
+    assert_eq!(server.connections_total(), before, "no redial");
+    assert!(item
+        .labels()
+        .await
+        .iter()
+        .any(|l| l.starts_with("Connected")));
+
+    // Another program on the session bus tries to click Chime's toast.
+    server.publish(USER, "like", "Ann", "p").await;
+    let toast = d
+        .toast("the like toast", |n| n.summary.starts_with("Ann liked"))
+        .await;
+    wait_badge(&d, &item, Some("1")).await;
+    let rogue = d.rogue_session().await;
+    for key in ["default", "read"] {
+        rogue
+            .emit_signal(
+                None::<&str>,
+                "/org/freedesktop/Notifications",
+                "org.freedesktop.Notifications",
+                "ActionInvoked",
+                &(toast.id, key),
+            )
+            .await
+            .expect("emit");
+    }
+    // The notification server's own "Mark as read" works.
+    d.invoke_action(toast.id, "read").await;
+    wait_badge(&d, &item, None).await;
+    assert!(!d.opened_file().exists(), "the rogue click opened nothing");
+}

@@ -270,3 +270,66 @@ async fn the_inbox_shows_published_items_as_text_and_opens_them() {
     s.until_count(".row", 3).await;
     s.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbox_shows_every_row_around_a_bad_one_and_pages_through_all_it_keeps() {
+    use chime_core::protocol::{Event, Kind, Target};
+    use chime_core::{InboxState, NewItem};
+    let d = Desktop::start(true).await;
+    {
+        let mut store = chime_core::store::Store::open(&d.data_home().join("chime/inbox.sqlite3"))
+            .expect("inbox");
+        let event = |seq: u64, time: i64| {
+            NewItem::Event(Event {
+                seq,
+                kind: Kind::Like,
+                actor: format!("user{seq}"),
+                target: Target {
+                    title: format!("post {seq}"),
+                    url: format!("https://example.com/p/{seq}"),
+                },
+                time,
+            })
+        };
+        let state = InboxState::default();
+        let now = 1_764_000_000_000;
+        let items: Vec<_> = (1..=1_199)
+            .map(|s| event(s, now - s as i64 * 1000))
+            .collect();
+        store.record(&items, &state, now).expect("record");
+        // A row an older Chime stored with a time in nanoseconds: it sorts
+        // first, and a window that formats it naively shows nothing at all.
+        let nanos = 1_764_000_000_000_000_000;
+        store
+            .record(&[event(5_000, nanos)], &state, nanos)
+            .expect("record the bad row");
+    }
+    let driver = Driver::start(&d).await;
+    let s = driver.session(&["--open", "inbox"]).await;
+    s.until_count(".row", 500).await;
+    let first = s
+        .exec(
+            "return document.querySelector('.row .title').textContent",
+            json!([]),
+        )
+        .await;
+    assert_eq!(first, json!("post 5000"), "the bad row shows, first");
+    for shown in [1000, 1200] {
+        s.click("#more").await;
+        s.until_count(".row", shown).await;
+    }
+    s.until_js(
+        "no more to show",
+        "return document.getElementById('more').hidden",
+        json!(true),
+    )
+    .await;
+    let last = s
+        .exec(
+            "const r = document.querySelectorAll('.row .title'); return r[r.length - 1].textContent",
+            json!([]),
+        )
+        .await;
+    assert_eq!(last, json!("post 1199"));
+    s.quit().await;
+}

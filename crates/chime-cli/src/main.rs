@@ -71,6 +71,9 @@ fn build(args: &Args) -> Result<(ServerProfile, Config), String> {
         args.query_token.as_deref(),
     )?;
     profile.extra_ca = args.ca_file.clone();
+    if let Some(p) = chime_core::settings::heartbeat_problem(profile.dialect, args.heartbeat) {
+        return Err(format!("--heartbeat: {p}"));
+    }
     let heartbeat = Heartbeat {
         timeout: secs(args.pong_timeout, "pong-timeout")?,
         ..Heartbeat::with_interval(secs(args.heartbeat, "heartbeat")?)

@@ -144,7 +144,7 @@ async fn chime_watch_says_why_sign_in_fails() {
 
 #[tokio::test]
 async fn chime_watch_exits_2_with_a_clear_error_on_bad_input() {
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 7] = [
         (&["--server", "http://example.com"], "ws:// or wss://"),
         (&["--server", "not a url"], "invalid server url"),
         (
@@ -156,6 +156,18 @@ async fn chime_watch_exits_2_with_a_clear_error_on_bad_input() {
             "invalid header",
         ),
         (&["--server", "ws://h/", "--heartbeat=-3"], "heartbeat"),
+        (&["--server", "ws://h/", "--heartbeat", "60"], "under 60 s"),
+        (
+            &[
+                "--server",
+                "ws://h/",
+                "--dialect",
+                "seed",
+                "--heartbeat",
+                "90",
+            ],
+            "under 60 s",
+        ),
     ];
     for (args, want) in cases {
         let out = within(

@@ -303,12 +303,17 @@ fn people(first: &[String], distinct: u64) -> String {
 }
 
 /// Only http/https URLs may be opened.
+/// Userinfo is dropped: it would reach the browser's command line (where
+/// other local users can read it), and `https://bank.example@evil.example`
+/// is a phishing trick, not a credential.
 pub fn web_url(url: &str) -> Option<String> {
-    let parsed = url::Url::parse(url.trim()).ok()?;
-    matches!(parsed.scheme(), "http" | "https")
-        .then(|| parsed.host_str().is_some())
-        .filter(|ok| *ok)
-        .map(|_| parsed.to_string())
+    let mut parsed = url::Url::parse(url.trim()).ok()?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return None;
+    }
+    parsed.set_username("").ok()?;
+    parsed.set_password(None).ok()?;
+    Some(parsed.to_string())
 }
 
 /// Untrusted text for display: no control or bidi-override characters, runs
@@ -530,6 +535,10 @@ mod tests {
     fn only_http_and_https_urls_are_clickable() {
         assert!(web_url("https://example.com/p").is_some());
         assert!(web_url("http://127.0.0.1:8/x").is_some());
+        assert_eq!(
+            web_url("https://user:pw@example.com/p").as_deref(),
+            Some("https://example.com/p")
+        );
         for bad in [
             "javascript:alert(1)",
             "file:///etc/passwd",

@@ -53,6 +53,41 @@ pub enum AuthMethod {
     Token,
     /// `Cookie: <secret>`.
     Cookie,
+    /// `?<query_name>=<secret>` in the URL (servers that take `?token=`).
+    Query,
+}
+
+/// Query parameters that carry a credential: pasted in a URL, they are
+/// moved to the secret store (the Query sign-in method) and out of the URL
+/// that `settings.json` keeps.
+pub const CREDENTIAL_PARAMS: [&str; 11] = [
+    "token",
+    "access_token",
+    "auth",
+    "key",
+    "api_key",
+    "apikey",
+    "password",
+    "secret",
+    "sessionid",
+    "session",
+    "chime_token",
+];
+
+/// Heartbeats at least this long are refused for seed and auto servers:
+/// seed servers cut a client that stayed silent for 60 s.
+pub const SEED_HEARTBEAT_LIMIT_SECS: f64 = 60.0;
+
+/// Why `secs` cannot be the heartbeat for `dialect`, if it cannot.
+pub fn heartbeat_problem(dialect: Dialect, secs: f64) -> Option<String> {
+    if !secs.is_finite() || !(0.0..86_400.0).contains(&secs) {
+        return Some("the heartbeat must be a number of seconds".into());
+    }
+    (dialect != Dialect::Native && secs >= SEED_HEARTBEAT_LIMIT_SECS).then(|| {
+        "seed servers close a link that is silent for 60 s: use a heartbeat under 60 s \
+         (or the native protocol)"
+            .into()
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,6 +101,8 @@ pub struct ServerSettings {
     /// The user agreed to send credentials unencrypted (`ws://` to a host
     /// that is not this machine).
     pub allow_insecure: bool,
+    /// The parameter name of the Query sign-in method.
+    pub query_name: String,
 }
 
 impl Default for ServerSettings {
@@ -76,6 +113,7 @@ impl Default for ServerSettings {
             auth: AuthMethod::None,
             heartbeat_secs: 30,
             allow_insecure: false,
+            query_name: "token".into(),
         }
     }
 }
@@ -204,6 +242,14 @@ impl Settings {
                     HEARTBEAT_SECS.end()
                 ),
             ));
+        } else if let Some(p) = heartbeat_problem(s.dialect, f64::from(s.heartbeat_secs)) {
+            errors.push(field("server.heartbeat_secs", p));
+        }
+        if s.auth == AuthMethod::Query && !valid_param_name(&s.query_name) {
+            errors.push(field(
+                "server.query_name",
+                "the parameter name may use letters, digits, - and _",
+            ));
         }
         for (name, value) in [
             ("quiet_hours.from", &self.quiet_hours.from),
@@ -235,18 +281,69 @@ impl Settings {
             (AuthMethod::None, _) => Auth::None,
             (AuthMethod::Token, Some(t)) => Auth::Bearer(t),
             (AuthMethod::Cookie, Some(c)) => Auth::Cookie(c),
+            (AuthMethod::Query, Some(v)) => Auth::Query {
+                name: s.query_name.trim().to_owned(),
+                value: v,
+            },
             (_, None) => return Err("no saved secret for this server: enter it in Settings".into()),
         };
         profile.validate().map_err(|e| e.to_string())?;
+        let mut secs = s
+            .heartbeat_secs
+            .clamp(*HEARTBEAT_SECS.start(), *HEARTBEAT_SECS.end());
+        if heartbeat_problem(s.dialect, f64::from(secs)).is_some() {
+            // A file saved before the rule: the default, not a link cut
+            // every minute.
+            secs = ServerSettings::default().heartbeat_secs;
+        }
         let config = Config {
             dialect: s.dialect,
-            heartbeat: Heartbeat::with_interval(Duration::from_secs(u64::from(
-                s.heartbeat_secs
-                    .clamp(*HEARTBEAT_SECS.start(), *HEARTBEAT_SECS.end()),
-            ))),
+            heartbeat: Heartbeat::with_interval(Duration::from_secs(u64::from(secs))),
             ..Config::default()
         };
         Ok(Some((profile, config)))
+    }
+}
+
+fn valid_param_name(name: &str) -> bool {
+    let name = name.trim();
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+impl Settings {
+    /// A credential pasted into the server URL (`?token=…`) leaves it: the
+    /// URL keeps the other parameters, the sign-in method becomes Query
+    /// with that parameter's name, and the value is returned for the
+    /// secret store. `None` when the URL carries no credential.
+    pub fn take_url_credential(&mut self) -> Option<Secret> {
+        let mut url = url::Url::parse(self.server.url.trim()).ok()?;
+        let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        let pos = pairs.iter().position(|(k, v)| {
+            !v.is_empty() && CREDENTIAL_PARAMS.contains(&k.to_ascii_lowercase().as_str())
+        })?;
+        let (name, value) = pairs[pos].clone();
+        let rest: Vec<_> = pairs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != pos)
+            .collect();
+        if rest.is_empty() {
+            url.set_query(None);
+        } else {
+            let mut q = url.query_pairs_mut();
+            q.clear();
+            for (_, (k, v)) in rest {
+                q.append_pair(k, v);
+            }
+        }
+        self.server.url = url.to_string();
+        self.server.auth = AuthMethod::Query;
+        self.server.query_name = name;
+        Some(Secret::new(value))
     }
 }
 
@@ -333,8 +430,12 @@ impl SettingsFile {
                 _ => match serde_json::from_value::<Settings>(v) {
                     Ok(mut s) => {
                         s.schema = SCHEMA;
+                        // A credential saved in the URL by an older Chime
+                        // moves to the secret store (the file is rewritten).
+                        let migrated_secret = s.take_url_credential();
                         return Loaded {
                             settings: s,
+                            migrated_secret,
                             ..Loaded::default()
                         };
                     }
@@ -380,10 +481,16 @@ impl SettingsFile {
             (None, None) => (AuthMethod::None, None),
         };
         s.server.auth = auth;
+        // One secret per server: a URL credential only when no other.
+        let from_url = if secret.is_none() {
+            s.take_url_credential()
+        } else {
+            None
+        };
         Loaded {
+            migrated_secret: secret.or(from_url),
             settings: s,
             notice: None,
-            migrated_secret: secret,
         }
     }
 
@@ -427,8 +534,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()>
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
+        // A fresh file, never one found in place: `create_new` (O_EXCL)
+        // refuses a planted file or symlink at the temp name.
+        let _ = std::fs::remove_file(&tmp);
         let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
+        options.write(true).create_new(true);
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;
@@ -456,6 +566,91 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_credential_pasted_into_the_url_moves_to_the_query_sign_in() {
+        let mut s = Settings::default();
+        s.server.url = "wss://push.example.com/s?user=alice&Token=s3cr3t&x=1".into();
+        let secret = s.take_url_credential().expect("a credential");
+        assert_eq!(secret.expose(), "s3cr3t");
+        assert_eq!(s.server.url, "wss://push.example.com/s?user=alice&x=1");
+        assert_eq!(s.server.auth, AuthMethod::Query);
+        assert_eq!(s.server.query_name, "Token");
+        assert!(s.take_url_credential().is_none());
+        let (profile, _) = s.profile(Some(secret)).expect("profile").expect("some");
+        assert!(profile.dial_url().as_str().ends_with("&Token=s3cr3t"));
+        s.server.url = "wss://h/s?only=me".into();
+        assert!(s.take_url_credential().is_none());
+    }
+
+    #[test]
+    fn a_settings_file_with_a_token_in_its_url_is_rewritten_without_it() {
+        let dir = std::env::temp_dir().join(format!("chime-settings-url-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = SettingsFile::in_dir(&dir);
+        std::fs::write(
+            &file.path,
+            r#"{"schema":1,"server":{"url":"wss://h/v1/stream?token=leaky9"}}"#,
+        )
+        .expect("write");
+        let loaded = file.load();
+        assert_eq!(
+            loaded.migrated_secret.map(|s| s.expose().to_owned()),
+            Some("leaky9".into())
+        );
+        assert_eq!(loaded.settings.server.url, "wss://h/v1/stream");
+        file.save(&loaded.settings).expect("save");
+        let text = std::fs::read_to_string(&file.path).expect("read");
+        assert!(!text.contains("leaky9"), "{text}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn heartbeats_of_a_minute_or_more_are_refused_for_seed_and_auto_servers() {
+        let table = [
+            (Dialect::Seed, 30.0, true),
+            (Dialect::Seed, 59.0, true),
+            (Dialect::Seed, 60.0, false),
+            (Dialect::Auto, 90.0, false),
+            (Dialect::Native, 90.0, true),
+            (Dialect::Native, -1.0, false),
+            (Dialect::Native, f64::NAN, false),
+        ];
+        for (dialect, secs, ok) in table {
+            assert_eq!(
+                heartbeat_problem(dialect, secs).is_none(),
+                ok,
+                "{dialect:?} {secs}"
+            );
+        }
+        let mut s = Settings::default();
+        s.server.url = "wss://h/".into();
+        s.server.heartbeat_secs = 120;
+        assert!(s
+            .validate()
+            .iter()
+            .any(|e| e.field == "server.heartbeat_secs"));
+        s.server.dialect = Dialect::Native;
+        assert!(s.validate().is_empty(), "{:?}", s.validate());
+    }
+
+    #[test]
+    fn the_temp_file_of_an_atomic_write_is_never_one_planted_in_place() {
+        let dir = std::env::temp_dir().join(format!("chime-atomic-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "keep").expect("victim");
+        let target = dir.join("secrets.json");
+        let tmp = dir.join(format!(".secrets.json.{}.tmp", std::process::id()));
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(&victim, &tmp).expect("symlink");
+        write_atomic(&target, b"{}", 0o600).expect("write");
+        assert_eq!(std::fs::read_to_string(&victim).expect("read"), "keep");
+        assert_eq!(std::fs::read_to_string(&target).expect("read"), "{}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     fn temp_dir(name: &str) -> PathBuf {
         let dir =

@@ -190,6 +190,30 @@ fn value_text(v: &OwnedValue) -> String {
     }
 }
 
+/// NetworkManager as the test plays it: connected. A name that is owned
+/// must answer (GLib's network monitor in WebKit asks it for properties
+/// and would wait 25 s for a silent owner).
+struct FakeNetworkManager;
+
+#[zbus::interface(name = "org.freedesktop.NetworkManager")]
+impl FakeNetworkManager {
+    #[zbus(property)]
+    fn state(&self) -> u32 {
+        70
+    }
+
+    #[zbus(property)]
+    fn connectivity(&self) -> u32 {
+        4
+    }
+}
+
+/// logind as the test plays it: it only emits `PrepareForSleep`.
+struct FakeLogind;
+
+#[zbus::interface(name = "org.freedesktop.login1.Manager")]
+impl FakeLogind {}
+
 #[zbus::interface(name = "org.freedesktop.Notifications")]
 impl Notifications {
     fn get_capabilities(&self) -> Vec<String> {
@@ -304,7 +328,13 @@ impl Desktop {
                 .name("org.kde.StatusNotifierWatcher");
         }
         let conn = builder.build().await.expect("session bus");
+        // The test plays logind and NetworkManager: it owns their names, as
+        // the real services do (Chime hears only the names' owners).
         let system = zbus::connection::Builder::address(system_address.as_str())
+            .serve_at("/org/freedesktop/NetworkManager", FakeNetworkManager)
+            .serve_at("/org/freedesktop/login1", FakeLogind)
+            .name("org.freedesktop.login1")
+            .name("org.freedesktop.NetworkManager")
             .build()
             .await
             .expect("system bus");
@@ -503,18 +533,31 @@ impl Desktop {
             .expect("emit");
     }
 
+    /// Another program on the system bus (any local account can connect
+    /// and emit signals; none can own logind's or NetworkManager's name).
+    pub async fn rogue_system(&self) -> zbus::Connection {
+        zbus::connection::Builder::address(self.system_address.as_str())
+            .build()
+            .await
+            .expect("rogue connection")
+    }
+
+    /// Another program on the session bus.
+    pub async fn rogue_session(&self) -> zbus::Connection {
+        zbus::connection::Builder::address(self.bus_address.as_str())
+            .build()
+            .await
+            .expect("rogue connection")
+    }
+
+    /// NetworkManager reports a state (20 disconnected, 70 connected).
+    pub async fn network_state(&self, state: u32) {
+        emit_network_state(&self.system, state).await;
+    }
+
     /// logind says the machine woke up.
     pub async fn resume_from_sleep(&self) {
-        self.system
-            .emit_signal(
-                None::<&str>,
-                "/org/freedesktop/login1",
-                "org.freedesktop.login1.Manager",
-                "PrepareForSleep",
-                &(false,),
-            )
-            .await
-            .expect("emit");
+        emit_resume(&self.system).await;
     }
 
     /// Wait (with a deadline) until `check` returns Some: for state that is
@@ -524,9 +567,37 @@ impl Desktop {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Option<T>>,
     {
-        self.poll_for(SOON, what, check).await
+        self.poll_for(Duration::from_secs(20), what, check).await
     }
+}
 
+/// `PrepareForSleep(false)` from `conn`.
+pub async fn emit_resume(conn: &zbus::Connection) {
+    conn.emit_signal(
+        None::<&str>,
+        "/org/freedesktop/login1",
+        "org.freedesktop.login1.Manager",
+        "PrepareForSleep",
+        &(false,),
+    )
+    .await
+    .expect("emit");
+}
+
+/// NetworkManager's `StateChanged(state)` from `conn`.
+pub async fn emit_network_state(conn: &zbus::Connection, state: u32) {
+    conn.emit_signal(
+        None::<&str>,
+        "/org/freedesktop/NetworkManager",
+        "org.freedesktop.NetworkManager",
+        "StateChanged",
+        &(state,),
+    )
+    .await
+    .expect("emit");
+}
+
+impl Desktop {
     pub async fn poll_for<T, F, Fut>(&self, limit: Duration, what: &str, check: F) -> T
     where
         F: FnMut() -> Fut,
