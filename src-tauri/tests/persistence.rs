@@ -294,10 +294,71 @@ async fn a_second_launch_opens_the_inbox_of_the_first_and_exits() {
     assert!(status.success(), "{status:?}");
     d.poll("the first to open its inbox", || async {
         let log = d.app_log();
-        (log.contains("started again") || log.contains("window inbox opened")).then_some(())
+        (log.contains("opening the inbox window") || log.contains("window inbox opened"))
+            .then_some(())
+    })
+    .await;
+    // A second launch that asks for Settings gets Settings.
+    let mut third = d.launch(&["--open", "settings"]);
+    let status = d.exited("the third launch to exit", &mut third).await;
+    assert!(status.success(), "{status:?}");
+    d.poll("the first to open its settings", || async {
+        d.app_log().contains("window settings opened").then_some(())
     })
     .await;
     assert_eq!(server.connections(), 1, "one app, one link");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_read_on_the_server_while_chime_was_closed_are_read_after_a_restart() {
+    let server = TestServer::start(server_config()).await;
+    let mut d = Desktop::start(true).await;
+    let db = inbox_path(&d);
+    let app = launch(&d, &server);
+    let item = d.tray_item().await;
+    wait_connected(&d, &server).await;
+    server.publish(USER, "like", "Ann", "p1").await;
+    server.publish(USER, "reply", "Bo", "p2").await;
+    wait_rows(&d, &db, 2).await;
+    item.click("Quit Chime").await;
+    let mut app = app;
+    d.exited("the app to quit", &mut app).await;
+    d.until_no_app().await;
+    let unread = |kind| Store::open(&db).and_then(|s| s.unread(kind)).unwrap_or(99);
+    assert_eq!(unread(chime_core::Kind::Like), 1);
+    // Read on the site while Chime was closed.
+    server.read(USER, None).await;
+    let _app = launch(&d, &server);
+    d.poll("the rows to be read", || async {
+        (unread(chime_core::Kind::Like) == 0 && unread(chime_core::Kind::Reply) == 0).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_daemon_that_never_answers_cannot_freeze_the_tray_the_store_or_quit() {
+    let server = TestServer::start(server_config()).await;
+    let mut d = Desktop::start(true).await;
+    d.shared.lock().expect("lock").hang = true;
+    let db = inbox_path(&d);
+    let app = launch(&d, &server);
+    let item = d.tray_item().await;
+    wait_connected(&d, &server).await;
+    server.publish(USER, "like", "Ann", "p1").await;
+    d.until("a notify call", |r| (r.hung > 0).then_some(()))
+        .await;
+    // The daemon holds that call; everything else goes on.
+    server.publish(USER, "reply", "Bo", "p2").await;
+    server.publish(USER, "dislike", "Cy", "p3").await;
+    wait_rows(&d, &db, 3).await;
+    d.poll("the badge", || async {
+        (item.badge().await.as_deref() == Some("3")).then_some(())
+    })
+    .await;
+    item.click("Quit Chime").await;
+    let mut app = app;
+    let status = d.exited("the app to quit", &mut app).await;
+    assert!(status.success(), "{status:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -305,12 +366,19 @@ async fn log_files_are_written_and_carry_no_secrets() {
     let server = TestServer::start(server_config()).await;
     let d = Desktop::start(true).await;
     let url = format!("{}?token={TOKEN}", server.native_url());
-    let app = d.launch(&[
-        "--server",
-        &url,
-        "--header",
-        &format!("Authorization: Bearer {TOKEN}"),
-    ]);
+    // At trace level: tungstenite logs the whole upgrade request there.
+    let app = d.launch_with(
+        &Desktop::app_bin(),
+        &[
+            "--server",
+            &url,
+            "--header",
+            &format!("Authorization: Bearer {TOKEN}"),
+            "--header",
+            "X-Api-Key: header-secret-42",
+        ],
+        &[("RUST_LOG", "trace")],
+    );
     wait_connected(&d, &server).await;
     let logs = d
         .poll("a log file", || async {
@@ -325,8 +393,16 @@ async fn log_files_are_written_and_carry_no_secrets() {
             text.contains("tray ready").then_some(text)
         })
         .await;
-    assert!(!logs.contains(TOKEN), "{logs}");
-    assert!(!d.app_log().contains(TOKEN));
+    assert!(logs.contains("TRACE"), "trace logging is on");
+    for secret in [TOKEN, "header-secret-42"] {
+        assert!(!logs.contains(secret), "{secret} in the log files");
+        assert!(!d.app_log().contains(secret), "{secret} on stderr");
+    }
+    // One record per line: nothing a server sends can forge a line.
+    assert!(
+        logs.lines().all(|l| !l.contains('\u{1b}')),
+        "no escape sequences"
+    );
 
     // A rejected credential header is reported by name, never by value.
     let mut app = app;

@@ -120,6 +120,10 @@ pub struct Recorded {
     pub items: Vec<String>,
     pub notes: Vec<Notify>,
     next: u32,
+    /// Play a notification daemon that takes calls and never answers.
+    pub hang: bool,
+    /// `Notify` calls left unanswered.
+    pub hung: u32,
 }
 
 pub type Shared = Arc<Mutex<Recorded>>;
@@ -223,7 +227,7 @@ impl Notifications {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn notify(
+    async fn notify(
         &self,
         app_name: String,
         replaces_id: u32,
@@ -234,6 +238,17 @@ impl Notifications {
         hints: HashMap<String, OwnedValue>,
         _expire_timeout: i32,
     ) -> u32 {
+        let hang = {
+            let mut r = self.shared.lock().expect("lock");
+            if r.hang {
+                r.hung += 1;
+            }
+            r.hang
+        };
+        if hang {
+            self.changed.send_modify(|n| *n += 1);
+            std::future::pending::<()>().await;
+        }
         let mut r = self.shared.lock().expect("lock");
         let id = if replaces_id != 0 {
             replaces_id
@@ -451,9 +466,15 @@ impl Desktop {
 
     /// Start an app binary in this desktop.
     pub fn launch_bin(&self, bin: &Path, args: &[&str]) -> Proc {
+        self.launch_with(bin, args, &[])
+    }
+
+    /// Launch with extra environment (e.g. `RUST_LOG=trace`).
+    pub fn launch_with(&self, bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Proc {
         let child = Command::new(bin)
             .args(args)
             .envs(self.app_env())
+            .envs(env.iter().copied())
             .env_remove("WAYLAND_DISPLAY")
             .stdout(Stdio::null())
             .stderr(self.log_sink())
