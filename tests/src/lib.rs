@@ -172,6 +172,29 @@ impl TestServer {
         v["seq"].as_u64().expect("seq")
     }
 
+    /// Publish as a site does while its storage comes back: a 503 is
+    /// retried (with a deadline) until the event is taken.
+    pub async fn publish_retrying(&self, user: &str, kind: &str, actor: &str, title: &str) -> u64 {
+        let body = serde_json::json!({
+            "user": user, "kind": kind, "actor": actor,
+            "target": {"title": title, "url": "https://example.com/p/1"},
+        })
+        .to_string();
+        let deadline = Instant::now() + SOON;
+        loop {
+            let (status, text) = http_post(self.addr, "/v1/events", PUBLISHER_KEY, &body).await;
+            if status == 200 {
+                let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+                return v["seq"].as_u64().expect("seq");
+            }
+            assert!(
+                status == 503 && Instant::now() < deadline,
+                "publish: {status} {text}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn read(&self, user: &str, kind: Option<&str>) {
         let body = serde_json::json!({"user": user, "kind": kind});
         let (status, text) =
@@ -495,6 +518,40 @@ impl TestRedis {
         let dir = std::env::temp_dir().join(format!("chime-redis-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("redis dir");
+        let child = Self::spawn(&dir).await;
+        let url = format!("unix://{}", dir.join("redis.sock").display());
+        TestRedis { child, dir, url }
+    }
+
+    /// A connection for the test's own commands (FLUSHALL, SAVE, CLIENT KILL).
+    pub async fn conn(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url.as_str())
+            .expect("client")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connection")
+    }
+
+    /// Run one command, ignoring its answer.
+    pub async fn cmd(&self, args: &[&str]) {
+        let mut conn = self.conn().await;
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        let _: redis::Value = cmd.query_async(&mut conn).await.expect("redis command");
+    }
+
+    /// Kill redis-server and start it again on the same directory: it loads
+    /// the last `SAVE`d snapshot (an older state, as a restore would).
+    pub async fn restart_from_snapshot(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(self.dir.join("redis.sock"));
+        self.child = Self::spawn(&self.dir).await;
+    }
+
+    async fn spawn(dir: &std::path::Path) -> Child {
         let sock = dir.join("redis.sock");
         let child = Command::new("redis-server")
             .args([
@@ -508,7 +565,7 @@ impl TestRedis {
             ])
             .arg(&sock)
             .arg("--dir")
-            .arg(&dir)
+            .arg(dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -524,7 +581,7 @@ impl TestRedis {
             assert!(Instant::now() < deadline, "redis-server did not start");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        TestRedis { child, dir, url }
+        child
     }
 }
 

@@ -457,3 +457,186 @@ async fn a_redis_backed_server_keeps_the_backlog_and_epoch_across_restarts() {
     );
     w.stop().await;
 }
+
+fn native_config() -> Config {
+    Config {
+        dialect: Dialect::Native,
+        ..Config::default()
+    }
+}
+
+fn redis_config(redis: &TestRedis) -> chime_server::ServerConfig {
+    chime_server::ServerConfig {
+        redis: Some(redis.url.clone()),
+        ..server_config()
+    }
+}
+
+/// Titles of the items a watcher got, in order.
+fn titles(w: &Watcher) -> Vec<String> {
+    w.items
+        .iter()
+        .filter_map(|i| match i {
+            chime_core::NewItem::Event(e) => Some(e.target.title.clone()),
+            chime_core::NewItem::Bump { .. } => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_flushed_redis_is_a_new_event_log_and_clients_start_over_with_it() {
+    let redis = TestRedis::start().await;
+    let server = TestServer::start(redis_config(&redis)).await;
+    let mut w = Watcher::start(&server.native_url(), Some(TOKEN), native_config());
+    w.until_connected(SOON).await;
+    for i in 1..=3 {
+        server
+            .publish(USER, "like", "Ann", &format!("old {i}"))
+            .await;
+    }
+    w.until_items(3, SOON).await;
+    let epoch = w.saved.as_ref().and_then(|s| s.epoch.clone());
+    redis.cmd(&["FLUSHALL"]).await;
+    // Numbers start over at 1: under the old epoch the client would drop
+    // them as seen.
+    server.publish(USER, "reply", "Bo", "new 1").await;
+    server.publish(USER, "reply", "Bo", "new 2").await;
+    w.until_items(5, SOON).await;
+    assert_eq!(&titles(&w)[3..], ["new 1", "new 2"]);
+    assert!(
+        w.notices.iter().any(|n| n.contains("event log is new")),
+        "{:?}",
+        w.notices
+    );
+    w.until(SOON, "the new epoch saved", |w| {
+        w.saved
+            .as_ref()
+            .is_some_and(|s| s.epoch != epoch && s.last_seq == 2)
+    })
+    .await;
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn an_older_redis_snapshot_restored_is_a_new_event_log_and_nothing_after_it_is_lost() {
+    let mut redis = TestRedis::start().await;
+    let server = TestServer::start(redis_config(&redis)).await;
+    let proxy = FaultProxy::start(server.addr).await;
+    let mut w = Watcher::start(&proxy.url("/v1/stream"), Some(TOKEN), native_config());
+    w.until_connected(SOON).await;
+    server.publish(USER, "like", "Ann", "kept 1").await;
+    server.publish(USER, "like", "Ann", "kept 2").await;
+    w.until_items(2, SOON).await;
+    redis.cmd(&["SAVE"]).await;
+    for i in 3..=5 {
+        server
+            .publish(USER, "like", "Ann", &format!("lost {i}"))
+            .await;
+    }
+    w.until_items(5, SOON).await;
+    // Redis comes back from the snapshot (seq 2) while the client is away;
+    // two events are published meanwhile and get numbers 3 and 4 again.
+    proxy.set_mode(Mode::Refuse);
+    proxy.reset_all();
+    redis.restart_from_snapshot().await;
+    let a = server
+        .publish_retrying(USER, "reply", "Cy", "after 1")
+        .await;
+    let b = server
+        .publish_retrying(USER, "reply", "Cy", "after 2")
+        .await;
+    assert_eq!(
+        (a, b),
+        (3, 4),
+        "numbers the client has seen are handed out again"
+    );
+    proxy.set_mode(Mode::Pass);
+    w.until(SOON, "the events published after the restore", |w| {
+        let t = titles(w);
+        t.iter().any(|x| x == "after 1") && t.iter().any(|x| x == "after 2")
+    })
+    .await;
+    assert!(
+        w.notices.iter().any(|n| n.contains("event log is new")),
+        "{:?}",
+        w.notices
+    );
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn a_lost_pubsub_subscription_sends_sessions_back_to_resume() {
+    let redis = TestRedis::start().await;
+    let server = TestServer::start(redis_config(&redis)).await;
+    let mut w = Watcher::start(&server.native_url(), Some(TOKEN), native_config());
+    w.until_connected(SOON).await;
+    server.publish(USER, "like", "Ann", "before").await;
+    w.until_items(1, SOON).await;
+    // The instance's fan-out subscription is cut; an event published before
+    // it is back reaches no live session.
+    redis.cmd(&["CLIENT", "KILL", "TYPE", "pubsub"]).await;
+    server.publish(USER, "like", "Bo", "in the gap").await;
+    w.until_items(2, SOON).await;
+    assert_eq!(titles(&w), ["before", "in the gap"]);
+    assert!(
+        w.states
+            .iter()
+            .any(|(_, s)| matches!(s, chime_core::ConnState::Waiting { reason, .. } if reason.contains("1012"))),
+        "the session was sent back: {:?}",
+        w.states
+    );
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn a_cookie_sign_in_from_a_foreign_page_is_refused() {
+    let server = TestServer::start(server_config()).await;
+    let url = server.native_url();
+    let cookie = format!("sessionid={TOKEN}");
+    let upgrade = |headers: Vec<(&'static str, String)>| {
+        let url = url.clone();
+        async move {
+            let mut req = url.as_str().into_client_request().expect("request");
+            for (k, v) in headers {
+                req.headers_mut().insert(k, v.parse().expect("value"));
+            }
+            match tokio_tungstenite::connect_async(req).await {
+                Ok(_) => 101,
+                Err(tokio_tungstenite::tungstenite::Error::Http(r)) => r.status().as_u16(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    };
+    let own = format!("http://{}", server.addr);
+    let cases = [
+        (
+            vec![("cookie", cookie.clone())],
+            101,
+            "no Origin: not a page",
+        ),
+        (
+            vec![("cookie", cookie.clone()), ("origin", own)],
+            101,
+            "the server's own page",
+        ),
+        (
+            vec![
+                ("cookie", cookie.clone()),
+                ("origin", "https://evil.example".into()),
+            ],
+            403,
+            "another site's page riding on the cookie",
+        ),
+        (
+            vec![
+                ("authorization", format!("Bearer {TOKEN}")),
+                ("origin", "https://evil.example".into()),
+            ],
+            101,
+            "an explicit token is not ambient",
+        ),
+    ];
+    for (headers, want, why) in cases {
+        assert_eq!(upgrade(headers).await, want, "{why}");
+    }
+}

@@ -16,7 +16,7 @@ use crate::protocol::Kind;
 /// Rows kept; beyond it the oldest read rows go first, then the oldest.
 pub const DEFAULT_CAP: usize = 5000;
 
-const SCHEMA: i64 = 1;
+const SCHEMA: i64 = 2;
 
 /// The columns [`row`] reads, in its order.
 const ROW_COLUMNS: &str = "id, kind, actor, title, url, time, read";
@@ -109,8 +109,19 @@ impl Store {
                 id INTEGER PRIMARY KEY CHECK (id = 1),
                 server TEXT NOT NULL,
                 state TEXT NOT NULL
-            );
-            PRAGMA user_version = 1;",
+            );",
+        )?;
+        // Schema 2: what an event says, as a second key (see `content_key`).
+        let has_content = conn
+            .prepare("SELECT 1 FROM pragma_table_info('items') WHERE name = 'content'")?
+            .exists([])?;
+        if !has_content {
+            conn.execute_batch("ALTER TABLE items ADD COLUMN content TEXT;")?;
+        }
+        conn.execute_batch(
+            "CREATE UNIQUE INDEX IF NOT EXISTS items_content ON items (content)
+                 WHERE content IS NOT NULL;
+             PRAGMA user_version = 2;",
         )?;
         Ok(Store {
             conn,
@@ -159,10 +170,11 @@ impl Store {
         let mut fresh = Vec::new();
         {
             let mut insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO items (key, kind, actor, title, url, time, read)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)",
+                "INSERT OR IGNORE INTO items (key, kind, actor, title, url, time, read, content)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)",
             )?;
             for (n, item) in items.iter().enumerate() {
+                let content = content_key(item, now_ms);
                 let (key, actor, title, url, time) = match item {
                     NewItem::Event(e) => (
                         format!("{}:{}", state.epoch.as_deref().unwrap_or(""), e.seq),
@@ -181,8 +193,15 @@ impl Store {
                         now_ms,
                     ),
                 };
-                let added =
-                    insert.execute(params![key, item.kind().as_str(), actor, title, url, time])?;
+                let added = insert.execute(params![
+                    key,
+                    item.kind().as_str(),
+                    actor,
+                    title,
+                    url,
+                    time,
+                    content
+                ])?;
                 if added > 0 {
                     fresh.push(item.clone());
                 }
@@ -286,6 +305,28 @@ pub fn sane_time(time: i64, now_ms: i64) -> i64 {
     } else {
         now_ms
     }
+}
+
+/// An event's second key: what it says and when the server says it
+/// happened. When a server's log is renamed (a new epoch after a restored
+/// snapshot), the events it still holds are replayed under new numbers;
+/// this key knows them again, so they are neither stored nor announced
+/// twice. Only events with a plausible server time have one.
+fn content_key(item: &NewItem, now_ms: i64) -> Option<String> {
+    let NewItem::Event(e) = item else {
+        return None;
+    };
+    if e.time <= 0 || sane_time(e.time, now_ms) != e.time {
+        return None;
+    }
+    Some(format!(
+        "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
+        e.kind.as_str(),
+        e.actor,
+        e.target.title,
+        e.target.url,
+        e.time
+    ))
 }
 
 /// A row, or `None` for one whose kind this version does not know.
@@ -397,6 +438,53 @@ mod tests {
         assert_eq!(again, vec![event(3, Kind::Like, 30)]);
         assert_eq!(store.len().expect("len"), 3);
         assert_eq!(store.state().expect("state"), state(3));
+    }
+
+    #[test]
+    fn an_event_replayed_under_a_new_epoch_is_known_by_what_it_says() {
+        let mut store = Store::in_memory().expect("store");
+        store
+            .record(&[event(1, Kind::Like, 10)], &state(1), T0)
+            .expect("record");
+        let mut s = state(1);
+        s.epoch = Some("renamed".into());
+        // The same event (same text, same server time) under new numbers.
+        let fresh = store
+            .record(&[event(1, Kind::Like, 10)], &s, T0)
+            .expect("record");
+        assert!(fresh.is_empty(), "{fresh:?}");
+        assert_eq!(store.len().expect("len"), 1);
+    }
+
+    #[test]
+    fn a_schema_1_inbox_is_upgraded_in_place() {
+        let dir = std::env::temp_dir().join(format!("chime-store-v1-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("inbox.sqlite3");
+        {
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(
+                "CREATE TABLE items (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE,
+                   kind TEXT NOT NULL, actor TEXT NOT NULL, title TEXT NOT NULL,
+                   url TEXT NOT NULL, time INTEGER NOT NULL, read INTEGER NOT NULL DEFAULT 0);
+                 INSERT INTO items (key, kind, actor, title, url, time) VALUES
+                   ('e:1', 'like', 'a', 't', 'u', 5);
+                 PRAGMA user_version = 1;",
+            )
+            .expect("v1");
+        }
+        let mut store = Store::open(&path).expect("upgrade");
+        assert_eq!(store.len().expect("len"), 1);
+        assert_eq!(
+            store
+                .record(&[event(2, Kind::Like, 10)], &state(2), T0)
+                .expect("record")
+                .len(),
+            1
+        );
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

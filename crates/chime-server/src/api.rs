@@ -48,16 +48,26 @@ fn error(status: StatusCode, message: &str) -> Response {
     (status, format!("{message}\n")).into_response()
 }
 
+/// How a client proved who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    /// A credential the client chose to send (bearer, query).
+    Explicit,
+    /// A cookie: a browser sends it to any page's request, so the page's
+    /// `Origin` decides whether it may be used.
+    Cookie,
+}
+
 /// Who is connecting: bearer token, `sessionid`/`chime_token` cookie, `?token=`,
 /// or (development only) `?user=`.
-fn authenticate(state: &AppState, headers: &HeaderMap, q: &StreamQuery) -> Option<String> {
+fn authenticate(state: &AppState, headers: &HeaderMap, q: &StreamQuery) -> Option<(String, Via)> {
     let lookup = |t: &str| state.config.tokens.get(t.trim()).cloned();
     if let Some(v) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
     {
         if let Some(t) = v.strip_prefix("Bearer ") {
-            return lookup(t);
+            return lookup(t).map(|u| (u, Via::Explicit));
         }
     }
     for cookie in headers.get_all(header::COOKIE) {
@@ -68,19 +78,44 @@ fn authenticate(state: &AppState, headers: &HeaderMap, q: &StreamQuery) -> Optio
             if let Some((k, v)) = pair.trim().split_once('=') {
                 if matches!(k, "sessionid" | "chime_token") {
                     if let Some(user) = lookup(v) {
-                        return Some(user);
+                        return Some((user, Via::Cookie));
                     }
                 }
             }
         }
     }
     if let Some(t) = &q.token {
-        return lookup(t);
+        return lookup(t).map(|u| (u, Via::Explicit));
     }
     if state.config.insecure_dev_auth {
-        return q.user.clone().filter(|u| valid_user(u));
+        return q
+            .user
+            .clone()
+            .filter(|u| valid_user(u))
+            .map(|u| (u, Via::Explicit));
     }
     None
+}
+
+/// Whether a cookie-authenticated upgrade may go on: no `Origin` (not a
+/// browser page: Chime, scripts), the server's own origin, or one the
+/// operator allowed. Anything else is cross-site WebSocket hijacking: a
+/// page elsewhere riding on the user's cookie.
+fn cookie_origin_ok(state: &AppState, headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    if state.config.allowed_origins.iter().any(|a| a == origin) {
+        return true;
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
 }
 
 fn valid_user(u: &str) -> bool {
@@ -125,11 +160,19 @@ fn upgrade(
             return error(StatusCode::FORBIDDEN, "origin not allowed");
         }
     }
-    let Some(user) = authenticate(&state, &headers, &q) else {
+    let Some((user, via)) = authenticate(&state, &headers, &q) else {
         state.metrics.rejected_auth.fetch_add(1, Ordering::Relaxed);
         info!(%peer, "refused an upgrade without valid credentials");
         return error(StatusCode::UNAUTHORIZED, "invalid or missing token");
     };
+    if via == Via::Cookie && !cookie_origin_ok(&state, &headers) {
+        state.metrics.rejected_auth.fetch_add(1, Ordering::Relaxed);
+        warn!(%peer, "refused a cookie-authenticated upgrade from a foreign origin");
+        return error(
+            StatusCode::FORBIDDEN,
+            "origin not allowed for cookie sign-in",
+        );
+    }
     let Some(guard) = state.admit(peer.ip()) else {
         warn!(%peer, "too many connections from this address");
         return error(StatusCode::TOO_MANY_REQUESTS, "too many connections");

@@ -18,6 +18,8 @@ pub enum Push {
     Event(Arc<Event>, Counts),
     /// New totals (after a read).
     Counts(Counts),
+    /// The user's event log was renamed (new epoch): come back and learn it.
+    Reset,
 }
 
 struct Entry {
@@ -87,6 +89,14 @@ impl Hub {
                 users.remove(user);
             }
         }
+    }
+
+    /// Send every client here back (each gets close 1012 and resumes from
+    /// its cursor): after a gap in what this instance heard.
+    pub fn restart_all(&self) {
+        let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        // Dropping the senders ends every session's queue: "restarting".
+        users.clear();
     }
 
     /// Hand `push` to every client of `user` without ever waiting.

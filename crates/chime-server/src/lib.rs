@@ -88,8 +88,7 @@ pub enum ServeError {
 /// Shared by every request.
 pub struct AppState {
     pub config: ServerConfig,
-    /// Names this server's event log (see the native `welcome`).
-    pub epoch: String,
+    /// Event logs and their names (epochs, see the native `welcome`).
     pub store: Store,
     pub hub: Arc<hub::Hub>,
     pub metrics: Arc<metrics::Metrics>,
@@ -195,11 +194,9 @@ pub async fn serve(
         Some(url) => Store::redis(url, config.log_size, hub.clone()).await?,
         None => Store::memory(config.log_size),
     };
-    let epoch = store.epoch().await?;
     let (shutdown_tx, shutdown) = watch::channel(false);
     let state = Arc::new(AppState {
         config,
-        epoch,
         store,
         hub,
         metrics,

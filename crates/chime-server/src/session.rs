@@ -114,6 +114,8 @@ async fn seed(
             push = sub.rx.recv() => {
                 let counts = match push {
                     Some(Push::Event(_, c) | Push::Counts(c)) => c,
+                    // Totals only: a renamed log changes nothing here.
+                    Some(Push::Reset) => continue,
                     None if sub.slow.load(Ordering::Relaxed) => return Some((1013, "too slow, try again")),
                     None => return Some((1012, "restarting")),
                 };
@@ -155,9 +157,12 @@ async fn native(
     state: &AppState,
     user: &str,
 ) -> Outcome {
+    let Ok(epoch) = state.store.epoch(user).await else {
+        return Some((1011, "storage unavailable"));
+    };
     let welcome = ServerMsg::Welcome {
         version: NATIVE_VERSION,
-        epoch: state.epoch.clone(),
+        epoch: epoch.clone(),
     };
     send(sink, welcome.encode()).await.ok()?;
     // Wait for hello.
@@ -200,6 +205,20 @@ async fn native(
     let Ok(counts) = state.store.counts(user).await else {
         return Some((1011, "storage unavailable"));
     };
+    if last_seq > newest {
+        // The client has seen numbers this log has not handed out: the log
+        // went back (an older snapshot). New events would reuse numbers the
+        // client drops as seen, so the log gets a new name and the client
+        // comes back to start over with it.
+        match state.store.rename_log(user, &epoch).await {
+            Ok(true) => {
+                warn!(%user, last_seq, newest, "a client is ahead of the event log: renamed the log");
+                return Some((1012, "event log reset"));
+            }
+            Ok(false) => {}
+            Err(_) => return Some((1011, "storage unavailable")),
+        }
+    }
     state
         .metrics
         .replayed
@@ -230,6 +249,7 @@ async fn native(
                     send(sink, ServerMsg::Counts(counts).encode()).await.ok()?;
                 }
                 Some(Push::Counts(counts)) => send(sink, ServerMsg::Counts(counts).encode()).await.ok()?,
+                Some(Push::Reset) => return Some((1012, "event log reset")),
                 None if sub.slow.load(Ordering::Relaxed) => {
                     info!(%user, "dropping a slow consumer");
                     return Some((1013, "too slow, try again"));

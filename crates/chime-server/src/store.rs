@@ -40,7 +40,20 @@ struct Fanout {
     user: String,
     #[serde(default)]
     event: Option<Event>,
+    #[serde(default)]
     counts: Counts,
+    /// The user's event log is not the one its sessions were welcomed to
+    /// (Redis was flushed, or an older snapshot restored): they must come
+    /// back and learn the new epoch.
+    #[serde(default)]
+    reset: bool,
+}
+
+fn fresh_epoch() -> String {
+    format!(
+        "{:016x}",
+        (Jitter::from_entropy().sample() * 2f64.powi(53)) as u64
+    )
 }
 
 pub enum Store {
@@ -52,43 +65,49 @@ impl Store {
     pub fn memory(log_size: usize) -> Store {
         Store::Memory(MemoryStore {
             log_size: log_size.max(1),
+            epoch: fresh_epoch(),
             users: Mutex::new(HashMap::new()),
         })
     }
 
     pub async fn redis(url: &str, log_size: usize, hub: Arc<Hub>) -> Result<Store, StoreError> {
         let client = redis::Client::open(url)?;
-        let conn = ConnectionManager::new(client.clone()).await?;
+        let mut conn = ConnectionManager::new(client.clone()).await?;
+        // Servers before per-user epochs kept one for all: users whose log
+        // predates this version keep it, so their clients keep their place.
+        let legacy: Option<String> = redis::cmd("GET")
+            .arg("chime:epoch")
+            .query_async(&mut conn)
+            .await?;
         tokio::spawn(fanout_loop(client, hub));
         Ok(Store::Redis(RedisStore {
             conn,
             log_size: log_size.max(1),
+            legacy_epoch: legacy.unwrap_or_default(),
         }))
     }
 
-    /// The name of this event log: random per process in memory, shared by
-    /// every instance (and kept across restarts) in Redis.
-    pub async fn epoch(&self) -> Result<String, StoreError> {
-        let fresh = format!(
-            "{:016x}",
-            (Jitter::from_entropy().sample() * 2f64.powi(53)) as u64
-        );
+    /// The name of `user`'s event log (the native `welcome`): random per
+    /// process in memory. In Redis it is kept with the log itself, per
+    /// user: a flushed Redis has none, so the next one is new, and a log
+    /// found behind a client's cursor is renamed ([`Store::rename_log`]).
+    pub async fn epoch(&self, user: &str) -> Result<String, StoreError> {
         match self {
-            Store::Memory(_) => Ok(fresh),
-            Store::Redis(r) => {
-                let mut conn = r.conn.clone();
-                let _: Option<String> = redis::cmd("SET")
-                    .arg("chime:epoch")
-                    .arg(&fresh)
-                    .arg("NX")
-                    .query_async(&mut conn)
-                    .await?;
-                let epoch: Option<String> = redis::cmd("GET")
-                    .arg("chime:epoch")
-                    .query_async(&mut conn)
-                    .await?;
-                Ok(epoch.unwrap_or(fresh))
-            }
+            Store::Memory(m) => Ok(m.epoch.clone()),
+            Store::Redis(r) => r.epoch(user).await,
+        }
+    }
+
+    /// A client of `user` has seen sequence numbers this log does not hold
+    /// yet: the log went back (an older snapshot was restored, writes were
+    /// lost), and numbers it hands out now would be taken for ones the
+    /// client has seen. Give it a new epoch (if it is still `epoch`) and
+    /// send every session of the user back to learn it. Returns whether
+    /// the log was renamed. In memory a log never goes back.
+    pub async fn rename_log(&self, user: &str, epoch: &str) -> Result<bool, StoreError> {
+        match self {
+            Store::Memory(_) => Ok(false),
+            Store::Redis(r) => r.rename_log(user, epoch).await,
         }
     }
 
@@ -165,6 +184,7 @@ impl Default for UserLog {
 
 pub struct MemoryStore {
     log_size: usize,
+    epoch: String,
     users: Mutex<HashMap<String, UserLog>>,
 }
 
@@ -212,15 +232,44 @@ impl MemoryStore {
 pub struct RedisStore {
     conn: ConnectionManager,
     log_size: usize,
+    /// The one epoch of servers before per-user epochs ("" if none).
+    legacy_epoch: String,
 }
 
-fn keys(user: &str) -> [String; 3] {
+fn keys(user: &str) -> [String; 4] {
     [
         format!("chime:{{{user}}}:seq"),
         format!("chime:{{{user}}}:log"),
         format!("chime:{{{user}}}:unread"),
+        format!("chime:{{{user}}}:epoch"),
     ]
 }
+
+/// The user's epoch, made if missing: the legacy one if the user's log
+/// already exists (KEYS[1] seq, KEYS[2] epoch; ARGV[1] fresh, ARGV[2]
+/// legacy, ARGV[3] user, ARGV[4] channel). Returns {epoch, made}.
+const EPOCH_LUA: &str = r#"
+local e = redis.call('GET', KEYS[2])
+if e then return {e, 0} end
+if ARGV[2] ~= '' and redis.call('EXISTS', KEYS[1]) == 1 then
+  e = ARGV[2]
+else
+  -- A new log (first use, or Redis was flushed): sessions welcomed to the
+  -- old one must come back.
+  e = ARGV[1]
+  redis.call('PUBLISH', ARGV[4], cjson.encode({user = ARGV[3], reset = true}))
+end
+redis.call('SET', KEYS[2], e)
+return {e, 1}
+"#;
+
+/// Rename the log if its epoch is still ARGV[1]; tell every instance.
+const RENAME_LUA: &str = r#"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('PUBLISH', ARGV[4], cjson.encode({user = ARGV[3], reset = true}))
+return 1
+"#;
 
 const COUNT_FIELDS: [&str; 3] = ["likes", "dislikes", "replies"];
 
@@ -235,6 +284,13 @@ fn count_field(kind: Kind) -> &'static str {
 /// Assign the seq, append to the log, bump the total and fan out, atomically,
 /// so every instance sees events and totals in one order.
 const PUBLISH_LUA: &str = r#"
+local made = false
+if not redis.call('GET', KEYS[4]) then
+  -- No epoch: the log is new (first event, or Redis was flushed).
+  local e = ARGV[10]
+  if ARGV[11] ~= '' and redis.call('EXISTS', KEYS[1]) == 1 then e = ARGV[11] else made = true end
+  redis.call('SET', KEYS[4], e)
+end
 local seq = redis.call('INCR', KEYS[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '0-' .. seq,
   'kind', ARGV[2], 'actor', ARGV[3], 'title', ARGV[4], 'url', ARGV[5], 'time', ARGV[6])
@@ -243,7 +299,7 @@ local c = redis.call('HMGET', KEYS[3], 'likes', 'dislikes', 'replies')
 local counts = {likes = tonumber(c[1]) or 0, dislikes = tonumber(c[2]) or 0, replies = tonumber(c[3]) or 0}
 local event = {seq = seq, kind = ARGV[2], actor = ARGV[3],
   target = {title = ARGV[4], url = ARGV[5]}, time = tonumber(ARGV[6])}
-redis.call('PUBLISH', ARGV[9], cjson.encode({user = ARGV[8], event = event, counts = counts}))
+redis.call('PUBLISH', ARGV[9], cjson.encode({user = ARGV[8], event = event, counts = counts, reset = made}))
 return seq
 "#;
 
@@ -256,13 +312,43 @@ return {counts.likes, counts.dislikes, counts.replies}
 "#;
 
 impl RedisStore {
+    async fn epoch(&self, user: &str) -> Result<String, StoreError> {
+        let [seq_key, _, _, epoch_key] = keys(user);
+        let mut conn = self.conn.clone();
+        let (epoch, _made): (String, u8) = redis::Script::new(EPOCH_LUA)
+            .key(seq_key)
+            .key(epoch_key)
+            .arg(fresh_epoch())
+            .arg(&self.legacy_epoch)
+            .arg(user)
+            .arg(FANOUT_CHANNEL)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(epoch)
+    }
+
+    async fn rename_log(&self, user: &str, epoch: &str) -> Result<bool, StoreError> {
+        let [_, _, _, epoch_key] = keys(user);
+        let mut conn = self.conn.clone();
+        let renamed: u8 = redis::Script::new(RENAME_LUA)
+            .key(epoch_key)
+            .arg(epoch)
+            .arg(fresh_epoch())
+            .arg(user)
+            .arg(FANOUT_CHANNEL)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(renamed == 1)
+    }
+
     async fn publish(&self, new: NewEvent, time: i64) -> Result<u64, StoreError> {
-        let [seq_key, log_key, unread_key] = keys(&new.user);
+        let [seq_key, log_key, unread_key, epoch_key] = keys(&new.user);
         let mut conn = self.conn.clone();
         let seq: u64 = redis::Script::new(PUBLISH_LUA)
             .key(seq_key)
             .key(log_key)
             .key(unread_key)
+            .key(epoch_key)
             .arg(self.log_size)
             .arg(new.kind.as_str())
             .arg(&new.actor)
@@ -272,13 +358,15 @@ impl RedisStore {
             .arg(count_field(new.kind))
             .arg(&new.user)
             .arg(FANOUT_CHANNEL)
+            .arg(fresh_epoch())
+            .arg(&self.legacy_epoch)
             .invoke_async(&mut conn)
             .await?;
         Ok(seq)
     }
 
     async fn read(&self, user: &str, kind: Option<Kind>) -> Result<Counts, StoreError> {
-        let [_, _, unread_key] = keys(user);
+        let [_, _, unread_key, _] = keys(user);
         let mut conn = self.conn.clone();
         let script = redis::Script::new(READ_LUA);
         let mut inv = script.key(unread_key);
@@ -297,7 +385,7 @@ impl RedisStore {
     }
 
     async fn counts(&self, user: &str) -> Result<Counts, StoreError> {
-        let [_, _, unread_key] = keys(user);
+        let [_, _, unread_key, _] = keys(user);
         let mut conn = self.conn.clone();
         let vals: Vec<Option<u64>> = redis::cmd("HMGET")
             .arg(unread_key)
@@ -313,7 +401,7 @@ impl RedisStore {
     }
 
     async fn replay(&self, user: &str, after: u64) -> Result<(Vec<Arc<Event>>, u64), StoreError> {
-        let [seq_key, log_key, _] = keys(user);
+        let [seq_key, log_key, _, _] = keys(user);
         let mut conn = self.conn.clone();
         let last: Option<u64> = redis::cmd("GET")
             .arg(&seq_key)
@@ -361,19 +449,33 @@ fn event_from_row(id: &str, fields: Vec<(String, String)>) -> Result<Event, Stor
 
 /// Receive every instance's publications and deliver them locally. Resubscribes
 /// with a backoff when Redis goes away.
+///
+/// A subscription that was lost may have missed publications: when it ends,
+/// and again once it is back, every local session is sent back (close 1012)
+/// to resume from its cursor, so nothing published in the gap is missed.
 async fn fanout_loop(client: redis::Client, hub: Arc<Hub>) {
     use futures_util::StreamExt;
     let mut delay = std::time::Duration::from_millis(200);
+    let mut first = true;
     loop {
         match client.get_async_pubsub().await {
             Ok(mut pubsub) => match pubsub.subscribe(FANOUT_CHANNEL).await {
                 Ok(()) => {
                     info!("subscribed to redis fan-out");
+                    if !std::mem::replace(&mut first, false) {
+                        // Sessions that connected during the gap replayed
+                        // before it closed: send them back once more.
+                        hub.restart_all();
+                    }
                     delay = std::time::Duration::from_millis(200);
                     let mut stream = pubsub.into_on_message();
                     while let Some(msg) = stream.next().await {
                         let payload: Vec<u8> = msg.get_payload_bytes().to_vec();
                         match serde_json::from_slice::<Fanout>(&payload) {
+                            Ok(f) if f.reset => {
+                                info!("a user's event log was renamed: their sessions resume");
+                                hub.deliver(&f.user, Push::Reset);
+                            }
                             Ok(f) => {
                                 let push = match f.event {
                                     Some(e) => Push::Event(Arc::new(e), f.counts),
@@ -384,7 +486,8 @@ async fn fanout_loop(client: redis::Client, hub: Arc<Hub>) {
                             Err(e) => warn!("ignoring a malformed fan-out message: {e}"),
                         }
                     }
-                    warn!("redis fan-out subscription ended");
+                    warn!("redis fan-out subscription ended: sessions here resume");
+                    hub.restart_all();
                 }
                 Err(e) => warn!("redis subscribe failed: {e}"),
             },
