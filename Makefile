@@ -21,10 +21,13 @@ test: setup lint
 	cargo test
 	cargo test -p chime-app
 
-# Fuzz the wire parsers for FUZZ_SECONDS (needs cargo-fuzz; see docs/PROTOCOL.md).
+# Fuzz the wire parsers and the state machine (supervisor + inbox +
+# announcer + store) for FUZZ_SECONDS each, debug assertions on (needs
+# cargo-fuzz; see docs/PROTOCOL.md and docs/BENCHMARKS.md).
 FUZZ_SECONDS ?= 60
 fuzz:
 	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run parse_frames -- -max_total_time=$(FUZZ_SECONDS)
+	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run state_machine -- -max_total_time=$(FUZZ_SECONDS)
 
 # Benchmarks print figures for docs/BENCHMARKS.md.
 bench: setup

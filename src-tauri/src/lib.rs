@@ -434,3 +434,35 @@ fn private_dir(dir: &std::path::Path) -> Option<PathBuf> {
     std::fs::create_dir_all(dir).ok()?;
     Some(dir.to_path_buf())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_site_link_carries_no_userinfo() {
+        let profile = ServerProfile::new("wss://bob:pw@push.example.com:8443/v1/stream?token=x")
+            .expect("profile");
+        assert_eq!(
+            site_root(&profile).as_deref(),
+            Some("https://push.example.com:8443/")
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_planted_symlink_is_no_private_folder() {
+        let base = std::env::temp_dir().join(format!("chime-private-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(base.join("elsewhere")).expect("dir");
+        let planted = base.join("planted");
+        std::os::unix::fs::symlink(base.join("elsewhere"), &planted).expect("symlink");
+        assert_eq!(private_dir(&planted), None);
+        let mine = base.join("mine");
+        assert_eq!(private_dir(&mine), Some(mine.clone()));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&mine).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        let _ = std::fs::remove_dir_all(&base);
+    }
+}

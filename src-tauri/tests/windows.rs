@@ -333,3 +333,48 @@ async fn the_inbox_shows_every_row_around_a_bad_one_and_pages_through_all_it_kee
     assert_eq!(last, json!("post 1199"));
     s.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyring_that_comes_up_after_chime_is_used_once_it_answers() {
+    let server = TestServer::start(server_config()).await;
+    let d = Desktop::start(true).await;
+    let driver = Driver::start(&d).await;
+    let s = driver.session(&["--open", "settings"]).await;
+    settings_loaded(&s).await;
+    let save = || async {
+        s.type_into("#url", &server.native_url()).await;
+        s.select("#auth", "token").await;
+        s.type_into("#secret", TOKEN).await;
+        s.click("#save").await;
+        s.until("Saved.", || async {
+            (s.text("#save-result").await == "Saved.").then_some(())
+        })
+        .await;
+    };
+    // No Secret Service yet (as at login, before the keyring daemon).
+    save().await;
+    let file = d.config_home().join("chime/secrets.json");
+    assert!(file.exists(), "the 0600 file stood in");
+    assert!(s
+        .text("#secret-storage")
+        .await
+        .contains("readable only by you"));
+
+    // The keyring comes up; the next save goes there and the file goes.
+    let _keyring = d.start_keyring().await;
+    s.exec(
+        "document.getElementById('save-result').textContent = ''",
+        json!([]),
+    )
+    .await;
+    save().await;
+    s.until("the keyring to be named", || async {
+        s.text("#secret-storage")
+            .await
+            .contains("system keyring")
+            .then_some(())
+    })
+    .await;
+    assert!(!file.exists(), "no copy left in the file");
+    s.quit().await;
+}
