@@ -236,6 +236,17 @@ async fn malformed_and_duplicate_frames_do_not_disturb_the_app() {
         Message::binary(vec![0u8, 1, 2]),
         Message::text(r#"{"type":"sparkle","x":1}"#),
         Message::text(r#"{"type":"event","seq":"one"}"#),
+        // Numbers out of range: each ignored, none moves the cursor.
+        Message::text(format!(r#"{{"type":"synced","last_seq":{}}}"#, u64::MAX)),
+        Message::text(format!(r#"{{"type":"counts","likes":{}}}"#, u64::MAX)),
+        Message::text(format!(
+            r#"{{"type":"event","seq":{},"kind":"like"}}"#,
+            u64::MAX
+        )),
+        Message::text(r#"{"type":"event","seq":1,"kind":"like","time":1764000000000000000}"#),
+        Message::text(
+            r#"{"type":"error","code":"\u001b]52;c;ZXZpbA==\u0007","message":"x\nINFO forged"}"#,
+        ),
         chime_e2e::event_frame(1, "like"),
         chime_e2e::event_frame(1, "like"),
         Message::text(r#"{"type":"counts","likes":1,"dislikes":0,"replies":0}"#),
@@ -261,6 +272,17 @@ async fn malformed_and_duplicate_frames_do_not_disturb_the_app() {
         d.shared.lock().expect("lock").notes.len(),
         1,
         "the duplicate made no toast"
+    );
+    // The log kept one line per record: the forged line is not a line.
+    let log = d.app_log();
+    assert!(log.contains("the server reported"), "{log}");
+    assert!(
+        !log.lines().any(|l| l.starts_with("INFO forged")),
+        "a forged log line: {log}"
+    );
+    assert!(
+        !log.contains('\u{1b}'),
+        "an escape sequence reached the log"
     );
 }
 
