@@ -85,7 +85,10 @@ async fn main() -> Result<()> {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
-        .with_writer(std::io::stderr)
+        // Clients' tokens (`?token=`, cookies) and what clients send never
+        // reach the log raw: redacted, one line per record.
+        .with_ansi(false)
+        .with_writer(chime_core::secrets::Redact(std::io::stderr))
         .init();
     let args = Args::parse();
     let config = ServerConfig {
