@@ -551,3 +551,62 @@ async fn the_resume_state_follows_the_items_it_covers() {
     assert!(saved.epoch.is_some());
     w.stop().await;
 }
+
+#[tokio::test]
+async fn a_mark_read_while_the_server_is_down_reaches_it_after_the_reconnect() {
+    // Redis keeps the server's counts across its restart.
+    let redis = TestRedis::start().await;
+    let mut server = TestServer::start(chime_server::ServerConfig {
+        redis: Some(redis.url.clone()),
+        ..server_config()
+    })
+    .await;
+    let mut w = Watcher::start(
+        &server.native_url(),
+        Some(TOKEN),
+        Config {
+            dialect: Dialect::Native,
+            ..Config::default()
+        },
+    );
+    w.until_connected(SOON).await;
+    server.publish(USER, "like", "Ann", "p1").await;
+    server.publish(USER, "like", "Bo", "p2").await;
+    server.publish(USER, "reply", "Cy", "p3").await;
+    w.until(SOON, "the counts", |w| {
+        w.counts.is_some_and(|c| c.likes == 2 && c.replies == 1)
+    })
+    .await;
+    server.kill();
+    w.until_state(SOON, "the outage", |s| !s.is_connected())
+        .await;
+    // Read here while the server cannot hear it.
+    assert!(w
+        .handle()
+        .send(Command::MarkRead(Some(chime_core::Kind::Like))));
+    w.until(SOON, "the badge to fall at once", |w| {
+        w.counts.is_some_and(|c| c.likes == 0 && c.replies == 1)
+    })
+    .await;
+    server.restart().await;
+    w.until_connected(SOON).await;
+    let deadline = Instant::now() + SOON;
+    loop {
+        let c = server.counts(USER).await;
+        if c.likes == 0 && c.replies == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server never heard the read: {c:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // And the badge did not come back in between.
+    w.until(SOON, "the confirmed counts", |w| {
+        w.saved.as_ref().is_some_and(|s| s.unsent_reads.is_empty())
+    })
+    .await;
+    assert_eq!(w.counts.map(|c| c.likes), Some(0));
+    w.stop().await;
+}
