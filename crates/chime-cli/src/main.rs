@@ -6,42 +6,46 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use chime_core::profile::{group_sources, SourceFlags, SourceOpt};
 use chime_core::protocol::{Counts, Dialect};
 use chime_core::supervisor::{ConnState, Output};
 use chime_core::{Client, Config, Heartbeat, InboxState, NewItem, ServerProfile};
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use serde_json::json;
 
-/// Watch a Chime push server and print what arrives.
+/// Watch Chime push servers and print what arrives. Several `--server`
+/// groups watch several sources at once: the options after a `--server`
+/// apply to it (as ffmpeg's per-input options do).
 #[derive(Parser, Debug)]
 #[command(name = "chime-watch", version)]
 struct Args {
-    /// Server URL: ws://host:port/pushMsg (seed) or wss://host/v1/stream (native).
+    /// Server URL: ws://host:port/pushMsg (seed) or wss://host/v1/stream
+    /// (native). Repeat for several sources.
+    #[arg(long, required = true)]
+    server: Vec<String>,
+    /// This source's name in the output (default: host and path).
     #[arg(long)]
-    server: String,
-    /// Wire dialect.
-    #[arg(long, default_value = "auto", value_parser = ["seed", "native", "auto"])]
-    dialect: String,
-    /// Bearer token (or set CHIME_TOKEN, which keeps it out of the process list).
-    #[arg(long, env = "CHIME_TOKEN", hide_env_values = true, conflicts_with_all = ["cookie", "query_token"])]
-    token: Option<String>,
-    /// Cookie header value, e.g. "sessionid=…" (or CHIME_COOKIE).
-    #[arg(
-        long,
-        env = "CHIME_COOKIE",
-        hide_env_values = true,
-        conflicts_with = "query_token"
-    )]
-    cookie: Option<String>,
+    name: Vec<String>,
+    /// This source's wire dialect (default auto).
+    #[arg(long, value_parser = ["seed", "native", "auto"])]
+    dialect: Vec<String>,
+    /// Bearer token (or set CHIME_TOKEN, which keeps it out of the process
+    /// list; the variable applies only with one --server).
+    #[arg(long, env = "CHIME_TOKEN", hide_env_values = true)]
+    token: Vec<String>,
+    /// Cookie header value, e.g. "sessionid=…" (or CHIME_COOKIE, with one --server).
+    #[arg(long, env = "CHIME_COOKIE", hide_env_values = true)]
+    cookie: Vec<String>,
     /// Credential as a query parameter, NAME=VALUE.
     #[arg(long, value_name = "NAME=VALUE")]
-    query_token: Option<String>,
+    query_token: Vec<String>,
     /// Extra request header, Name:Value (repeatable).
     #[arg(long = "header", value_name = "NAME:VALUE")]
     header: Vec<String>,
-    /// Seconds between heartbeats (at least 1).
-    #[arg(long, default_value_t = 30.0)]
-    heartbeat: f64,
+    /// Seconds between this source's heartbeats (default 30; at least 1,
+    /// under 60 unless native).
+    #[arg(long)]
+    heartbeat: Vec<f64>,
     /// Extra silence tolerated after a heartbeat before the link is dead.
     #[arg(long, default_value_t = 15.0)]
     pong_timeout: f64,
@@ -61,22 +65,83 @@ fn secs(v: f64, what: &str) -> Result<Duration, String> {
     }
 }
 
-fn build(args: &Args) -> Result<(ServerProfile, Config), String> {
+/// The per-source options with their positions on the command line.
+fn sources(m: &clap::ArgMatches) -> Result<Vec<SourceFlags>, String> {
+    use clap::parser::ValueSource;
+    fn at<T: Clone + Send + Sync + 'static>(m: &clap::ArgMatches, id: &str) -> Vec<(usize, T)> {
+        match (m.indices_of(id), m.get_many::<T>(id)) {
+            (Some(i), Some(v)) => i.zip(v.cloned()).collect(),
+            _ => Vec::new(),
+        }
+    }
+    let servers: Vec<(usize, String)> = at(m, "server");
+    let mut opts: Vec<(usize, SourceOpt)> = Vec::new();
+    opts.extend(
+        at::<String>(m, "name")
+            .into_iter()
+            .map(|(i, v)| (i, SourceOpt::Name(v))),
+    );
+    opts.extend(
+        at::<String>(m, "dialect")
+            .into_iter()
+            .map(|(i, v)| (i, SourceOpt::Dialect(v))),
+    );
+    opts.extend(
+        at::<String>(m, "query_token")
+            .into_iter()
+            .map(|(i, v)| (i, SourceOpt::QueryToken(v))),
+    );
+    opts.extend(
+        at::<String>(m, "header")
+            .into_iter()
+            .map(|(i, v)| (i, SourceOpt::Header(v))),
+    );
+    opts.extend(
+        at::<f64>(m, "heartbeat")
+            .into_iter()
+            .map(|(i, v)| (i, SourceOpt::Heartbeat(v))),
+    );
+    // A credential from the environment has no position: it belongs to the
+    // one source there is, and to no guess among several.
+    for (id, wrap) in [
+        ("token", SourceOpt::Token as fn(String) -> SourceOpt),
+        ("cookie", SourceOpt::Cookie),
+    ] {
+        if m.value_source(id) == Some(ValueSource::EnvVariable) {
+            let Some(v) = m.get_one::<String>(id) else {
+                continue;
+            };
+            if servers.len() != 1 {
+                return Err(format!(
+                    "CHIME_{} applies only with one --server; give --{id} after each --server",
+                    id.to_ascii_uppercase()
+                ));
+            }
+            opts.push((0, wrap(v.clone())));
+        } else {
+            opts.extend(at::<String>(m, id).into_iter().map(|(i, v)| (i, wrap(v))));
+        }
+    }
+    group_sources(&servers, &opts)
+}
+
+fn build(src: &SourceFlags, args: &Args) -> Result<(ServerProfile, Config), String> {
     let mut profile = ServerProfile::from_flags(
-        &args.server,
-        &args.dialect,
-        &args.header,
-        args.token.clone(),
-        args.cookie.clone(),
-        args.query_token.as_deref(),
+        &src.server,
+        src.dialect.as_deref().unwrap_or("auto"),
+        &src.headers,
+        src.token.clone(),
+        src.cookie.clone(),
+        src.query_token.as_deref(),
     )?;
     profile.extra_ca = args.ca_file.clone();
-    if let Some(p) = chime_core::settings::heartbeat_problem(profile.dialect, args.heartbeat) {
+    let heartbeat = src.heartbeat.unwrap_or(30.0);
+    if let Some(p) = chime_core::settings::heartbeat_problem(profile.dialect, heartbeat) {
         return Err(format!("--heartbeat: {p}"));
     }
     let heartbeat = Heartbeat {
         timeout: secs(args.pong_timeout, "pong-timeout")?,
-        ..Heartbeat::with_interval(secs(args.heartbeat, "heartbeat")?)
+        ..Heartbeat::with_interval(secs(heartbeat, "heartbeat")?)
     };
     let config = Config {
         dialect: profile.dialect,
@@ -86,8 +151,19 @@ fn build(args: &Args) -> Result<(ServerProfile, Config), String> {
     Ok((profile, config))
 }
 
+/// One source to watch: its label, where and how.
+struct Source {
+    label: String,
+    profile: ServerProfile,
+    config: Config,
+}
+
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let matches = Args::command().get_matches();
+    let args = match Args::from_arg_matches(&matches) {
+        Ok(a) => a,
+        Err(e) => e.exit(),
+    };
     // The app's redaction: no credential at any level (tungstenite logs
     // the upgrade request at trace), one line per record.
     tracing_subscriber::fmt()
@@ -97,7 +173,19 @@ fn main() -> ExitCode {
         .with_ansi(false)
         .with_writer(chime_core::secrets::Redact(std::io::stderr))
         .init();
-    let (profile, config) = match build(&args) {
+    let built = sources(&matches).and_then(|groups| {
+        groups
+            .iter()
+            .map(|g| {
+                build(g, &args).map(|(profile, config)| Source {
+                    label: g.label(),
+                    profile,
+                    config,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+    });
+    let sources = match built {
         Ok(v) => v,
         Err(e) => {
             eprintln!("chime-watch: {e}");
@@ -114,52 +202,90 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    rt.block_on(run(profile, config, args.json))
+    rt.block_on(run(sources, args.json))
 }
 
-async fn run(profile: ServerProfile, config: Config, json: bool) -> ExitCode {
-    let host = profile.host_label();
-    let mut client = match Client::spawn(profile, config, InboxState::default()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("chime-watch: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let mut out = Printer { json, host };
+/// One link per source, each with its own supervisor: one source's
+/// failure never delays another's lines.
+async fn run(sources: Vec<Source>, json: bool) -> ExitCode {
+    let several = sources.len() > 1;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Output)>();
+    let mut clients = Vec::new();
+    let mut printers = Vec::new();
+    for (n, s) in sources.into_iter().enumerate() {
+        let host = s.profile.host_label();
+        let mut client = match Client::spawn(s.profile, s.config, InboxState::default()) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("chime-watch: {}: {e}", s.label);
+                return ExitCode::from(2);
+            }
+        };
+        let mut events =
+            std::mem::replace(&mut client.events, tokio::sync::mpsc::unbounded_channel().1);
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = events.recv().await {
+                if tx.send((n, ev)).is_err() {
+                    return;
+                }
+            }
+        });
+        clients.push(client);
+        printers.push(Printer {
+            json,
+            host,
+            label: s.label,
+            prefix: several,
+        });
+    }
+    drop(tx);
     let stop = wait_for_signal();
     tokio::pin!(stop);
     loop {
         tokio::select! {
-            ev = client.events.recv() => match ev {
+            ev = rx.recv() => match ev {
                 // The resume state is for apps that persist it.
-                Some(Output::Saved(_)) => {}
-                Some(ev) => out.print(&ev),
+                Some((_, Output::Saved(_))) => {}
+                Some((n, ev)) => printers[n].print(&ev),
                 None => break,
             },
             () = &mut stop => break,
         }
     }
-    client.shutdown().await;
+    for c in clients {
+        c.shutdown().await;
+    }
     ExitCode::SUCCESS
 }
 
 struct Printer {
     json: bool,
     host: String,
+    /// The source's name, in every JSON line and (with several sources)
+    /// before every text line.
+    label: String,
+    prefix: bool,
 }
 
 impl Printer {
     fn print(&mut self, ev: &Output) {
         let line = if self.json {
             // serde_json escapes every control character.
-            Self::json_line(ev).to_string()
+            let mut v = Self::json_line(ev);
+            v["source"] = json!(self.label);
+            v.to_string()
         } else {
             // Whatever a line quotes, the terminal gets no control or bidi
             // character from it (one item per line).
+            let prefix = if self.prefix {
+                format!("[{}] ", self.label)
+            } else {
+                String::new()
+            };
             self.text_line(ev)
                 .split('\n')
-                .map(|l| safe(l, 400))
+                .map(|l| format!("{prefix}{}", safe(l, 400)))
                 .collect::<Vec<_>>()
                 .join("\n")
         };

@@ -308,3 +308,121 @@ async fn chime_watch_at_trace_level_logs_no_credential() {
         );
     }
 }
+
+#[tokio::test]
+async fn chime_watch_follows_several_sources_labelled_and_one_failing_disturbs_no_other() {
+    let mut blog = TestServer::start(server_config()).await;
+    let push = TestServer::start(server_config()).await;
+    let (blog_url, push_url) = (blog.seed_url(), push.native_url());
+    let mut w = Watch::spawn(
+        &[
+            "--json",
+            "--server",
+            &blog_url,
+            "--dialect",
+            "seed",
+            "--token",
+            TOKEN,
+            "--name",
+            "Blog",
+            "--server",
+            &push_url,
+            "--token",
+            TOKEN,
+            "--name",
+            "Push",
+            "--server",
+            &push_url,
+            "--token",
+            "wrong",
+            "--name",
+            "Other account",
+        ],
+        None,
+    );
+    let from = |l: &str, source: &str| json(l)["source"] == source;
+    w.until("Blog connected", |l| {
+        from(l, "Blog") && is_state(l, "connected")
+    })
+    .await;
+    w.until("Push connected", |l| {
+        from(l, "Push") && is_state(l, "connected")
+    })
+    .await;
+    w.until("the bad account refused", |l| {
+        from(l, "Other account") && is_state(l, "auth_failed")
+    })
+    .await;
+    blog.publish(USER, "like", "Ann", "post").await;
+    push.publish(USER, "reply", "Bo", "thread").await;
+    w.until("the blog's like", |l| {
+        from(l, "Blog") && json(l)["type"] == "items" && json(l)["items"][0]["new"] == 1
+    })
+    .await;
+    w.until("the push reply", |l| {
+        from(l, "Push") && json(l)["type"] == "items" && json(l)["items"][0]["actor"] == "Bo"
+    })
+    .await;
+    // One server down: the other's events keep flowing.
+    blog.kill();
+    w.until("Blog down", |l| from(l, "Blog") && is_state(l, "waiting"))
+        .await;
+    push.publish(USER, "like", "Cy", "still here").await;
+    w.until("the push like", |l| {
+        from(l, "Push") && json(l)["type"] == "items" && json(l)["items"][0]["actor"] == "Cy"
+    })
+    .await;
+    let items_of = |source: &str| {
+        w.seen
+            .iter()
+            .filter(|l| from(l, source) && json(l)["type"] == "items")
+            .count()
+    };
+    assert_eq!(items_of("Push"), 2, "each item once");
+    assert_eq!(items_of("Blog"), 1);
+    assert_eq!(items_of("Other account"), 0);
+    assert!(w.seen.iter().all(|l| json(l)["source"].is_string()));
+    assert_eq!(w.signal("-INT").await, 0);
+}
+
+#[tokio::test]
+async fn chime_watch_with_several_servers_labels_text_lines_and_refuses_an_ambiguous_env_token() {
+    let a = TestServer::start(server_config()).await;
+    let b = TestServer::start(server_config()).await;
+    let (ua, ub) = (a.native_url(), b.native_url());
+    let mut w = Watch::spawn(
+        &[
+            "--server", &ua, "--token", TOKEN, "--name", "A", "--server", &ub, "--token", TOKEN,
+        ],
+        None,
+    );
+    let label_b = format!("127.0.0.1:{}/v1/stream", b.addr.port());
+    w.until("A connected", |l| {
+        l.starts_with("[A] connected to") && l.contains("(native)")
+    })
+    .await;
+    w.until("B connected", |l| {
+        l.starts_with(&format!("[{label_b}] connected to")) && l.contains("(native)")
+    })
+    .await;
+    b.publish(USER, "like", "Ann", "p").await;
+    let line = w.until("B's event", |l| l.contains("#1 Ann liked")).await;
+    assert_eq!(
+        line,
+        format!("[{label_b}] #1 Ann liked “p” https://example.com/p/1")
+    );
+    assert_eq!(w.signal("-TERM").await, 0);
+
+    let out = within(
+        Duration::from_secs(10),
+        "exit",
+        Command::new(BIN)
+            .args(["--server", &ua, "--server", &ub])
+            .env("CHIME_TOKEN", TOKEN)
+            .output(),
+    )
+    .await
+    .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only with one --server"));
+}
