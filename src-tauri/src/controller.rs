@@ -131,8 +131,9 @@ impl Controller {
         };
         self.view.host = profile.host_label();
         self.site = site_root(&profile);
+        // Per server and account; the URL alone was the key before.
         let resume = lock(&self.store)
-            .resume(&profile.display_url())
+            .resume_or(&profile.resume_key(), &[&profile.display_url()])
             .unwrap_or_else(|e| {
                 warn!("cannot read the resume state: {e}");
                 InboxState::default()

@@ -159,9 +159,9 @@ async fn killed_mid_burst_the_app_keeps_every_event_exactly_once() {
     assert_eq!(store.len().expect("len"), TOTAL as usize);
     assert_eq!(titles.len(), TOTAL as usize, "no duplicate rows");
     let mut store = store;
-    let key = chime_core::ServerProfile::new(&server.native_url())
-        .expect("url")
-        .display_url();
+    let mut profile = chime_core::ServerProfile::new(&server.native_url()).expect("url");
+    profile.auth = chime_core::Auth::Bearer(chime_core::Secret::new(TOKEN));
+    let key = profile.resume_key();
     assert_eq!(store.resume(&key).expect("state").last_seq, TOTAL);
     // Nothing was announced twice across the two runs.
     let d2 = d

@@ -242,6 +242,49 @@ impl ServerProfile {
         url.to_string()
     }
 
+    /// What a resume state belongs to: this server *and* this account. Two
+    /// accounts on one URL have separate cursors (one account's cursor
+    /// would silently skip the other's events). The URL keeps the names
+    /// and non-credential values of its query; the account is the sign-in
+    /// method and a 16-bit fingerprint of the credential — enough to tell
+    /// a user's accounts apart, too little to say anything about a secret.
+    pub fn resume_key(&self) -> String {
+        let mut url = self.url.clone();
+        let _ = url.set_password(None);
+        let user = url.username().to_owned();
+        let _ = url.set_username("");
+        let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        if !pairs.is_empty() {
+            let mut q = url.query_pairs_mut();
+            q.clear();
+            for (k, v) in &pairs {
+                let secret =
+                    crate::settings::CREDENTIAL_PARAMS.contains(&k.to_ascii_lowercase().as_str());
+                q.append_pair(k, if secret { "" } else { v });
+            }
+        }
+        let (method, secret) = match &self.auth {
+            Auth::None => ("none", String::new()),
+            Auth::Bearer(s) => ("token", s.expose().to_owned()),
+            Auth::Cookie(s) => ("cookie", s.expose().to_owned()),
+            Auth::Query { name, value } => ("query", format!("{name}={}", value.expose())),
+        };
+        let mut who = secret;
+        who.push('\u{0}');
+        who.push_str(&user);
+        if let Some(pw) = self.url.password() {
+            who.push_str(pw);
+        }
+        for (k, v) in self.url.query_pairs() {
+            if crate::settings::CREDENTIAL_PARAMS.contains(&k.to_ascii_lowercase().as_str()) {
+                who.push_str(&k);
+                who.push_str(&v);
+            }
+        }
+        let print = fnv1a(who.as_bytes()) & 0xffff;
+        format!("{url} as {method}:{print:04x}")
+    }
+
     /// Host (and port) for status lines: "Connected to example.com".
     pub fn host_label(&self) -> String {
         let host = self.url.host_str().unwrap_or("server");
@@ -254,6 +297,14 @@ impl ServerProfile {
     pub fn is_tls(&self) -> bool {
         self.url.scheme() == "wss"
     }
+}
+
+/// FNV-1a, 64 bits: a stable hash (the same in every build and release),
+/// for fingerprints that are persisted.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// An option that belongs to one source on a command line.
@@ -451,6 +502,28 @@ mod tests {
         assert!(p.add_header("X-A: line\nbreak").is_err());
         p.auth = Auth::Bearer(Secret::new("a\nb"));
         assert!(p.validate().is_err());
+    }
+
+    #[test]
+    fn two_accounts_on_one_url_have_separate_resume_states_and_no_secret_shows() {
+        let key = |token: &str| {
+            let mut p = ServerProfile::new("wss://h/v1/stream?user=alice").expect("url");
+            p.auth = Auth::Bearer(Secret::new(token));
+            p.resume_key()
+        };
+        let (a, b) = (key("account-one-secret"), key("account-two-secret"));
+        assert_ne!(a, b, "two accounts, two cursors");
+        assert_eq!(a, key("account-one-secret"), "stable");
+        assert!(
+            a.starts_with("wss://h/v1/stream?user=alice as token:"),
+            "{a}"
+        );
+        assert!(!a.contains("secret"), "{a}");
+        let mut q = ServerProfile::new("wss://h/s?token=qq-secret").expect("url");
+        q.auth = Auth::None;
+        assert!(!q.resume_key().contains("qq-secret"), "{}", q.resume_key());
+        // Pinned: a persisted key must not change between releases.
+        assert_eq!(fnv1a(b"chime"), 0x6220_4f76_24fc_8da7);
     }
 
     #[test]

@@ -139,8 +139,24 @@ impl Store {
     /// when none, when it was another server's, or unreadable). Later
     /// records belong to `server`.
     pub fn resume(&mut self, server: &str) -> Result<InboxState, StoreError> {
+        self.resume_or(server, &[])
+    }
+
+    /// As [`Store::resume`], also taking a state recorded under one of
+    /// `earlier` (names an older Chime used for the same server and
+    /// account); later records are under `server`.
+    pub fn resume_or(&mut self, server: &str, earlier: &[&str]) -> Result<InboxState, StoreError> {
         self.server = server.to_owned();
-        self.state()
+        let found: Option<(String, String)> = self
+            .conn
+            .query_row("SELECT server, state FROM resume WHERE id = 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        Ok(found
+            .filter(|(s, _)| *s == server || earlier.contains(&s.as_str()))
+            .and_then(|(_, t)| serde_json::from_str(&t).ok())
+            .unwrap_or_default())
     }
 
     /// The resume state last recorded for the current server.
@@ -499,6 +515,35 @@ mod tests {
             .record(&[event(1, Kind::Like, 11)], &s, T0)
             .expect("record");
         assert_eq!(fresh.len(), 1);
+    }
+
+    #[test]
+    fn a_state_kept_under_an_earlier_name_is_taken_and_then_recorded_under_the_new_one() {
+        let mut store = Store::in_memory().expect("store");
+        store.resume("wss://a/").expect("resume");
+        store
+            .record(&[event(1, Kind::Like, 1)], &state(1), T0)
+            .expect("record");
+        assert_eq!(
+            store
+                .resume_or("wss://a/ as token:1234", &["wss://a/"])
+                .expect("resume"),
+            state(1)
+        );
+        store
+            .record(&[event(2, Kind::Like, 2)], &state(2), T0)
+            .expect("record");
+        assert_eq!(
+            store.resume("wss://a/ as token:1234").expect("resume"),
+            state(2)
+        );
+        // Another account of the same server starts on its own.
+        assert_eq!(
+            store
+                .resume_or("wss://a/ as token:beef", &[])
+                .expect("resume"),
+            InboxState::default()
+        );
     }
 
     #[test]
