@@ -16,6 +16,7 @@
 pub mod announce;
 pub mod badge;
 pub mod client;
+pub mod dialect;
 pub mod inbox;
 pub mod policy;
 pub mod profile;

@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::dialect::{self, Effects, Session};
 use crate::inbox::{Inbox, InboxState, NewItem};
 use crate::policy::{Backoff, Heartbeat, Jitter};
-use crate::protocol::{ClientMsg, Counts, Dialect, Kind, ServerMsg};
+use crate::protocol::{Counts, Dialect, Kind};
 
 /// Tuning of the supervisor. `Default` is what users get.
 #[derive(Debug, Clone)]
@@ -188,32 +189,18 @@ enum Link {
     },
     Open {
         id: LinkId,
-        dialect: Option<Dialect>,
+        /// What the link's dialect makes of frames (see [`crate::dialect`]).
+        session: Box<dyn Session>,
         opened_at: Instant,
         last_recv: Instant,
         next_ping: Instant,
         stable_at: Option<Instant>,
-        flags: LinkFlags,
     },
     /// Paused or offline: no timers unless `retry_at` (offline keeps a slow
     /// probe in case the OS is wrong).
     Parked {
         retry_at: Option<Instant>,
     },
-}
-
-/// What one open link has done so far.
-#[derive(Debug, Clone, Copy, Default)]
-struct LinkFlags {
-    /// Native: `welcome` answered with `hello`; `read`s may follow.
-    greeted: bool,
-    /// Native: the owed `read`s went out on this link.
-    reads_sent: bool,
-    /// Counts received since they went out: the first may predate them.
-    counts_since_reads: u8,
-    /// The first counts of a link are always reported (a restart must
-    /// learn what was read elsewhere even if the badge did not change).
-    counts_seen: bool,
 }
 
 /// The sans-IO connection supervisor.
@@ -230,8 +217,6 @@ pub struct Supervisor {
     try_later_attempt: u32,
     /// Restart closes (1012) since the last stable link.
     restart_rounds: u32,
-    /// Native events arrived since the last `ack`.
-    unacked: bool,
     state: ConnState,
     inbox: Inbox,
     actions: VecDeque<Action>,
@@ -249,7 +234,6 @@ impl Supervisor {
             slow_attempt: 0,
             try_later_attempt: 0,
             restart_rounds: 0,
-            unacked: false,
             state: ConnState::Idle,
             inbox: Inbox::new(inbox),
             actions: VecDeque::new(),
@@ -316,11 +300,10 @@ impl Supervisor {
 
     /// The OS reports that the network is up again.
     pub fn handle_network_up(&mut self, now: Instant) {
-        match self.link {
+        match &self.link {
             // A live link may have survived (another interface): probe it.
-            Link::Open { id, dialect, .. } => {
-                let msg = heartbeat_msg(dialect.unwrap_or(self.config.dialect));
-                self.actions.push_back(Action::Send(id, msg.encode()));
+            Link::Open { id, session, .. } => {
+                self.actions.push_back(Action::Send(*id, session.probe()));
             }
             Link::Parked { .. } if self.state == ConnState::Paused => {}
             _ => self.handle_start(now),
@@ -352,45 +335,20 @@ impl Supervisor {
     /// survives an outage and a restart (the state carries it).
     pub fn handle_mark_read(&mut self, kind: Option<Kind>) {
         let before = self.inbox.state().clone();
-        let link_dialect = match &self.link {
-            Link::Open { dialect, .. } => *dialect,
-            _ => None,
+        let tellable = match &self.link {
+            Link::Open { session, .. } => session.tells_reads(),
+            _ => self.config.dialect != Dialect::Seed,
         };
-        let tellable = link_dialect.unwrap_or(self.config.dialect) != Dialect::Seed;
         if self.inbox.mark_read(kind, tellable) {
             self.outputs.push_back(Output::Counts(self.inbox.unread()));
         }
-        if let Link::Open { flags, .. } = &mut self.link {
-            flags.reads_sent = false;
-            flags.counts_since_reads = 0;
+        if let Link::Open { id, session, .. } = &mut self.link {
+            let mut fx = Effects::default();
+            session.on_reads_owed(&self.inbox, &mut fx);
+            let id = *id;
+            self.apply(id, fx);
         }
-        self.send_unsent_reads();
         self.saved_if_changed(&before);
-    }
-
-    /// Send the `read`s the server is owed, if the link is ready for them.
-    fn send_unsent_reads(&mut self) {
-        let Link::Open {
-            id,
-            dialect: Some(Dialect::Native),
-            ref mut flags,
-            ..
-        } = self.link
-        else {
-            return;
-        };
-        if !flags.greeted || flags.reads_sent {
-            return;
-        }
-        let reads = self.inbox.unsent_reads();
-        if reads.is_empty() {
-            return;
-        }
-        flags.reads_sent = true;
-        for kind in reads {
-            self.actions
-                .push_back(Action::Send(id, ClientMsg::Read { kind }.encode()));
-        }
     }
 
     /// Shut down: close the link cleanly and stop all timers.
@@ -410,18 +368,15 @@ impl Supervisor {
         if current != id {
             return;
         }
-        let dialect = match self.config.dialect {
-            Dialect::Auto => None,
-            d => Some(d),
-        };
+        let session = dialect::open(self.config.dialect);
+        let dialect = session.dialect();
         self.link = Link::Open {
             id,
-            dialect,
+            session,
             opened_at: now,
             last_recv: now,
             next_ping: now + self.config.heartbeat.interval,
             stable_at: Some(now + self.config.stable_after),
-            flags: LinkFlags::default(),
         };
         // Not the slow (sign-in) schedule: an accepted upgrade proves
         // nothing until the session has lasted (see `trusted_after`).
@@ -495,7 +450,7 @@ impl Supervisor {
             }
             Link::Open {
                 id,
-                dialect,
+                ref mut session,
                 last_recv,
                 ref mut next_ping,
                 ref mut stable_at,
@@ -522,11 +477,9 @@ impl Supervisor {
                 }
                 if now >= *next_ping {
                     *next_ping = now + self.config.heartbeat.interval;
-                    if std::mem::take(&mut self.unacked) {
-                        self.send_ack(id);
-                    }
-                    let msg = heartbeat_msg(dialect.unwrap_or(self.config.dialect));
-                    self.actions.push_back(Action::Send(id, msg.encode()));
+                    let mut fx = Effects::default();
+                    session.on_heartbeat(&self.inbox, &mut fx);
+                    self.apply(id, fx);
                 }
             }
             _ => {}
@@ -535,129 +488,46 @@ impl Supervisor {
 
     fn handle_text(&mut self, id: LinkId, text: &str) {
         let Link::Open {
-            ref mut dialect, ..
+            ref mut session, ..
         } = self.link
         else {
             return;
         };
-        let msg = match ServerMsg::parse(dialect.unwrap_or(self.config.dialect), text) {
-            Ok(msg) => msg,
-            Err(e) => {
-                return self.notice(format!("ignored a malformed message from the server ({e})"));
-            }
-        };
-        // `auto` settles on the first message it recognises.
-        let learnt = dialect.is_none().then(|| dialect_of(&msg)).flatten();
         let before = self.inbox.state().clone();
+        let known = session.dialect();
+        let mut fx = Effects::default();
+        session.on_text(text, &mut self.inbox, &mut fx);
+        // `auto` settles on the first message it recognises.
+        let learnt = session.dialect().filter(|_| known.is_none());
+        let tells_reads = session.tells_reads();
         if let Some(d) = learnt {
-            *dialect = Some(d);
-            if d == Dialect::Seed {
+            if !tells_reads {
                 // Seed servers cannot be told of reads.
                 self.inbox.forget_unsent_reads();
             }
             self.set_state(ConnState::Connected { dialect: Some(d) });
         }
-        self.handle_msg(id, msg);
+        self.apply(id, fx);
         self.saved_if_changed(&before);
+    }
+
+    /// What a session asked for: frames on link `id`, outputs to observers.
+    fn apply(&mut self, id: LinkId, fx: Effects) {
+        for text in fx.sends {
+            self.actions.push_back(Action::Send(id, text));
+        }
+        for out in fx.outputs {
+            match out {
+                Output::Notice(n) => self.notice(n),
+                other => self.outputs.push_back(other),
+            }
+        }
     }
 
     fn saved_if_changed(&mut self, before: &InboxState) {
         if self.inbox.state() != before {
             self.outputs
                 .push_back(Output::Saved(self.inbox.state().clone()));
-        }
-    }
-
-    fn handle_msg(&mut self, id: LinkId, msg: ServerMsg) {
-        match msg {
-            ServerMsg::SeedSnapshot(snap) => {
-                let before = self.inbox.unread();
-                let items = self.inbox.apply_seed(snap);
-                let first = self.first_counts();
-                self.emit_items_and_counts(items, before, first);
-            }
-            ServerMsg::Welcome { epoch, .. } => {
-                if self.inbox.apply_epoch(&epoch) {
-                    self.notice(
-                        "the server's event log is new: starting from its beginning".into(),
-                    );
-                }
-                let hello = ClientMsg::Hello {
-                    last_seq: self.inbox.last_seq(),
-                };
-                self.actions.push_back(Action::Send(id, hello.encode()));
-                if let Link::Open { flags, .. } = &mut self.link {
-                    flags.greeted = true;
-                }
-                self.send_unsent_reads();
-            }
-            ServerMsg::Event(event) => {
-                if let Some(event) = self.inbox.apply_event(event) {
-                    self.outputs
-                        .push_back(Output::Items(vec![NewItem::Event(event)]));
-                    // Acknowledged with the next heartbeat: one frame per
-                    // interval, not one per event (a 10,000-event burst
-                    // would otherwise fill the write queue).
-                    self.unacked = true;
-                }
-            }
-            ServerMsg::Counts(counts) => {
-                // After our `read`s went out, a kind at 0 is confirmed; the
-                // first counts may have been on its way before the server
-                // read them, so only the second confirms the rest.
-                if let Link::Open { flags, .. } = &mut self.link {
-                    if flags.reads_sent {
-                        flags.counts_since_reads = flags.counts_since_reads.saturating_add(1);
-                        let all = flags.counts_since_reads >= 2;
-                        self.inbox.reads_confirmed(&counts, all);
-                    }
-                }
-                let first = self.first_counts();
-                if self.inbox.apply_counts(counts) || first {
-                    self.outputs.push_back(Output::Counts(self.inbox.unread()));
-                }
-            }
-            ServerMsg::Synced { last_seq } => {
-                self.inbox.apply_synced(last_seq);
-                self.unacked = false;
-                self.send_ack(id);
-            }
-            ServerMsg::Ping => self
-                .actions
-                .push_back(Action::Send(id, ClientMsg::Pong.encode())),
-            ServerMsg::Pong => {}
-            ServerMsg::Error { code, message } => {
-                self.notice(format!("the server reported {code}: {message}"))
-            }
-            ServerMsg::Unknown { kind } => {
-                self.notice(format!("ignored a message of unknown type \"{kind}\""))
-            }
-        }
-    }
-
-    /// Acknowledge everything up to the resume cursor.
-    fn send_ack(&mut self, id: LinkId) {
-        let ack = ClientMsg::Ack {
-            seq: self.inbox.last_seq(),
-        };
-        self.actions.push_back(Action::Send(id, ack.encode()));
-    }
-
-    /// Whether this is the first counts of the open link (and note it).
-    fn first_counts(&mut self) -> bool {
-        match &mut self.link {
-            Link::Open { flags, .. } => !std::mem::replace(&mut flags.counts_seen, true),
-            _ => false,
-        }
-    }
-
-    fn emit_items_and_counts(&mut self, items: Vec<NewItem>, before: Counts, first: bool) {
-        if !items.is_empty() {
-            self.outputs.push_back(Output::Items(items));
-        }
-        let after = self.inbox.unread();
-        if after != before || first {
-            self.outputs.push_back(Output::Counts(after));
         }
     }
 
@@ -751,21 +621,7 @@ impl Supervisor {
     }
 }
 
-fn heartbeat_msg(dialect: Dialect) -> ClientMsg {
-    match dialect {
-        Dialect::Native => ClientMsg::Ping,
-        Dialect::Seed | Dialect::Auto => ClientMsg::SeedHeartbeat,
-    }
-}
-
-/// The dialect a message reveals, if it is one both sides recognise.
-pub(crate) fn dialect_of(msg: &ServerMsg) -> Option<Dialect> {
-    match msg {
-        ServerMsg::SeedSnapshot(_) => Some(Dialect::Seed),
-        ServerMsg::Unknown { .. } | ServerMsg::Error { .. } => None,
-        _ => Some(Dialect::Native),
-    }
-}
+pub(crate) use crate::dialect::dialect_of;
 
 pub(crate) fn classify_dial(error: &DialError) -> (Class, String) {
     match error {

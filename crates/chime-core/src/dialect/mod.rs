@@ -1,0 +1,198 @@
+//! What each wire dialect does on a link, behind one interface: the
+//! supervisor owns the link's life (dial, timers, backoff, liveness) and
+//! asks a [`Session`] what a frame means and what to send. Adding a
+//! protocol adds a module here and one arm in [`open`]; the supervisor, the
+//! driver and the app do not change.
+//!
+//! * [`seed`] — counters only (`/pushMsg`): totals in, `heartCheck` out.
+//! * [`native`] — Chime's own (`/v1/stream`): welcome/hello resume,
+//!   sequenced events, acks, reads.
+//! * [`auto`] — decides between the two on the first frame it recognises.
+
+pub mod auto;
+pub mod native;
+pub mod seed;
+
+use std::fmt;
+
+use crate::inbox::{Inbox, NewItem};
+use crate::protocol::{Dialect, ServerMsg};
+use crate::supervisor::Output;
+
+/// What a session asks of the link, in order: frames to send and outputs
+/// for observers. The supervisor turns them into actions and events.
+#[derive(Debug, Default)]
+pub struct Effects {
+    pub sends: Vec<String>,
+    pub outputs: Vec<Output>,
+}
+
+impl Effects {
+    pub fn send(&mut self, text: String) {
+        self.sends.push(text);
+    }
+
+    pub fn items(&mut self, items: Vec<NewItem>) {
+        if !items.is_empty() {
+            self.outputs.push(Output::Items(items));
+        }
+    }
+
+    pub fn notice(&mut self, text: String) {
+        self.outputs.push(Output::Notice(text));
+    }
+}
+
+/// One link's conversation in one dialect. Made when the link opens (see
+/// [`open`]); the inbox it updates outlives it.
+pub trait Session: fmt::Debug + Send {
+    /// The dialect the link speaks, once known (`auto` learns it).
+    fn dialect(&self) -> Option<Dialect>;
+
+    /// A text frame from the server.
+    fn on_text(&mut self, text: &str, inbox: &mut Inbox, fx: &mut Effects);
+
+    /// The heartbeat is due.
+    fn on_heartbeat(&mut self, inbox: &Inbox, fx: &mut Effects);
+
+    /// What to send to find out whether a link survived (network up).
+    fn probe(&self) -> String;
+
+    /// Whether this dialect can tell the server that something was read
+    /// (`true` while `auto` does not know yet).
+    fn tells_reads(&self) -> bool;
+
+    /// The user read something: send what the server is owed
+    /// ([`Inbox::unsent_reads`]) if the session is ready for it.
+    fn on_reads_owed(&mut self, _inbox: &Inbox, _fx: &mut Effects) {}
+}
+
+/// The session for a new link of `dialect`.
+pub fn open(dialect: Dialect) -> Box<dyn Session> {
+    match dialect {
+        Dialect::Seed => Box::new(seed::Seed::default()),
+        Dialect::Native => Box::new(native::Native::default()),
+        Dialect::Auto => Box::new(auto::Auto::default()),
+    }
+}
+
+/// The dialect a message reveals, if it is one both sides recognise.
+pub(crate) fn dialect_of(msg: &ServerMsg) -> Option<Dialect> {
+    match msg {
+        ServerMsg::SeedSnapshot(_) => Some(Dialect::Seed),
+        ServerMsg::Unknown { .. } | ServerMsg::Error { .. } => None,
+        _ => Some(Dialect::Native),
+    }
+}
+
+/// The notice for a frame that did not parse.
+pub(crate) fn malformed(fx: &mut Effects, e: &crate::protocol::ProtocolError) {
+    fx.notice(format!("ignored a malformed message from the server ({e})"));
+}
+
+/// Notices any dialect gives for messages it does not act on.
+pub(crate) fn explain(fx: &mut Effects, msg: &ServerMsg) {
+    match msg {
+        ServerMsg::Error { code, message } => {
+            fx.notice(format!("the server reported {code}: {message}"))
+        }
+        ServerMsg::Unknown { kind } => {
+            fx.notice(format!("ignored a message of unknown type \"{kind}\""))
+        }
+        _ => {}
+    }
+}
+
+/// Counts a link reported, and whether the badge must be told: when it
+/// changed, and always for the first counts of a link (a restart must learn
+/// what was read elsewhere even if the badge did not change).
+pub(crate) fn report_counts(
+    inbox: &Inbox,
+    before: crate::protocol::Counts,
+    first: bool,
+    fx: &mut Effects,
+) {
+    let after = inbox.unread();
+    if after != before || first {
+        fx.outputs.push(Output::Counts(after));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{ClientMsg, Kind};
+
+    fn run(session: &mut dyn Session, inbox: &mut Inbox, frames: &[&str]) -> Effects {
+        let mut fx = Effects::default();
+        for f in frames {
+            session.on_text(f, inbox, &mut fx);
+        }
+        fx
+    }
+
+    const WELCOME: &str = r#"{"type":"welcome","v":1,"epoch":"e"}"#;
+    const EVENT: &str = r#"{"type":"event","seq":1,"kind":"like","actor":"a","target":{"title":"t","url":"https://x/"},"time":1}"#;
+
+    #[test]
+    fn each_dialect_says_what_its_servers_expect_on_heartbeat_and_probe() {
+        let table: [(Dialect, &str); 3] = [
+            (Dialect::Seed, "heartCheck"),
+            (Dialect::Native, r#"{"type":"ping"}"#),
+            (Dialect::Auto, "heartCheck"),
+        ];
+        for (d, want) in table {
+            let mut s = open(d);
+            let mut fx = Effects::default();
+            s.on_heartbeat(&Inbox::default(), &mut fx);
+            assert_eq!(fx.sends, vec![want.to_owned()], "{d:?}");
+            assert_eq!(s.probe(), want, "{d:?}");
+            assert_eq!(s.tells_reads(), d != Dialect::Seed, "{d:?}");
+        }
+    }
+
+    #[test]
+    fn native_greets_with_the_cursor_then_tells_owed_reads_and_acks_on_the_heartbeat() {
+        let mut inbox = Inbox::default();
+        inbox.mark_read(Some(Kind::Reply), true);
+        let mut s = open(Dialect::Native);
+        let fx = run(s.as_mut(), &mut inbox, &[WELCOME, EVENT, EVENT]);
+        assert_eq!(
+            fx.sends,
+            vec![
+                ClientMsg::Hello { last_seq: 0 }.encode(),
+                ClientMsg::Read {
+                    kind: Some(Kind::Reply)
+                }
+                .encode()
+            ]
+        );
+        let items = fx
+            .outputs
+            .iter()
+            .filter(|o| matches!(o, Output::Items(_)))
+            .count();
+        assert_eq!(items, 1, "the duplicate is dropped");
+        let mut fx = Effects::default();
+        s.on_heartbeat(&inbox, &mut fx);
+        assert_eq!(
+            fx.sends,
+            vec![ClientMsg::Ack { seq: 1 }.encode(), ClientMsg::Ping.encode()]
+        );
+    }
+
+    #[test]
+    fn auto_becomes_what_the_first_recognised_frame_says() {
+        let cases: [(&[&str], Option<Dialect>); 4] = [
+            (&[r#"{"newLikeNum":1}"#], Some(Dialect::Seed)),
+            (&[WELCOME], Some(Dialect::Native)),
+            (&[r#"{"type":"error","code":"x"}"#, "{bad"], None),
+            (&[r#"{"type":"sparkle"}"#, WELCOME], Some(Dialect::Native)),
+        ];
+        for (frames, want) in cases {
+            let mut s = open(Dialect::Auto);
+            run(s.as_mut(), &mut Inbox::default(), frames);
+            assert_eq!(s.dialect(), want, "{frames:?}");
+        }
+    }
+}
