@@ -334,16 +334,12 @@ async fn kinds_switched_off_in_the_settings_file_count_but_make_no_toast() {
     assert_eq!(mode & 0o777, 0o600);
 }
 
-/// Local time `offset_min` minutes from now, as HH:MM.
+/// Local time `offset_min` minutes from now, as HH:MM (the app's clock).
 fn local_hhmm(offset_min: i64) -> String {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64 + offset_min * 60)
-        .unwrap_or(0) as libc::time_t;
-    // SAFETY: localtime_r writes only into the struct we own.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    unsafe { libc::localtime_r(&t, &mut tm) };
-    format!("{:02}:{:02}", tm.tm_hour, tm.tm_min)
+    use chime_core::localtime;
+    let at = localtime::now();
+    let at = jiff::Timestamp::from_second(at.as_second() + offset_min * 60).unwrap_or(at);
+    localtime::hhmm(at, std::time::Duration::ZERO, &localtime::system_zone())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

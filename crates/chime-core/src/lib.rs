@@ -18,6 +18,7 @@ pub mod badge;
 pub mod client;
 pub mod dialect;
 pub mod inbox;
+pub mod localtime;
 pub mod policy;
 pub mod profile;
 pub mod protocol;
