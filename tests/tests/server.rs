@@ -640,3 +640,56 @@ async fn a_cookie_sign_in_from_a_foreign_page_is_refused() {
         assert_eq!(upgrade(headers).await, want, "{why}");
     }
 }
+
+/// The minting function of docs/INTEGRATION.md, run by Python itself.
+const PY_MINT: &str = r#"
+import hashlib, hmac, sys, time
+
+def chime_token(user, secret, ttl=30 * 86400):
+    expires = int(time.time()) + ttl
+    msg = f"chime1:{user}:{expires}"
+    sig = hmac.new(secret.encode(), msg.encode(), hashlib.sha256).hexdigest()
+    return f"{msg}:{sig}"
+
+print(chime_token(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+"#;
+
+fn py_mint(user: &str, secret: &str, ttl: i64) -> String {
+    let out = std::process::Command::new("python3")
+        .args(["-c", PY_MINT, user, secret, &ttl.to_string()])
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8").trim().to_owned()
+}
+
+#[tokio::test]
+async fn a_token_a_site_minted_with_python_signs_its_user_in_by_cookie_or_bearer() {
+    let server = TestServer::start(chime_server::ServerConfig {
+        token_secret: Some("site-secret".into()),
+        ..server_config()
+    })
+    .await;
+    let token = py_mint("dana", "site-secret", 3600);
+    // As the site's cookie, from the site's own page (or no page at all).
+    let cookie = format!("chime_token={token}");
+    let mut ws = connect(&server.native_url(), Some(("cookie", &cookie)))
+        .await
+        .expect("signed cookie accepted");
+    let first = ws.next().await.expect("frame").expect("ok");
+    assert!(first.to_text().unwrap_or("").contains("welcome"));
+    // As a bearer token (pasted into Chime's Settings).
+    let mut w = Watcher::start(&server.native_url(), Some(&token), native_config());
+    w.until_connected(SOON).await;
+    server.publish("dana", "reply", "Eve", "signed").await;
+    w.until_items(1, SOON).await;
+    w.stop().await;
+    // Expired, or signed with another secret: refused before the upgrade.
+    for bad in [py_mint("dana", "site-secret", -10), py_mint("dana", "wrong", 3600)] {
+        let h = bearer(&bad).expect("header");
+        assert_eq!(
+            connect(&server.native_url(), Some((h.0, &h.1))).await.err(),
+            Some(401)
+        );
+    }
+}

@@ -61,7 +61,16 @@ enum Via {
 /// Who is connecting: bearer token, `sessionid`/`chime_token` cookie, `?token=`,
 /// or (development only) `?user=`.
 fn authenticate(state: &AppState, headers: &HeaderMap, q: &StreamQuery) -> Option<(String, Via)> {
-    let lookup = |t: &str| state.config.tokens.get(t.trim()).cloned();
+    let lookup = |t: &str| {
+        state.config.tokens.get(t.trim()).cloned().or_else(|| {
+            let secret = state.config.token_secret.as_deref()?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            crate::signed::verify(secret.as_bytes(), t, now)
+        })
+    };
     if let Some(v) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

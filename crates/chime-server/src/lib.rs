@@ -12,6 +12,7 @@ pub mod demo;
 pub mod hub;
 pub mod metrics;
 pub mod session;
+pub mod signed;
 pub mod store;
 
 use std::collections::HashMap;
@@ -35,6 +36,9 @@ pub use store::{NewEvent, Store, StoreError};
 pub struct ServerConfig {
     /// token → user.
     pub tokens: HashMap<String, String>,
+    /// Secret for signed user tokens (see [`signed`]): a site mints them,
+    /// the server needs no list.
+    pub token_secret: Option<String>,
     /// Key publishers present as `Authorization: Bearer <key>`.
     pub publisher_key: Option<String>,
     /// Development only: accept `?user=NAME` without a token and publishing
@@ -62,6 +66,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             tokens: HashMap::new(),
+            token_secret: None,
             publisher_key: None,
             insecure_dev_auth: false,
             log_size: 1000,

@@ -23,6 +23,10 @@ struct Args {
     /// A user token, as USER=TOKEN (repeatable).
     #[arg(long = "token", value_name = "USER=TOKEN")]
     token: Vec<String>,
+    /// Secret for signed user tokens a site mints (or CHIME_TOKEN_SECRET);
+    /// see docs/INTEGRATION.md.
+    #[arg(long, env = "CHIME_TOKEN_SECRET", hide_env_values = true)]
+    token_secret: Option<String>,
     /// Key publishers send as `Authorization: Bearer KEY` (or CHIME_PUBLISHER_KEY).
     #[arg(long, env = "CHIME_PUBLISHER_KEY", hide_env_values = true)]
     publisher_key: Option<String>,
@@ -93,6 +97,7 @@ async fn main() -> Result<()> {
     let args = Args::parse();
     let config = ServerConfig {
         tokens: load_tokens(&args)?,
+        token_secret: args.token_secret.clone().filter(|s| !s.is_empty()),
         publisher_key: args.publisher_key.clone(),
         insecure_dev_auth: args.insecure_dev_auth,
         log_size: args.log_size,
@@ -102,7 +107,7 @@ async fn main() -> Result<()> {
         redis: args.redis.clone(),
         ..ServerConfig::default()
     };
-    if config.tokens.is_empty() && !config.insecure_dev_auth {
+    if config.tokens.is_empty() && config.token_secret.is_none() && !config.insecure_dev_auth {
         tracing::warn!(
             "no tokens configured and --insecure-dev-auth not given: every client will be refused"
         );
