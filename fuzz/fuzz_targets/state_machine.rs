@@ -275,7 +275,7 @@ fuzz_target!(|data: &[u8]| {
         if !items.is_empty() {
             let store = store.get_or_insert_with(|| Store::in_memory().expect("store"));
             let fresh = store
-                .record(&items, &state, 1_764_000_000_000)
+                .record("fuzz", &items, &state, 1_764_000_000_000)
                 .expect("record");
             announcer.handle_items(now, &fresh);
         }

@@ -37,6 +37,9 @@ fn open_url(app: &AppHandle, url: &str) {
     }
 }
 
+/// The app watches one source (its rows and resume state in the store).
+const SOURCE: &str = chime_core::store::DEFAULT_SOURCE;
+
 /// Outputs handled between two tray refreshes, at most.
 const BATCH: usize = 4096;
 
@@ -133,7 +136,7 @@ impl Controller {
         self.site = site_root(&profile);
         // Per server and account; the URL alone was the key before.
         let resume = lock(&self.store)
-            .resume_or(&profile.resume_key(), &[&profile.display_url()])
+            .resume_or(SOURCE, &profile.resume_key(), &[&profile.display_url()])
             .unwrap_or_else(|e| {
                 warn!("cannot read the resume state: {e}");
                 InboxState::default()
@@ -288,7 +291,9 @@ impl Controller {
                     }
                     let mut read = 0;
                     for kind in zero {
-                        read += lock(&self.store).mark_kind_read(Some(kind)).unwrap_or(0);
+                        read += lock(&self.store)
+                            .mark_kind_read(Some(SOURCE), Some(kind))
+                            .unwrap_or(0);
                     }
                     if read > 0 {
                         self.inbox_changed();
@@ -315,7 +320,7 @@ impl Controller {
             self.announce(&items);
             return;
         };
-        let fresh = lock(&self.store).record(&items, &state, now_ms());
+        let fresh = lock(&self.store).record(SOURCE, &items, &state, now_ms());
         match fresh {
             Ok(fresh) => {
                 self.store_failed = false;
@@ -386,7 +391,7 @@ impl Controller {
     }
 
     fn mark_read(&mut self, kind: Option<Kind>) {
-        if let Err(e) = lock(&self.store).mark_kind_read(kind) {
+        if let Err(e) = lock(&self.store).mark_kind_read(Some(SOURCE), kind) {
             warn!("cannot mark items read: {e}");
         }
         self.send(Command::MarkRead(kind));
@@ -399,7 +404,10 @@ impl Controller {
         let row = {
             let mut store = lock(&self.store);
             match store.mark_read(id) {
-                Ok(Some(row)) => Some((row.clone(), store.unread(row.kind).unwrap_or(0))),
+                Ok(Some(row)) => {
+                    let left = store.unread(Some(&row.source), row.kind).unwrap_or(0);
+                    Some((row, left))
+                }
                 Ok(None) => None,
                 Err(e) => {
                     warn!("cannot open an inbox item: {e}");

@@ -110,7 +110,13 @@ impl Shared {
             }
         };
         lock(&self.store)
-            .list(kind, limit.clamp(1, INBOX_MAX))
+            .list(
+                &chime_core::store::Filter {
+                    kind,
+                    ..Default::default()
+                },
+                limit.clamp(1, INBOX_MAX),
+            )
             .map_err(|e| CmdError::new("store", e.to_string()))
     }
 

@@ -151,7 +151,7 @@ async fn killed_mid_burst_the_app_keeps_every_event_exactly_once() {
     // Everything is in the inbox exactly once.
     let store = Store::open(&db).expect("open");
     let titles: BTreeSet<String> = store
-        .list(None, 10_000)
+        .list(&chime_core::store::Filter::default(), 10_000)
         .expect("list")
         .into_iter()
         .map(|r| r.title)
@@ -162,7 +162,13 @@ async fn killed_mid_burst_the_app_keeps_every_event_exactly_once() {
     let mut profile = chime_core::ServerProfile::new(&server.native_url()).expect("url");
     profile.auth = chime_core::Auth::Bearer(chime_core::Secret::new(TOKEN));
     let key = profile.resume_key();
-    assert_eq!(store.resume(&key).expect("state").last_seq, TOTAL);
+    assert_eq!(
+        store
+            .resume(chime_core::store::DEFAULT_SOURCE, &key)
+            .expect("state")
+            .last_seq,
+        TOTAL
+    );
     // Nothing was announced twice across the two runs.
     let d2 = d
         .poll("the second run to announce", || async {
@@ -324,7 +330,11 @@ async fn rows_read_on_the_server_while_chime_was_closed_are_read_after_a_restart
     let mut app = app;
     d.exited("the app to quit", &mut app).await;
     d.until_no_app().await;
-    let unread = |kind| Store::open(&db).and_then(|s| s.unread(kind)).unwrap_or(99);
+    let unread = |kind| {
+        Store::open(&db)
+            .and_then(|s| s.unread(None, kind))
+            .unwrap_or(99)
+    };
     assert_eq!(unread(chime_core::Kind::Like), 1);
     // Read on the site while Chime was closed.
     server.read(USER, None).await;

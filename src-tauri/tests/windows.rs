@@ -296,12 +296,13 @@ async fn the_inbox_shows_every_row_around_a_bad_one_and_pages_through_all_it_kee
         let items: Vec<_> = (1..=1_199)
             .map(|s| event(s, now - s as i64 * 1000))
             .collect();
-        store.record(&items, &state, now).expect("record");
+        let source = chime_core::store::DEFAULT_SOURCE;
+        store.record(source, &items, &state, now).expect("record");
         // A row an older Chime stored with a time in nanoseconds: it sorts
         // first, and a window that formats it naively shows nothing at all.
         let nanos = 1_764_000_000_000_000_000;
         store
-            .record(&[event(5_000, nanos)], &state, nanos)
+            .record(source, &[event(5_000, nanos)], &state, nanos)
             .expect("record the bad row");
     }
     let driver = Driver::start(&d).await;

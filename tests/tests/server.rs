@@ -659,8 +659,15 @@ fn py_mint(user: &str, secret: &str, ttl: i64) -> String {
         .args(["-c", PY_MINT, user, secret, &ttl.to_string()])
         .output()
         .expect("python3");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("utf-8").trim().to_owned()
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned()
 }
 
 #[tokio::test]
@@ -685,7 +692,10 @@ async fn a_token_a_site_minted_with_python_signs_its_user_in_by_cookie_or_bearer
     w.until_items(1, SOON).await;
     w.stop().await;
     // Expired, or signed with another secret: refused before the upgrade.
-    for bad in [py_mint("dana", "site-secret", -10), py_mint("dana", "wrong", 3600)] {
+    for bad in [
+        py_mint("dana", "site-secret", -10),
+        py_mint("dana", "wrong", 3600),
+    ] {
         let h = bearer(&bad).expect("header");
         assert_eq!(
             connect(&server.native_url(), Some((h.0, &h.1))).await.err(),

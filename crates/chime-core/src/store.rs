@@ -16,10 +16,38 @@ use crate::protocol::Kind;
 /// Rows kept; beyond it the oldest read rows go first, then the oldest.
 pub const DEFAULT_CAP: usize = 5000;
 
-const SCHEMA: i64 = 2;
+const SCHEMA: i64 = 3;
+
+/// The source of rows and resume states from before there were several
+/// (and of apps that watch one).
+pub const DEFAULT_SOURCE: &str = "default";
 
 /// The columns [`row`] reads, in its order.
-const ROW_COLUMNS: &str = "id, kind, actor, title, url, time, read";
+const ROW_COLUMNS: &str = "id, kind, actor, title, url, time, read, source";
+
+/// The items table of schema 3: every key is scoped by its source.
+const ITEMS_V3: &str = "(
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    title TEXT NOT NULL,
+    url TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    read INTEGER NOT NULL DEFAULT 0,
+    content TEXT,
+    UNIQUE (source, key)
+)";
+
+/// Which rows a window lists.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Filter<'a> {
+    pub source: Option<&'a str>,
+    pub kind: Option<Kind>,
+    /// Rows whose title or actor contain this (case-insensitive for ASCII).
+    pub text: Option<&'a str>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -44,13 +72,15 @@ pub struct Row {
     /// Unix milliseconds: the server's time, else when it arrived.
     pub time: i64,
     pub read: bool,
+    /// The source (see [`DEFAULT_SOURCE`]).
+    pub source: String,
 }
 
 pub struct Store {
     conn: Connection,
     cap: usize,
-    /// The server the resume state belongs to.
-    server: String,
+    /// Per source: the server (and account) its resume state belongs to.
+    servers: std::collections::HashMap<String, String>,
 }
 
 impl std::fmt::Debug for Store {
@@ -85,48 +115,38 @@ impl Store {
         Store::init(Connection::open_in_memory()?)
     }
 
-    fn init(conn: Connection) -> Result<Store, StoreError> {
+    fn init(mut conn: Connection) -> Result<Store, StoreError> {
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version > SCHEMA {
             return Err(StoreError::Newer(version));
         }
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS items (
-                id INTEGER PRIMARY KEY,
-                key TEXT NOT NULL UNIQUE,
-                kind TEXT NOT NULL,
-                actor TEXT NOT NULL,
-                title TEXT NOT NULL,
-                url TEXT NOT NULL,
-                time INTEGER NOT NULL,
-                read INTEGER NOT NULL DEFAULT 0
-            );
+        let has_items = conn
+            .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'items'")?
+            .exists([])?;
+        if has_items && version < 3 {
+            migrate_to_v3(&mut conn)?;
+        }
+        conn.execute_batch(&format!(
+            "CREATE TABLE IF NOT EXISTS items {ITEMS_V3};
             CREATE INDEX IF NOT EXISTS items_time ON items (time, id);
             CREATE INDEX IF NOT EXISTS items_kind ON items (kind, time, id);
+            CREATE INDEX IF NOT EXISTS items_source ON items (source, time, id);
             -- The pruning order: read rows first, oldest first.
             CREATE INDEX IF NOT EXISTS items_prune ON items (read DESC, time, id);
-            CREATE TABLE IF NOT EXISTS resume (
-                id INTEGER PRIMARY KEY CHECK (id = 1),
+            -- What an event says, as a second key (see `content_key`).
+            CREATE UNIQUE INDEX IF NOT EXISTS items_content ON items (source, content)
+                WHERE content IS NOT NULL;
+            CREATE TABLE IF NOT EXISTS cursors (
+                source TEXT PRIMARY KEY,
                 server TEXT NOT NULL,
                 state TEXT NOT NULL
-            );",
-        )?;
-        // Schema 2: what an event says, as a second key (see `content_key`).
-        let has_content = conn
-            .prepare("SELECT 1 FROM pragma_table_info('items') WHERE name = 'content'")?
-            .exists([])?;
-        if !has_content {
-            conn.execute_batch("ALTER TABLE items ADD COLUMN content TEXT;")?;
-        }
-        conn.execute_batch(
-            "CREATE UNIQUE INDEX IF NOT EXISTS items_content ON items (content)
-                 WHERE content IS NOT NULL;
-             PRAGMA user_version = 2;",
-        )?;
+            );
+            PRAGMA user_version = {SCHEMA};"
+        ))?;
         Ok(Store {
             conn,
             cap: DEFAULT_CAP,
-            server: String::new(),
+            servers: std::collections::HashMap::new(),
         })
     }
 
@@ -135,23 +155,30 @@ impl Store {
         self
     }
 
-    /// Resume from `server`: the state last recorded for it (the default
-    /// when none, when it was another server's, or unreadable). Later
-    /// records belong to `server`.
-    pub fn resume(&mut self, server: &str) -> Result<InboxState, StoreError> {
-        self.resume_or(server, &[])
+    /// Resume `source` from `server`: the state last recorded for it (the
+    /// default when none, when it was another server's or account's, or
+    /// unreadable). Later records of `source` belong to `server`.
+    pub fn resume(&mut self, source: &str, server: &str) -> Result<InboxState, StoreError> {
+        self.resume_or(source, server, &[])
     }
 
     /// As [`Store::resume`], also taking a state recorded under one of
     /// `earlier` (names an older Chime used for the same server and
     /// account); later records are under `server`.
-    pub fn resume_or(&mut self, server: &str, earlier: &[&str]) -> Result<InboxState, StoreError> {
-        self.server = server.to_owned();
+    pub fn resume_or(
+        &mut self,
+        source: &str,
+        server: &str,
+        earlier: &[&str],
+    ) -> Result<InboxState, StoreError> {
+        self.servers.insert(source.to_owned(), server.to_owned());
         let found: Option<(String, String)> = self
             .conn
-            .query_row("SELECT server, state FROM resume WHERE id = 1", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT server, state FROM cursors WHERE source = ?1",
+                params![source],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()?;
         Ok(found
             .filter(|(s, _)| *s == server || earlier.contains(&s.as_str()))
@@ -159,16 +186,19 @@ impl Store {
             .unwrap_or_default())
     }
 
-    /// The resume state last recorded for the current server.
-    pub fn state(&self) -> Result<InboxState, StoreError> {
+    /// The resume state last recorded for `source` and its current server.
+    pub fn state(&self, source: &str) -> Result<InboxState, StoreError> {
+        let server = self.servers.get(source).cloned().unwrap_or_default();
         let found: Option<(String, String)> = self
             .conn
-            .query_row("SELECT server, state FROM resume WHERE id = 1", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT server, state FROM cursors WHERE source = ?1",
+                params![source],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()?;
         Ok(found
-            .filter(|(server, _)| *server == self.server)
+            .filter(|(s, _)| *s == server)
             .and_then(|(_, t)| serde_json::from_str(&t).ok())
             .unwrap_or_default())
     }
@@ -178,16 +208,19 @@ impl Store {
     /// to announce.
     pub fn record(
         &mut self,
+        source: &str,
         items: &[NewItem],
         state: &InboxState,
         now_ms: i64,
     ) -> Result<Vec<NewItem>, StoreError> {
+        let server = self.servers.get(source).cloned().unwrap_or_default();
         let tx = self.conn.transaction()?;
         let mut fresh = Vec::new();
         {
             let mut insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO items (key, kind, actor, title, url, time, read, content)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)",
+                "INSERT OR IGNORE INTO items
+                   (source, key, kind, actor, title, url, time, read, content)
+                 VALUES (?8, ?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)",
             )?;
             for (n, item) in items.iter().enumerate() {
                 let content = content_key(item, now_ms);
@@ -216,7 +249,8 @@ impl Store {
                     title,
                     url,
                     time,
-                    content
+                    content,
+                    source
                 ])?;
                 if added > 0 {
                     fresh.push(item.clone());
@@ -225,9 +259,9 @@ impl Store {
         }
         let json = serde_json::to_string(state).unwrap_or_default();
         tx.execute(
-            "INSERT INTO resume (id, server, state) VALUES (1, ?1, ?2)
-             ON CONFLICT (id) DO UPDATE SET server = excluded.server, state = excluded.state",
-            params![self.server, json],
+            "INSERT INTO cursors (source, server, state) VALUES (?1, ?2, ?3)
+             ON CONFLICT (source) DO UPDATE SET server = excluded.server, state = excluded.state",
+            params![source, server, json],
         )?;
         if !fresh.is_empty() {
             prune(&tx, self.cap)?;
@@ -236,16 +270,33 @@ impl Store {
         Ok(fresh)
     }
 
-    /// Newest first, optionally of one kind.
-    pub fn list(&self, kind: Option<Kind>, limit: usize) -> Result<Vec<Row>, StoreError> {
+    /// Newest first, of the rows `filter` lets through.
+    pub fn list(&self, filter: &Filter<'_>, limit: usize) -> Result<Vec<Row>, StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {ROW_COLUMNS} FROM items
-             WHERE ?1 IS NULL OR kind = ?1
-             ORDER BY time DESC, id DESC LIMIT ?2"
+             WHERE (?1 IS NULL OR kind = ?1) AND (?2 IS NULL OR source = ?2)
+               AND (?3 IS NULL OR title LIKE ?3 ESCAPE '\\' OR actor LIKE ?3 ESCAPE '\\')
+             ORDER BY time DESC, id DESC LIMIT ?4"
         ))?;
+        let pattern = filter
+            .text
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(|t| {
+                let escaped = t
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                format!("%{escaped}%")
+            });
         let rows = stmt
             .query_map(
-                params![kind.map(Kind::as_str), limit.min(i64::MAX as usize) as i64],
+                params![
+                    filter.kind.map(Kind::as_str),
+                    filter.source,
+                    pattern,
+                    limit.min(i64::MAX as usize) as i64
+                ],
                 row,
             )?
             .filter_map(Result::ok)
@@ -276,22 +327,40 @@ impl Store {
         Ok(found)
     }
 
-    /// Mark every row of `kind` (or all) read; returns how many changed.
-    pub fn mark_kind_read(&mut self, kind: Option<Kind>) -> Result<usize, StoreError> {
+    /// Mark every row of `kind` (or all) of `source` (or every source)
+    /// read; returns how many changed.
+    pub fn mark_kind_read(
+        &mut self,
+        source: Option<&str>,
+        kind: Option<Kind>,
+    ) -> Result<usize, StoreError> {
         Ok(self.conn.execute(
-            "UPDATE items SET read = 1 WHERE read = 0 AND (?1 IS NULL OR kind = ?1)",
-            params![kind.map(Kind::as_str)],
+            "UPDATE items SET read = 1
+             WHERE read = 0 AND (?1 IS NULL OR kind = ?1) AND (?2 IS NULL OR source = ?2)",
+            params![kind.map(Kind::as_str), source],
         )?)
     }
 
-    /// Unread rows of `kind`.
-    pub fn unread(&self, kind: Kind) -> Result<u64, StoreError> {
+    /// Unread rows of `kind` of `source` (or every source).
+    pub fn unread(&self, source: Option<&str>, kind: Kind) -> Result<u64, StoreError> {
         let n: i64 = self.conn.query_row(
-            "SELECT COUNT(*) FROM items WHERE read = 0 AND kind = ?1",
-            params![kind.as_str()],
+            "SELECT COUNT(*) FROM items
+             WHERE read = 0 AND kind = ?1 AND (?2 IS NULL OR source = ?2)",
+            params![kind.as_str(), source],
             |r| r.get(0),
         )?;
         Ok(n.max(0) as u64)
+    }
+
+    /// Forget a source: its rows and its resume state. Returns the rows
+    /// removed.
+    pub fn remove_source(&mut self, source: &str) -> Result<usize, StoreError> {
+        let tx = self.conn.transaction()?;
+        let n = tx.execute("DELETE FROM items WHERE source = ?1", params![source])?;
+        tx.execute("DELETE FROM cursors WHERE source = ?1", params![source])?;
+        tx.commit()?;
+        self.servers.remove(source);
+        Ok(n)
     }
 
     pub fn len(&self) -> Result<usize, StoreError> {
@@ -359,7 +428,51 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Row>> {
         url: r.get(4)?,
         time: r.get(5)?,
         read: r.get::<_, i64>(6)? != 0,
+        source: r.get(7)?,
     }))
+}
+
+/// Schemas 1 and 2 to 3: rows and the one resume state become the default
+/// source's, and keys are scoped by source (a table rebuild: SQLite cannot
+/// change a UNIQUE constraint in place). One transaction: a crash leaves
+/// the old file as it was.
+fn migrate_to_v3(conn: &mut Connection) -> Result<(), StoreError> {
+    let has_content = conn
+        .prepare("SELECT 1 FROM pragma_table_info('items') WHERE name = 'content'")?
+        .exists([])?;
+    let has_resume = conn
+        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'resume'")?
+        .exists([])?;
+    let tx = conn.transaction()?;
+    tx.execute_batch(&format!("CREATE TABLE items_v3 {ITEMS_V3};"))?;
+    let content = if has_content { "content" } else { "NULL" };
+    tx.execute(
+        &format!(
+            "INSERT INTO items_v3 (id, source, key, kind, actor, title, url, time, read, content)
+             SELECT id, ?1, key, kind, actor, title, url, time, read, {content} FROM items"
+        ),
+        params![DEFAULT_SOURCE],
+    )?;
+    tx.execute_batch(
+        "DROP TABLE items;
+         ALTER TABLE items_v3 RENAME TO items;
+         CREATE TABLE IF NOT EXISTS cursors (
+             source TEXT PRIMARY KEY,
+             server TEXT NOT NULL,
+             state TEXT NOT NULL
+         );",
+    )?;
+    if has_resume {
+        tx.execute(
+            "INSERT OR IGNORE INTO cursors (source, server, state)
+             SELECT ?1, server, state FROM resume WHERE id = 1",
+            params![DEFAULT_SOURCE],
+        )?;
+        tx.execute_batch("DROP TABLE resume;")?;
+    }
+    tx.execute_batch("PRAGMA user_version = 3;")?;
+    tx.commit()?;
+    Ok(())
 }
 
 fn prune(tx: &rusqlite::Transaction<'_>, cap: usize) -> Result<(), StoreError> {
@@ -397,7 +510,7 @@ mod tests {
     }
 
     fn titles(store: &Store) -> Vec<String> {
-        let rows = store.list(None, 10).expect("list");
+        let rows = store.list(&Filter::default(), 10).expect("list");
         rows.into_iter().map(|r| r.title).collect()
     }
 
@@ -428,9 +541,17 @@ mod tests {
         }
         let mut store = Store::in_memory().expect("store");
         store
-            .record(&[event(1, Kind::Like, i64::MAX - T0)], &state(1), now)
+            .record(
+                DEFAULT_SOURCE,
+                &[event(1, Kind::Like, i64::MAX - T0)],
+                &state(1),
+                now,
+            )
             .expect("record");
-        assert_eq!(store.list(None, 1).expect("list")[0].time, now);
+        assert_eq!(
+            store.list(&Filter::default(), 1).expect("list")[0].time,
+            now
+        );
     }
 
     #[test]
@@ -438,6 +559,7 @@ mod tests {
         let mut store = Store::in_memory().expect("store");
         let first = store
             .record(
+                DEFAULT_SOURCE,
                 &[event(1, Kind::Like, 10), event(2, Kind::Reply, 20)],
                 &state(2),
                 99,
@@ -446,6 +568,7 @@ mod tests {
         assert_eq!(first.len(), 2);
         let again = store
             .record(
+                DEFAULT_SOURCE,
                 &[event(2, Kind::Reply, 20), event(3, Kind::Like, 30)],
                 &state(3),
                 99,
@@ -453,20 +576,20 @@ mod tests {
             .expect("record");
         assert_eq!(again, vec![event(3, Kind::Like, 30)]);
         assert_eq!(store.len().expect("len"), 3);
-        assert_eq!(store.state().expect("state"), state(3));
+        assert_eq!(store.state(DEFAULT_SOURCE).expect("state"), state(3));
     }
 
     #[test]
     fn an_event_replayed_under_a_new_epoch_is_known_by_what_it_says() {
         let mut store = Store::in_memory().expect("store");
         store
-            .record(&[event(1, Kind::Like, 10)], &state(1), T0)
+            .record(DEFAULT_SOURCE, &[event(1, Kind::Like, 10)], &state(1), T0)
             .expect("record");
         let mut s = state(1);
         s.epoch = Some("renamed".into());
         // The same event (same text, same server time) under new numbers.
         let fresh = store
-            .record(&[event(1, Kind::Like, 10)], &s, T0)
+            .record(DEFAULT_SOURCE, &[event(1, Kind::Like, 10)], &s, T0)
             .expect("record");
         assert!(fresh.is_empty(), "{fresh:?}");
         assert_eq!(store.len().expect("len"), 1);
@@ -494,7 +617,7 @@ mod tests {
         assert_eq!(store.len().expect("len"), 1);
         assert_eq!(
             store
-                .record(&[event(2, Kind::Like, 10)], &state(2), T0)
+                .record(DEFAULT_SOURCE, &[event(2, Kind::Like, 10)], &state(2), T0)
                 .expect("record")
                 .len(),
             1
@@ -504,15 +627,130 @@ mod tests {
     }
 
     #[test]
+    fn sources_keep_their_own_rows_keys_and_resume_states_and_go_whole() {
+        let mut store = Store::in_memory().expect("store");
+        store.resume("blog", "wss://a/ as token:1").expect("resume");
+        store.resume("work", "wss://a/ as token:2").expect("resume");
+        // The same event number from two accounts: two rows.
+        assert_eq!(
+            store
+                .record("blog", &[event(1, Kind::Like, 1)], &state(1), T0)
+                .expect("record")
+                .len(),
+            1
+        );
+        let mut other = event(1, Kind::Like, 2);
+        if let NewItem::Event(e) = &mut other {
+            e.target.title = "50% off_sale".into();
+        }
+        assert_eq!(
+            store
+                .record("work", &[other], &state(7), T0)
+                .expect("record")
+                .len(),
+            1
+        );
+        assert_eq!(store.state("blog").expect("state"), state(1));
+        assert_eq!(store.state("work").expect("state"), state(7));
+        let of = |source| Filter {
+            source: Some(source),
+            ..Filter::default()
+        };
+        assert_eq!(store.list(&of("work"), 10).expect("list").len(), 1);
+        assert_eq!(store.list(&of("work"), 10).expect("list")[0].source, "work");
+        let text = |t| Filter {
+            text: Some(t),
+            ..Filter::default()
+        };
+        assert_eq!(store.list(&text("50%"), 10).expect("list").len(), 1);
+        assert_eq!(store.list(&text("0% off_"), 10).expect("list").len(), 1);
+        assert_eq!(
+            store.list(&text("%"), 10).expect("list").len(),
+            1,
+            "% is literal"
+        );
+        assert_eq!(
+            store.list(&text("USER1"), 10).expect("list").len(),
+            2,
+            "actor, any case"
+        );
+        assert_eq!(store.unread(Some("blog"), Kind::Like).expect("unread"), 1);
+        store.mark_kind_read(Some("blog"), None).expect("read");
+        assert_eq!(store.unread(Some("work"), Kind::Like).expect("unread"), 1);
+        assert_eq!(store.remove_source("work").expect("remove"), 1);
+        assert_eq!(store.len().expect("len"), 1);
+        assert_eq!(
+            store.resume("work", "wss://a/ as token:2").expect("resume"),
+            InboxState::default()
+        );
+    }
+
+    #[test]
+    fn a_schema_2_inbox_becomes_the_default_sources_with_its_resume_state() {
+        let dir = std::env::temp_dir().join(format!("chime-store-v2-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("inbox.sqlite3");
+        let saved = serde_json::to_string(&state(9)).expect("json");
+        {
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(
+                "CREATE TABLE items (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE,
+                   kind TEXT NOT NULL, actor TEXT NOT NULL, title TEXT NOT NULL,
+                   url TEXT NOT NULL, time INTEGER NOT NULL, read INTEGER NOT NULL DEFAULT 0,
+                   content TEXT);
+                 CREATE TABLE resume (id INTEGER PRIMARY KEY CHECK (id = 1),
+                   server TEXT NOT NULL, state TEXT NOT NULL);
+                 INSERT INTO items (id, key, kind, actor, title, url, time, read) VALUES
+                   (7, 'e1:9', 'reply', 'a', 'kept', 'u', 5, 1);
+                 PRAGMA user_version = 2;",
+            )
+            .expect("v2");
+            conn.execute(
+                "INSERT INTO resume (id, server, state) VALUES (1, 'wss://a/', ?1)",
+                params![saved],
+            )
+            .expect("resume");
+        }
+        let mut store = Store::open(&path).expect("upgrade");
+        let rows = store.list(&Filter::default(), 10).expect("list");
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            (rows[0].id, rows[0].read, rows[0].source.as_str()),
+            (7, true, DEFAULT_SOURCE)
+        );
+        assert_eq!(
+            store
+                .resume_or(DEFAULT_SOURCE, "new key", &["wss://a/"])
+                .expect("resume"),
+            state(9)
+        );
+        // The same key again is still known (it moved with its source).
+        let again = NewItem::Event(Event {
+            seq: 9,
+            kind: Kind::Reply,
+            actor: "x".into(),
+            target: Target::default(),
+            time: 0,
+        });
+        assert!(store
+            .record(DEFAULT_SOURCE, &[again], &state(9), T0)
+            .expect("record")
+            .is_empty());
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn the_same_seq_under_a_new_epoch_is_a_new_event() {
         let mut store = Store::in_memory().expect("store");
         store
-            .record(&[event(1, Kind::Like, 10)], &state(1), T0)
+            .record(DEFAULT_SOURCE, &[event(1, Kind::Like, 10)], &state(1), T0)
             .expect("record");
         let mut s = state(1);
         s.epoch = Some("e2".into());
         let fresh = store
-            .record(&[event(1, Kind::Like, 11)], &s, T0)
+            .record(DEFAULT_SOURCE, &[event(1, Kind::Like, 11)], &s, T0)
             .expect("record");
         assert_eq!(fresh.len(), 1);
     }
@@ -520,27 +758,29 @@ mod tests {
     #[test]
     fn a_state_kept_under_an_earlier_name_is_taken_and_then_recorded_under_the_new_one() {
         let mut store = Store::in_memory().expect("store");
-        store.resume("wss://a/").expect("resume");
+        store.resume(DEFAULT_SOURCE, "wss://a/").expect("resume");
         store
-            .record(&[event(1, Kind::Like, 1)], &state(1), T0)
+            .record(DEFAULT_SOURCE, &[event(1, Kind::Like, 1)], &state(1), T0)
             .expect("record");
         assert_eq!(
             store
-                .resume_or("wss://a/ as token:1234", &["wss://a/"])
+                .resume_or(DEFAULT_SOURCE, "wss://a/ as token:1234", &["wss://a/"])
                 .expect("resume"),
             state(1)
         );
         store
-            .record(&[event(2, Kind::Like, 2)], &state(2), T0)
+            .record(DEFAULT_SOURCE, &[event(2, Kind::Like, 2)], &state(2), T0)
             .expect("record");
         assert_eq!(
-            store.resume("wss://a/ as token:1234").expect("resume"),
+            store
+                .resume(DEFAULT_SOURCE, "wss://a/ as token:1234")
+                .expect("resume"),
             state(2)
         );
         // Another account of the same server starts on its own.
         assert_eq!(
             store
-                .resume_or("wss://a/ as token:beef", &[])
+                .resume_or(DEFAULT_SOURCE, "wss://a/ as token:beef", &[])
                 .expect("resume"),
             InboxState::default()
         );
@@ -550,17 +790,20 @@ mod tests {
     fn the_resume_state_belongs_to_its_server() {
         let mut store = Store::in_memory().expect("store");
         assert_eq!(
-            store.resume("wss://a/").expect("resume"),
+            store.resume(DEFAULT_SOURCE, "wss://a/").expect("resume"),
             InboxState::default()
         );
         store
-            .record(&[event(1, Kind::Like, 1)], &state(1), T0)
+            .record(DEFAULT_SOURCE, &[event(1, Kind::Like, 1)], &state(1), T0)
             .expect("record");
         assert_eq!(
-            store.resume("wss://b/").expect("resume"),
+            store.resume(DEFAULT_SOURCE, "wss://b/").expect("resume"),
             InboxState::default()
         );
-        assert_eq!(store.resume("wss://a/").expect("resume"), state(1));
+        assert_eq!(
+            store.resume(DEFAULT_SOURCE, "wss://a/").expect("resume"),
+            state(1)
+        );
     }
 
     #[test]
@@ -571,15 +814,25 @@ mod tests {
             event(2, Kind::Reply, 100),
             event(3, Kind::Like, 200),
         ];
-        store.record(&items, &state(3), T0).expect("record");
+        store
+            .record(DEFAULT_SOURCE, &items, &state(3), T0)
+            .expect("record");
         let all: Vec<i64> = store
-            .list(None, 10)
+            .list(&Filter::default(), 10)
             .expect("list")
             .iter()
             .map(|r| r.time - T0)
             .collect();
         assert_eq!(all, [300, 200, 100]);
-        let likes = store.list(Some(Kind::Like), 10).expect("list");
+        let likes = store
+            .list(
+                &Filter {
+                    kind: Some(Kind::Like),
+                    ..Filter::default()
+                },
+                10,
+            )
+            .expect("list");
         assert_eq!(likes.len(), 2);
         assert!(likes.iter().all(|r| r.kind == Kind::Like && !r.read));
     }
@@ -588,17 +841,19 @@ mod tests {
     fn the_cap_prunes_the_oldest_read_rows_before_any_unread_one() {
         let mut store = Store::in_memory().expect("store").with_cap(3);
         let first: Vec<_> = (1..=3).map(|s| event(s, Kind::Like, s as i64)).collect();
-        store.record(&first, &state(3), T0).expect("record");
+        store
+            .record(DEFAULT_SOURCE, &first, &state(3), T0)
+            .expect("record");
         // Row 2 (the middle one) is read: it goes first, not row 1.
-        let two = store.list(None, 10).expect("list")[1].id;
+        let two = store.list(&Filter::default(), 10).expect("list")[1].id;
         store.mark_read(two).expect("read");
         store
-            .record(&[event(4, Kind::Like, 4)], &state(4), T0)
+            .record(DEFAULT_SOURCE, &[event(4, Kind::Like, 4)], &state(4), T0)
             .expect("record");
         assert_eq!(titles(&store), ["post 4", "post 3", "post 1"]);
         // With nothing read, the oldest unread goes.
         store
-            .record(&[event(5, Kind::Like, 5)], &state(5), T0)
+            .record(DEFAULT_SOURCE, &[event(5, Kind::Like, 5)], &state(5), T0)
             .expect("record");
         assert_eq!(titles(&store), ["post 5", "post 4", "post 3"]);
     }
@@ -621,16 +876,22 @@ mod tests {
         };
         assert_eq!(
             store
-                .record(std::slice::from_ref(&bump), &s, 1000)
+                .record(DEFAULT_SOURCE, std::slice::from_ref(&bump), &s, 1000)
                 .expect("record")
                 .len(),
             1
         );
         // The same total rising again later is another row.
-        assert_eq!(store.record(&[bump], &s, 2000).expect("record").len(), 1);
-        let rows = store.list(None, 10).expect("list");
+        assert_eq!(
+            store
+                .record(DEFAULT_SOURCE, &[bump], &s, 2000)
+                .expect("record")
+                .len(),
+            1
+        );
+        let rows = store.list(&Filter::default(), 10).expect("list");
         assert_eq!(rows[0].title, "3 new likes");
-        assert_eq!(store.state().expect("state").totals.likes, 3);
+        assert_eq!(store.state(DEFAULT_SOURCE).expect("state").totals.likes, 3);
     }
 
     #[test]
@@ -641,10 +902,15 @@ mod tests {
             event(2, Kind::Reply, 2),
             event(3, Kind::Like, 3),
         ];
-        store.record(&items, &state(3), T0).expect("record");
-        assert_eq!(store.mark_kind_read(Some(Kind::Like)).expect("read"), 2);
-        assert_eq!(store.unread(Kind::Like).expect("unread"), 0);
-        assert_eq!(store.unread(Kind::Reply).expect("unread"), 1);
+        store
+            .record(DEFAULT_SOURCE, &items, &state(3), T0)
+            .expect("record");
+        assert_eq!(
+            store.mark_kind_read(None, Some(Kind::Like)).expect("read"),
+            2
+        );
+        assert_eq!(store.unread(None, Kind::Like).expect("unread"), 0);
+        assert_eq!(store.unread(None, Kind::Reply).expect("unread"), 1);
     }
 
     #[test]
@@ -655,15 +921,15 @@ mod tests {
         {
             let mut store = Store::open(&path).expect("open");
             store
-                .record(&[event(1, Kind::Like, 1)], &state(1), T0)
+                .record(DEFAULT_SOURCE, &[event(1, Kind::Like, 1)], &state(1), T0)
                 .expect("record");
         }
         let mut store = Store::open(&path).expect("reopen");
         assert_eq!(store.len().expect("len"), 1);
-        assert_eq!(store.state().expect("state").last_seq, 1);
+        assert_eq!(store.state(DEFAULT_SOURCE).expect("state").last_seq, 1);
         // Another server's cursor means nothing here.
         assert_eq!(
-            store.resume("wss://other/").expect("state"),
+            store.resume(DEFAULT_SOURCE, "wss://other/").expect("state"),
             InboxState::default()
         );
         store

@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use chime_core::inbox::{InboxState, NewItem};
-use chime_core::store::{Store, DEFAULT_CAP};
+use chime_core::store::{Filter, Store, DEFAULT_CAP};
 use chime_core::{Event, Kind, Target};
 
 fn event(seq: u64) -> NewItem {
@@ -32,13 +32,17 @@ fn dir_size(dir: &std::path::Path) -> u64 {
         .unwrap_or(0)
 }
 
+const SOURCE: &str = chime_core::store::DEFAULT_SOURCE;
+/// "Now" for the records: event times are before it.
+const NOW: i64 = 1_764_000_000_000;
+
 fn main() {
     let root = std::env::temp_dir().join(format!("chime-bench-store-{}", std::process::id()));
     for batch in [1usize, 16, 256, 4096] {
         let dir = root.join(format!("b{batch}"));
         let _ = std::fs::remove_dir_all(&dir);
         let mut store = Store::open(&dir.join("inbox.sqlite3")).expect("open");
-        store.resume("wss://bench/").expect("resume");
+        store.resume(SOURCE, "wss://bench/").expect("resume");
         let total: u64 = if batch == 1 { 4_000 } else { 20_000 };
         let t0 = Instant::now();
         let mut seq = 0;
@@ -52,7 +56,7 @@ fn main() {
                 epoch: Some("e".into()),
                 ..InboxState::default()
             };
-            store.record(&items, &state, 0).expect("record");
+            store.record(SOURCE, &items, &state, NOW).expect("record");
         }
         let dt = t0.elapsed();
         println!(
@@ -66,12 +70,16 @@ fn main() {
             let t0 = Instant::now();
             let n = 200;
             for _ in 0..n {
-                std::hint::black_box(store.list(None, 500).expect("list"));
+                std::hint::black_box(store.list(&Filter::default(), 500).expect("list"));
             }
             let page = t0.elapsed() / n;
             let t0 = Instant::now();
             for _ in 0..n {
-                std::hint::black_box(store.list(Some(Kind::Reply), 500).expect("list"));
+                let replies = Filter {
+                    kind: Some(Kind::Reply),
+                    ..Filter::default()
+                };
+                std::hint::black_box(store.list(&replies, 500).expect("list"));
             }
             let filtered = t0.elapsed() / n;
             println!(
