@@ -4,34 +4,42 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use chime_core::profile::SourceFlags;
 use chime_core::{Config, Heartbeat, ServerProfile};
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 
-/// Chime: likes, dislikes and replies, in the tray.
+use crate::controller::SourceSpec;
+
+/// Chime: likes, dislikes and replies, in the tray. Several `--server`
+/// groups watch several sources; the options after a `--server` apply to it.
 #[derive(Parser, Debug, Clone, Default)]
 #[command(name = "chime", version)]
 pub struct Args {
-    /// Push server URL (ws:// or wss://), for this run (Settings are not changed).
+    /// Push server URL (ws:// or wss://), for this run (Settings are not
+    /// changed). Repeat for several sources.
     #[arg(long)]
-    pub server: Option<String>,
-    /// Wire dialect: seed, native or auto.
+    pub server: Vec<String>,
+    /// This source's name in the tray and toasts.
     #[arg(long)]
-    pub dialect: Option<String>,
-    /// Bearer token (or CHIME_TOKEN).
+    pub name: Vec<String>,
+    /// This source's wire dialect: seed, native or auto.
+    #[arg(long)]
+    pub dialect: Vec<String>,
+    /// Bearer token (or CHIME_TOKEN, with one --server).
     #[arg(long, env = "CHIME_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
-    /// Cookie header value (or CHIME_COOKIE).
+    pub token: Vec<String>,
+    /// Cookie header value (or CHIME_COOKIE, with one --server).
     #[arg(long, env = "CHIME_COOKIE", hide_env_values = true)]
-    pub cookie: Option<String>,
+    pub cookie: Vec<String>,
     /// Credential as a query parameter, NAME=VALUE.
     #[arg(long, value_name = "NAME=VALUE")]
-    pub query_token: Option<String>,
+    pub query_token: Vec<String>,
     /// Extra request header, Name:Value (repeatable).
     #[arg(long = "header")]
     pub header: Vec<String>,
-    /// Heartbeat period in seconds.
+    /// This source's heartbeat period in seconds.
     #[arg(long)]
-    pub heartbeat: Option<f64>,
+    pub heartbeat: Vec<f64>,
     /// Run an embedded push server with demo traffic and connect to it.
     #[arg(long)]
     pub demo: bool,
@@ -44,34 +52,82 @@ pub struct Args {
     /// Start in the tray even if Settings say otherwise (used by autostart).
     #[arg(long)]
     pub hidden: bool,
+    /// The `--server` groups (filled by [`parse`]).
+    #[arg(skip)]
+    pub sources: Vec<SourceFlags>,
+    /// Why the groups could not be made, if they could not.
+    #[arg(skip)]
+    pub sources_problem: Option<String>,
 }
 
-impl Args {
-    /// A server given on the command line, if any.
-    pub fn profile(&self) -> Result<Option<(ServerProfile, Config)>, String> {
-        let Some(url) = self.server.clone() else {
-            return Ok(None);
-        };
-        let profile = ServerProfile::from_flags(
-            &url,
-            self.dialect.as_deref().unwrap_or("auto"),
-            &self.header,
-            self.token.clone(),
-            self.cookie.clone(),
-            self.query_token.as_deref(),
-        )?;
-        let mut config = Config {
-            dialect: profile.dialect,
-            ..Config::default()
-        };
-        if let Some(secs) = self.heartbeat {
-            if let Some(p) = chime_core::settings::heartbeat_problem(profile.dialect, secs) {
-                return Err(format!("--heartbeat: {p}"));
-            }
-            config.heartbeat = Heartbeat::with_interval(Duration::from_secs_f64(secs));
+/// The command line, with its `--server` groups.
+pub fn parse() -> Args {
+    let matches = Args::command().get_matches();
+    let mut args = match Args::from_arg_matches(&matches) {
+        Ok(a) => a,
+        Err(e) => e.exit(),
+    };
+    if !args.server.is_empty() {
+        match chime_core::profile::sources_from_matches(&matches) {
+            Ok(s) => args.sources = s,
+            Err(e) => args.sources_problem = Some(e),
         }
-        Ok(Some((profile, config)))
     }
+    args
+}
+
+/// One source per `--server` group: the first is the store's default
+/// source (so a run with one `--server` resumes as it always did), the
+/// others are named by their label.
+pub fn specs(groups: &[SourceFlags]) -> Result<Vec<SourceSpec>, String> {
+    groups
+        .iter()
+        .enumerate()
+        .map(|(n, g)| {
+            let profile = ServerProfile::from_flags(
+                &g.server,
+                g.dialect.as_deref().unwrap_or("auto"),
+                &g.headers,
+                g.token.clone(),
+                g.cookie.clone(),
+                g.query_token.as_deref(),
+            )?;
+            let mut config = Config {
+                dialect: profile.dialect,
+                ..Config::default()
+            };
+            if let Some(secs) = g.heartbeat {
+                if let Some(p) = chime_core::settings::heartbeat_problem(profile.dialect, secs) {
+                    return Err(format!("--heartbeat: {p}"));
+                }
+                config.heartbeat = Heartbeat::with_interval(Duration::from_secs_f64(secs));
+            }
+            let label = g.label();
+            let id = if n == 0 {
+                chime_core::store::DEFAULT_SOURCE.to_owned()
+            } else {
+                format!("cli:{label}")
+            };
+            Ok(SourceSpec {
+                id,
+                name: label,
+                profile,
+                config,
+            })
+        })
+        .collect()
+}
+
+/// The embedded demo server as the one source.
+pub fn demo_source(url: &str, token: String) -> Result<SourceSpec, String> {
+    let group = SourceFlags {
+        server: url.to_owned(),
+        name: Some("Demo".into()),
+        dialect: Some("native".into()),
+        token: Some(token),
+        ..SourceFlags::default()
+    };
+    specs(std::slice::from_ref(&group)).map(|mut v| v.remove(0))
 }
 
 fn home() -> Option<PathBuf> {

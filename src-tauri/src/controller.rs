@@ -10,7 +10,7 @@ use chime_core::client::sleep_until;
 use chime_core::settings::{NotifySettings, QuietHours, ServerSettings, Settings};
 use chime_core::store::Store;
 use chime_core::supervisor::{ConnState, Output};
-use chime_core::{Client, Command, Counts, InboxState, Kind, NewItem, Secret};
+use chime_core::{Client, Command, Counts, InboxState, Kind, NewItem, Secret, ServerProfile};
 use tauri::{AppHandle, Emitter, Manager};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -19,9 +19,9 @@ use tracing::{error, info, warn};
 use crate::localtime::{local_hhmm, local_wday_minute, until_tomorrow};
 use crate::notifier::{Notifier, ToastEvent};
 use crate::state::{lock, Shared, Status};
-use crate::tray::{ids, Tray, View};
+use crate::tray::{ids, parse_id, SourceView, Tray, View};
 use crate::windows::{self, events};
-use crate::{site_root, Cmd, Profile};
+use crate::{site_root, Cmd};
 
 /// Open an http/https URL with the desktop's browser (or the program named
 /// by `CHIME_OPEN_WITH`); anything else is refused.
@@ -37,11 +37,17 @@ fn open_url(app: &AppHandle, url: &str) {
     }
 }
 
-/// The app watches one source (its rows and resume state in the store).
-const SOURCE: &str = chime_core::store::DEFAULT_SOURCE;
-
 /// Outputs handled between two tray refreshes, at most.
 const BATCH: usize = 4096;
+
+/// One source to watch: its store id, its name, where and how.
+#[derive(Debug, Clone)]
+pub struct SourceSpec {
+    pub id: String,
+    pub name: String,
+    pub profile: ServerProfile,
+    pub config: chime_core::Config,
+}
 
 /// Items and the resume state that covers them, not yet stored.
 #[derive(Default)]
@@ -52,22 +58,38 @@ struct Pending {
     dirty: bool,
 }
 
+/// One source at run time: its link, what it has announced and what it
+/// still has to store. Sources never wait on each other.
+struct Source {
+    /// The store's source id.
+    id: String,
+    client: Option<Client>,
+    /// Outputs of an older client of this source are ignored.
+    generation: u64,
+    announcer: Announcer,
+    pending: Pending,
+    last_url: [Option<String>; 3],
+    site: Option<String>,
+    /// Counts have arrived on the current link.
+    counts_fresh: bool,
+}
+
 pub struct Controller {
     app: AppHandle,
     tray: Option<Tray>,
     view: View,
-    announcer: Announcer,
+    sources: Vec<Source>,
+    /// Every source's outputs, tagged (source, generation).
+    events_tx: mpsc::UnboundedSender<(usize, u64, Output)>,
+    events_rx: mpsc::UnboundedReceiver<(usize, u64, Output)>,
+    generation: u64,
     pub(crate) notifier: Notifier,
     store: Arc<Mutex<Store>>,
-    pending: Pending,
     quiet: QuietHours,
-    last_url: [Option<String>; 3],
-    client: Option<Client>,
-    site: Option<String>,
+    notify: NotifySettings,
+    paused_until: Option<std::time::Instant>,
     /// The store failed to write: items are announced anyway, once.
     store_failed: bool,
-    /// Counts have arrived on the current link.
-    counts_fresh: bool,
     /// The saved server settings in use (`None` when flags chose the server).
     pub(crate) server: Option<(ServerSettings, Option<Secret>)>,
 }
@@ -96,20 +118,21 @@ impl Controller {
         store: Arc<Mutex<Store>>,
         settings: &Settings,
     ) -> Controller {
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
         let mut c = Controller {
             app,
             tray,
             view,
-            announcer: Announcer::new(AnnounceConfig::default()),
+            sources: Vec::new(),
+            events_tx,
+            events_rx,
+            generation: 0,
             notifier,
             store,
-            pending: Pending::default(),
             quiet: QuietHours::default(),
-            last_url: Default::default(),
-            client: None,
-            site: None,
+            notify: NotifySettings::default(),
+            paused_until: None,
             store_failed: false,
-            counts_fresh: false,
             server: None,
         };
         c.apply_prefs(settings.notify, settings.quiet_hours.clone());
@@ -117,99 +140,167 @@ impl Controller {
     }
 
     fn apply_prefs(&mut self, notify: NotifySettings, quiet: QuietHours) {
-        for kind in Kind::ALL {
-            self.announcer.set_enabled(kind, notify.get(kind));
+        self.notify = notify;
+        for s in &mut self.sources {
+            for kind in Kind::ALL {
+                s.announcer.set_enabled(kind, notify.get(kind));
+            }
         }
         self.notifier.set_sound(notify.sound);
         self.quiet = quiet;
     }
 
-    /// Start talking to `profile` (dropping any current link), resuming
-    /// from what the store kept for that server.
-    pub fn connect(&mut self, profile: Profile) {
-        self.site = None;
-        let Some((profile, config)) = profile else {
-            self.publish_status();
-            return;
-        };
-        self.view.host = profile.host_label();
-        self.site = site_root(&profile);
-        // Per server and account; the URL alone was the key before.
-        let resume = lock(&self.store)
-            .resume_or(SOURCE, &profile.resume_key(), &[&profile.display_url()])
-            .unwrap_or_else(|e| {
-                warn!("cannot read the resume state: {e}");
-                InboxState::default()
+    /// Start talking to `specs` (one link each), resuming each from what
+    /// the store kept for it. `problem`: why there is nothing to talk to.
+    pub fn connect(&mut self, specs: Vec<SourceSpec>, problem: Option<String>) {
+        self.sources.clear();
+        self.view.sources.clear();
+        let several = specs.len() > 1;
+        for (n, spec) in specs.into_iter().enumerate() {
+            self.generation += 1;
+            let generation = self.generation;
+            let mut announcer = Announcer::for_source(
+                AnnounceConfig::default(),
+                n,
+                several.then(|| spec.name.clone()),
+            );
+            for kind in Kind::ALL {
+                announcer.set_enabled(kind, self.notify.get(kind));
+            }
+            announcer.pause_until(self.paused_until);
+            let profile = spec.profile;
+            // Per server and account; the URL alone was the key before.
+            let resume = lock(&self.store)
+                .resume_or(&spec.id, &profile.resume_key(), &[&profile.display_url()])
+                .unwrap_or_else(|e| {
+                    warn!("cannot read the resume state: {e}");
+                    InboxState::default()
+                });
+            info!(source = n, last_seq = resume.last_seq, "resuming");
+            let host = profile.host_label();
+            let site = site_root(&profile);
+            let (client, state) = match Client::spawn(profile, spec.config, resume.clone()) {
+                Ok(mut c) => {
+                    forward(&mut c, n, generation, self.events_tx.clone());
+                    (Some(c), ConnState::Connecting { attempt: 0 })
+                }
+                Err(e) => {
+                    error!("cannot start the connection: {e}");
+                    (
+                        None,
+                        ConnState::Misconfigured {
+                            retry_in_ms: 0,
+                            reason: e.to_string(),
+                        },
+                    )
+                }
+            };
+            self.sources.push(Source {
+                id: spec.id,
+                client,
+                generation,
+                announcer,
+                // Until the link reports its own, items are stored under this.
+                pending: Pending {
+                    state: Some(resume),
+                    ..Pending::default()
+                },
+                last_url: Default::default(),
+                site,
+                counts_fresh: false,
             });
-        info!(last_seq = resume.last_seq, "resuming");
-        // Until the link reports its own, items are stored under this.
-        self.pending.state = Some(resume.clone());
-        match Client::spawn(profile, config, resume) {
-            Ok(c) => {
-                self.client = Some(c);
-                self.view.state = ConnState::Connecting { attempt: 0 };
-            }
-            Err(e) => {
-                error!("cannot start the connection: {e}");
-                self.view.state = ConnState::Misconfigured {
-                    retry_in_ms: 0,
-                    reason: e.to_string(),
-                };
-            }
+            self.view.sources.push(SourceView {
+                name: spec.name,
+                state,
+                host,
+                counts: Counts::default(),
+            });
+        }
+        if self.view.sources.is_empty() {
+            self.view.sources.push(SourceView {
+                name: String::new(),
+                state: match problem {
+                    Some(reason) => ConnState::Misconfigured {
+                        retry_in_ms: 0,
+                        reason,
+                    },
+                    None => ConnState::Idle,
+                },
+                host: "server".into(),
+                counts: Counts::default(),
+            });
         }
         self.publish_status();
     }
 
     pub async fn run(mut self, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
         loop {
-            let deadline = self.announcer.poll_timeout().map(Instant::from_std);
+            let deadline = self
+                .sources
+                .iter()
+                .filter_map(|s| s.announcer.poll_timeout())
+                .min()
+                .map(Instant::from_std);
             tokio::select! {
-                out = next_output(&mut self.client) => match out {
-                    Some(out) => {
-                        self.output(out);
+                ev = self.events_rx.recv() => {
+                    if let Some((n, generation, out)) = ev {
+                        self.output(n, generation, out);
                         // Take whatever else is already queued before touching
                         // the tray: a burst is one transaction and one tray
                         // update, not thousands.
                         for _ in 0..BATCH {
-                            match self.client.as_mut().map(|c| c.events.try_recv()) {
-                                Some(Ok(out)) => self.output(out),
-                                _ => break,
+                            match self.events_rx.try_recv() {
+                                Ok((n, generation, out)) => self.output(n, generation, out),
+                                Err(_) => break,
                             }
                         }
-                        self.flush();
+                        self.flush_all();
                     }
-                    None => self.client = None,
-                },
+                }
                 cmd = cmds.recv() => match cmd {
                     Some(Cmd::Menu(id)) if id == ids::QUIT => break,
                     Some(cmd) => self.command(cmd).await,
                     None => break,
                 },
-                () = sleep_until(deadline) => self.announcer.handle_timeout(Instant::now().into_std()),
-            }
-            while let Some(toast) = self.announcer.poll_toast() {
-                if self.is_quiet() {
-                    continue;
+                () = sleep_until(deadline) => {
+                    let now = Instant::now().into_std();
+                    for s in &mut self.sources {
+                        s.announcer.handle_timeout(now);
+                    }
                 }
-                self.notifier.show(toast);
+            }
+            let quiet = self.is_quiet();
+            for s in &mut self.sources {
+                while let Some(toast) = s.announcer.poll_toast() {
+                    if !quiet {
+                        self.notifier.show(toast);
+                    }
+                }
             }
             self.refresh();
         }
         info!("quitting");
-        self.flush();
-        if let Some(c) = self.client.take() {
-            c.shutdown().await;
-        }
+        self.flush_all();
+        self.shutdown_links().await;
         self.app.exit(0);
+    }
+
+    async fn shutdown_links(&mut self) {
+        for s in &mut self.sources {
+            if let Some(c) = s.client.take() {
+                c.shutdown().await;
+            }
+        }
     }
 
     async fn command(&mut self, cmd: Cmd) {
         match cmd {
             Cmd::Menu(id) => self.menu(&id),
             Cmd::Toast(ev) => self.toast_event(ev),
-            Cmd::Os(cmd) => self.send(cmd),
+            // Sleep, wake and the network concern every link.
+            Cmd::Os(cmd) => self.send_all(cmd),
             Cmd::OpenItem(id) => self.open_item(id),
-            Cmd::MarkRead(kind) => self.mark_read(kind),
+            Cmd::MarkRead(kind) => self.mark_read(None, kind),
             Cmd::Reconfigure(settings, secret) => {
                 self.apply_prefs(settings.notify, settings.quiet_hours.clone());
                 let server = Some((settings.server.clone(), secret.clone()));
@@ -218,143 +309,145 @@ impl Controller {
                     return;
                 }
                 self.server = server;
-                self.flush();
-                if let Some(old) = self.client.take() {
-                    old.shutdown().await;
+                self.flush_all();
+                self.shutdown_links().await;
+                match settings.profile(secret) {
+                    Ok(p) => self.connect(crate::settings_sources(p), None),
+                    Err(e) => self.connect(Vec::new(), Some(e)),
                 }
-                self.view.counts = Counts::default();
-                self.last_url = Default::default();
-                let profile = match settings.profile(secret) {
-                    Ok(p) => {
-                        self.view.state = ConnState::Idle;
-                        p
-                    }
-                    Err(e) => {
-                        self.view.state = ConnState::Misconfigured {
-                            retry_in_ms: 0,
-                            reason: e,
-                        };
-                        None
-                    }
-                };
-                self.connect(profile);
             }
         }
     }
 
-    fn output(&mut self, out: Output) {
+    fn output(&mut self, n: usize, generation: u64, out: Output) {
+        let (Some(src), Some(view)) = (self.sources.get_mut(n), self.view.sources.get_mut(n))
+        else {
+            return;
+        };
+        if src.generation != generation {
+            return;
+        }
         match out {
             Output::State(s) => {
                 if matches!(s, ConnState::Connecting { .. }) {
                     // A new link: its first counts are news.
-                    self.counts_fresh = false;
+                    src.counts_fresh = false;
                 }
                 if s != ConnState::Paused {
-                    self.announcer.handle_link(
+                    src.announcer.handle_link(
                         Instant::now().into_std(),
                         s.is_connected(),
-                        &self.view.host,
+                        &view.host,
                     );
                 }
-                self.view.state = s;
+                view.state = s;
             }
-            Output::Items(items) => self.pending.items.extend(items),
+            Output::Items(items) => src.pending.items.extend(items),
             Output::Saved(state) => {
                 // Items of one server log are stored under its epoch: a new
                 // log must not mix with a batch of the old one.
-                let new_log = self
+                let new_log = src
                     .pending
                     .state
                     .as_ref()
                     .is_some_and(|p| p.epoch != state.epoch);
                 if new_log {
-                    self.flush();
+                    self.flush(n);
                 }
-                self.pending.state = Some(state);
-                self.pending.dirty = true;
+                let src = &mut self.sources[n];
+                src.pending.state = Some(state);
+                src.pending.dirty = true;
             }
             Output::Counts(c) => {
                 // A kind read elsewhere is read here too: when its count
                 // falls to 0, and on a link's first counts (after a restart,
                 // what was read while Chime was closed).
+                let fresh = src.counts_fresh;
                 let zero: Vec<Kind> = Kind::ALL
                     .into_iter()
-                    .filter(|&k| {
-                        c.get(k) == 0 && (!self.counts_fresh || self.view.counts.get(k) > 0)
-                    })
+                    .filter(|&k| c.get(k) == 0 && (!fresh || view.counts.get(k) > 0))
                     .collect();
                 if !zero.is_empty() {
                     // Rows of this batch not stored yet must not come back
                     // unread after the marking.
-                    if self.pending.items.iter().any(|i| zero.contains(&i.kind())) {
-                        self.flush();
+                    if src.pending.items.iter().any(|i| zero.contains(&i.kind())) {
+                        self.flush(n);
                     }
+                    let id = self.sources[n].id.clone();
                     let mut read = 0;
                     for kind in zero {
                         read += lock(&self.store)
-                            .mark_kind_read(Some(SOURCE), Some(kind))
+                            .mark_kind_read(Some(&id), Some(kind))
                             .unwrap_or(0);
                     }
                     if read > 0 {
                         self.inbox_changed();
                     }
                 }
-                self.counts_fresh = true;
-                self.view.counts = c;
+                self.sources[n].counts_fresh = true;
+                self.view.sources[n].counts = c;
             }
-            Output::Notice(n) => info!("server: {n}"),
+            Output::Notice(m) => info!(source = n, "server: {m}"),
+        }
+    }
+
+    fn flush_all(&mut self) {
+        for n in 0..self.sources.len() {
+            self.flush(n);
         }
     }
 
     /// Store what arrived, then announce what the store had not seen: a
     /// crash between the two loses a toast, never an item, and nothing is
     /// announced twice.
-    fn flush(&mut self) {
+    fn flush(&mut self, n: usize) {
+        let src = &mut self.sources[n];
         // A batch of state changes or counts alone has nothing to write.
-        if self.pending.items.is_empty() && !self.pending.dirty {
+        if src.pending.items.is_empty() && !src.pending.dirty {
             return;
         }
-        self.pending.dirty = false;
-        let items = std::mem::take(&mut self.pending.items);
-        let Some(state) = self.pending.state.clone() else {
-            self.announce(&items);
+        src.pending.dirty = false;
+        let items = std::mem::take(&mut src.pending.items);
+        let Some(state) = src.pending.state.clone() else {
+            self.announce(n, &items);
             return;
         };
-        let fresh = lock(&self.store).record(SOURCE, &items, &state, now_ms());
+        let fresh = lock(&self.store).record(&src.id, &items, &state, now_ms());
         match fresh {
             Ok(fresh) => {
                 self.store_failed = false;
                 if !fresh.is_empty() {
                     self.inbox_changed();
                 }
-                self.announce(&fresh);
+                self.announce(n, &fresh);
             }
             Err(e) => {
                 if !self.store_failed {
                     error!("cannot store new items: {e}");
                 }
                 self.store_failed = true;
-                self.announce(&items);
+                self.announce(n, &items);
             }
         }
     }
 
-    fn announce(&mut self, items: &[NewItem]) {
+    fn announce(&mut self, n: usize, items: &[NewItem]) {
         if items.is_empty() {
             return;
         }
+        let src = &mut self.sources[n];
         for item in items {
             if let NewItem::Event(e) = item {
-                self.last_url[kind_index(e.kind)] = web_url(&e.target.url);
+                src.last_url[kind_index(e.kind)] = web_url(&e.target.url);
             }
         }
+        // Tests read this line: the sequence numbers end it.
         info!(
-            "announcing {} new item(s), seq {}",
+            "source {n}: announcing {} new item(s), seq {}",
             items.len(),
             seq_ranges(items)
         );
-        self.announcer
-            .handle_items(Instant::now().into_std(), items);
+        src.announcer.handle_items(Instant::now().into_std(), items);
     }
 
     fn is_quiet(&self) -> bool {
@@ -376,30 +469,43 @@ impl Controller {
             shared.set_status(
                 &self.app,
                 Status {
-                    state: self.view.state.clone(),
+                    state: self.view.state(),
                     line: self.view.status_line(),
-                    counts: self.view.counts,
+                    counts: self.view.counts(),
                 },
             );
         }
     }
 
-    fn send(&self, cmd: Command) {
-        if let Some(c) = &self.client {
+    fn send_to(&self, n: usize, cmd: Command) {
+        if let Some(c) = self.sources.get(n).and_then(|s| s.client.as_ref()) {
             c.handle().send(cmd);
         }
     }
 
-    fn mark_read(&mut self, kind: Option<Kind>) {
-        if let Err(e) = lock(&self.store).mark_kind_read(Some(SOURCE), kind) {
+    fn send_all(&self, cmd: Command) {
+        for s in &self.sources {
+            if let Some(c) = &s.client {
+                c.handle().send(cmd.clone());
+            }
+        }
+    }
+
+    /// Mark `kind` (or everything) read, of source `n` (or every source).
+    fn mark_read(&mut self, n: Option<usize>, kind: Option<Kind>) {
+        let id = n.and_then(|n| self.sources.get(n)).map(|s| s.id.clone());
+        if let Err(e) = lock(&self.store).mark_kind_read(id.as_deref(), kind) {
             warn!("cannot mark items read: {e}");
         }
-        self.send(Command::MarkRead(kind));
+        match n {
+            Some(n) => self.send_to(n, Command::MarkRead(kind)),
+            None => self.send_all(Command::MarkRead(kind)),
+        }
         self.inbox_changed();
     }
 
     /// A row of the inbox was opened: open its page, mark it read, and
-    /// once no unread row of its kind is left, tell the server.
+    /// once no unread row of its kind is left, tell its server.
     fn open_item(&mut self, id: i64) {
         let row = {
             let mut store = lock(&self.store);
@@ -418,49 +524,56 @@ impl Controller {
         let Some((row, left)) = row else {
             return;
         };
-        if let Some(url) = web_url(&row.url).or_else(|| self.site.clone()) {
+        let n = self.sources.iter().position(|s| s.id == row.source);
+        let site = n.and_then(|n| self.sources[n].site.clone());
+        if let Some(url) = web_url(&row.url).or(site) {
             open_url(&self.app, &url);
         }
-        if left == 0 {
-            self.send(Command::MarkRead(Some(row.kind)));
+        if let (0, Some(n)) = (left, n) {
+            self.send_to(n, Command::MarkRead(Some(row.kind)));
         }
         self.inbox_changed();
     }
 
     fn menu(&mut self, id: &str) {
         let now = Instant::now().into_std();
-        match id {
+        let (base, n) = parse_id(id);
+        match base {
             ids::OPEN_INBOX => windows::open(&self.app, windows::INBOX),
             ids::SETTINGS => windows::open(&self.app, windows::SETTINGS),
-            ids::MARK_ALL_READ => self.mark_read(None),
-            ids::RECONNECT => self.send(Command::ReconnectNow),
-            ids::PAUSE_HOUR => self.pause(now, Duration::from_secs(3600)),
-            ids::PAUSE_TOMORROW => self.pause(now, until_tomorrow()),
-            ids::PAUSE_RESUME => {
-                self.announcer.pause_until(None);
-                self.view.paused = None;
-            }
+            ids::MARK_ALL_READ => self.mark_read(None, None),
+            ids::RECONNECT => self.send_all(Command::ReconnectNow),
+            ids::PAUSE_HOUR => self.pause(now, Some(Duration::from_secs(3600))),
+            ids::PAUSE_TOMORROW => self.pause(now, Some(until_tomorrow())),
+            ids::PAUSE_RESUME => self.pause(now, None),
             ids::LIKES | ids::DISLIKES | ids::REPLIES => {
-                let kind = match id {
+                let kind = match base {
                     ids::LIKES => Kind::Like,
                     ids::DISLIKES => Kind::Dislike,
                     _ => Kind::Reply,
                 };
-                if let Some(url) = self.last_url[kind_index(kind)]
+                let Some(src) = self.sources.get(n) else {
+                    return;
+                };
+                if let Some(url) = src.last_url[kind_index(kind)]
                     .clone()
-                    .or_else(|| self.site.clone())
+                    .or_else(|| src.site.clone())
                 {
                     open_url(&self.app, &url);
                 }
-                self.mark_read(Some(kind));
+                self.mark_read(Some(n), Some(kind));
             }
             other => warn!("unknown menu item {other}"),
         }
     }
 
-    fn pause(&mut self, now: std::time::Instant, d: Duration) {
-        self.announcer.pause_until(Some(now + d));
-        self.view.paused = Some(local_hhmm(d));
+    /// Pause toasts of every source for `d` (`None` resumes).
+    fn pause(&mut self, now: std::time::Instant, d: Option<Duration>) {
+        self.paused_until = d.map(|d| now + d);
+        for s in &mut self.sources {
+            s.announcer.pause_until(self.paused_until);
+        }
+        self.view.paused = d.map(local_hhmm);
     }
 
     fn toast_event(&mut self, ev: ToastEvent) {
@@ -469,27 +582,30 @@ impl Controller {
             ToastSlot::Connection => None,
         };
         match ev {
-            ToastEvent::Open { slot, url } => {
-                match url.or_else(|| self.site.clone()) {
+            ToastEvent::Open { source, slot, url } => {
+                let site = self.sources.get(source).and_then(|s| s.site.clone());
+                match url.or(site) {
                     Some(url) => open_url(&self.app, &url),
                     // Nothing to open on the web: show what arrived.
                     None => windows::open(&self.app, windows::INBOX),
                 }
                 if let Some(k) = kind_of(slot) {
-                    self.mark_read(Some(k));
+                    self.mark_read(Some(source), Some(k));
                 }
             }
-            ToastEvent::MarkRead { slot } => {
+            ToastEvent::MarkRead { source, slot } => {
                 if let Some(k) = kind_of(slot) {
-                    self.mark_read(Some(k));
+                    self.mark_read(Some(source), Some(k));
                 }
             }
         }
     }
 
     fn refresh(&mut self) {
-        if self.view.paused.is_some() && !self.announcer.is_paused(Instant::now().into_std()) {
+        let now = Instant::now().into_std();
+        if self.view.paused.is_some() && self.paused_until.is_none_or(|t| now >= t) {
             self.view.paused = None;
+            self.paused_until = None;
         }
         if let Some(tray) = &self.tray {
             if let Err(e) = tray.update(&self.view) {
@@ -498,6 +614,25 @@ impl Controller {
         }
         self.publish_status();
     }
+}
+
+/// Hand a client's outputs to the controller's one queue, tagged with its
+/// source and generation.
+fn forward(
+    client: &mut Client,
+    n: usize,
+    generation: u64,
+    tx: mpsc::UnboundedSender<(usize, u64, Output)>,
+) {
+    let (_, empty) = mpsc::unbounded_channel();
+    let mut events = std::mem::replace(&mut client.events, empty);
+    tauri::async_runtime::spawn(async move {
+        while let Some(out) = events.recv().await {
+            if tx.send((n, generation, out)).is_err() {
+                return;
+            }
+        }
+    });
 }
 
 /// "1-5,7,9-12": the native sequence numbers among `items`, compactly.
@@ -532,11 +667,4 @@ fn seq_ranges(items: &[NewItem]) -> String {
         out.push('-');
     }
     out
-}
-
-async fn next_output(client: &mut Option<Client>) -> Option<Output> {
-    match client {
-        Some(c) => c.events.recv().await,
-        None => std::future::pending().await,
-    }
 }

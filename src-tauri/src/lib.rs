@@ -26,11 +26,11 @@ use tauri::{AppHandle, Emitter, Manager, RunEvent};
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
-use crate::controller::Controller;
+use crate::controller::{Controller, SourceSpec};
 use crate::notifier::{Notifier, ToastEvent};
 use crate::secret_store::{account, SecretStore};
 use crate::state::{lock, Prefs, Shared, Status};
-use crate::tray::{Tray, View};
+use crate::tray::{SourceView, Tray, View};
 
 /// What reaches the controller from the desktop and the windows.
 #[derive(Debug)]
@@ -53,7 +53,7 @@ pub fn run() -> i32 {
     if let Some(p) = log_problem {
         warn!("{p}; logging to stderr only");
     }
-    let args = cli::Args::parse();
+    let args = cli::parse();
     let app = tauri::Builder::default()
         // First: a second launch hands over to this one and exits.
         .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
@@ -237,7 +237,7 @@ fn setup(app: AppHandle, args: cli::Args) {
         file: startup.file,
         secrets: Arc::new(Mutex::new(startup.secrets)),
     });
-    let from_flags = args.server.is_some() || args.demo;
+    let from_flags = !args.server.is_empty() || args.demo;
     // WebDriver sessions need a window from the start.
     let automation = std::env::var("TAURI_WEBVIEW_AUTOMATION").is_ok_and(|v| v == "true");
     let first = match args.open.as_deref() {
@@ -265,21 +265,32 @@ fn setup(app: AppHandle, args: cli::Args) {
     tauri::async_runtime::spawn(async move {
         let secret = load_secret(&app, &settings, migrated).await;
         let secret_used = secret.clone();
-        let (profile, problem) = resolve_profile(&args, &settings, secret).await;
-        let host = profile
-            .as_ref()
-            .map_or_else(|| "server".into(), |(p, _)| p.host_label());
+        let (specs, problem) = resolve_sources(&args, &settings, secret).await;
         let view = View {
-            state: match problem {
-                Some(p) => ConnState::Misconfigured {
-                    retry_in_ms: 0,
-                    reason: p,
-                },
-                None => ConnState::Idle,
-            },
-            host,
-            counts: Counts::default(),
+            sources: specs
+                .iter()
+                .map(|s| SourceView {
+                    name: s.name.clone(),
+                    state: ConnState::Idle,
+                    host: s.profile.host_label(),
+                    counts: Counts::default(),
+                })
+                .collect(),
             paused: None,
+        };
+        let view = if view.sources.is_empty() {
+            View::single(
+                match &problem {
+                    Some(p) => ConnState::Misconfigured {
+                        retry_in_ms: 0,
+                        reason: p.clone(),
+                    },
+                    None => ConnState::Idle,
+                },
+                "server".into(),
+            )
+        } else {
+            view
         };
         let menu_tx = tx.clone();
         let tray_app = app.clone();
@@ -315,41 +326,54 @@ fn setup(app: AppHandle, args: cli::Args) {
         if !from_flags {
             controller.server = Some((settings.server.clone(), secret_used));
         }
-        controller.connect(profile);
+        controller.connect(specs, problem);
         controller.run(rx).await;
     });
 }
 
-pub(crate) type Profile = Option<(ServerProfile, chime_core::Config)>;
+/// The saved settings' one source (the default source of the store).
+pub(crate) fn settings_sources(
+    profile: Option<(ServerProfile, chime_core::Config)>,
+) -> Vec<SourceSpec> {
+    profile
+        .into_iter()
+        .map(|(profile, config)| SourceSpec {
+            id: chime_core::store::DEFAULT_SOURCE.into(),
+            name: profile.host_label(),
+            profile,
+            config,
+        })
+        .collect()
+}
 
-/// Flags (for this run) over saved settings; `--demo` starts an embedded
-/// server first.
-async fn resolve_profile(
+/// Flags (for this run: one source per `--server` group) over saved
+/// settings; `--demo` starts an embedded server first.
+async fn resolve_sources(
     args: &cli::Args,
     settings: &Settings,
     secret: Option<Secret>,
-) -> (Profile, Option<String>) {
-    let mut args = args.clone();
+) -> (Vec<SourceSpec>, Option<String>) {
     if args.demo {
-        match start_demo(args.demo_rate).await {
-            Ok((url, token)) => {
-                args.server = Some(url);
-                args.token = Some(token);
-                args.dialect = Some("native".into());
-            }
-            Err(e) => return (None, Some(format!("demo server failed: {e}"))),
-        }
+        return match start_demo(args.demo_rate).await {
+            Ok((url, token)) => match cli::demo_source(&url, token) {
+                Ok(spec) => (vec![spec], None),
+                Err(e) => (Vec::new(), Some(e)),
+            },
+            Err(e) => (Vec::new(), Some(format!("demo server failed: {e}"))),
+        };
     }
-    let profile = if args.server.is_some() {
-        args.profile()
+    let sources = if let Some(p) = &args.sources_problem {
+        Err(p.clone())
+    } else if args.sources.is_empty() {
+        settings.profile(secret).map(settings_sources)
     } else {
-        settings.profile(secret)
+        cli::specs(&args.sources)
     };
-    match profile {
-        Ok(p) => (p, None),
+    match sources {
+        Ok(s) => (s, None),
         Err(e) => {
             error!("bad server settings: {e}");
-            (None, Some(e))
+            (Vec::new(), Some(e))
         }
     }
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use chime_core::announce::{escape_markup, web_url, Toast, ToastSlot};
+use chime_core::announce::{escape_markup, web_url, SourceIndex, Toast, ToastSlot};
 use futures_util::StreamExt;
 use notify_rust::{Hint, Notification, Timeout};
 use tokio::sync::mpsc;
@@ -21,13 +21,18 @@ pub const ACTION_READ: &str = "read";
 #[derive(Debug, Clone)]
 pub enum ToastEvent {
     Open {
+        source: SourceIndex,
         slot: ToastSlot,
         url: Option<String>,
     },
     MarkRead {
+        source: SourceIndex,
         slot: ToastSlot,
     },
 }
+
+/// One notification per source and slot.
+type Key = (SourceIndex, ToastSlot);
 
 /// A notification server gets this long to answer; past it the call is
 /// given up (and logged), so a hung daemon costs a toast, never the tray,
@@ -87,8 +92,8 @@ impl Notifier {
 struct Task {
     icon: Option<PathBuf>,
     sound: bool,
-    ids: HashMap<ToastSlot, u32>,
-    by_id: HashMap<u32, (ToastSlot, Option<String>)>,
+    ids: HashMap<Key, u32>,
+    by_id: HashMap<u32, (Key, Option<String>)>,
 }
 
 impl Task {
@@ -145,20 +150,21 @@ impl Task {
             n.action(ACTION_OPEN, "Open")
                 .action(ACTION_READ, "Mark as read");
         }
-        if let Some(id) = self.ids.get(&toast.slot) {
+        let key = (toast.source, toast.slot);
+        if let Some(id) = self.ids.get(&key) {
             n.id(*id);
         }
         match tokio::time::timeout(NOTIFY_TIMEOUT, n.show_async()).await {
             Ok(Ok(handle)) => {
                 let id = handle.id();
                 debug!(id, slot = ?toast.slot, "notification shown");
-                if let Some(old) = self.ids.insert(toast.slot, id) {
+                if let Some(old) = self.ids.insert(key, id) {
                     if old != id {
                         self.by_id.remove(&old);
                     }
                 }
                 self.by_id
-                    .insert(id, (toast.slot, toast.url.as_deref().and_then(web_url)));
+                    .insert(id, (key, toast.url.as_deref().and_then(web_url)));
             }
             Ok(Err(e)) => warn!("cannot show a notification: {e}"),
             Err(_) => warn!(
@@ -180,17 +186,17 @@ impl Task {
     fn resolve(&mut self, signal: BusSignal) -> Option<ToastEvent> {
         match signal {
             BusSignal::Action(id, key) => {
-                let (slot, url) = self.by_id.get(&id).cloned()?;
+                let ((source, slot), url) = self.by_id.get(&id).cloned()?;
                 match key.as_str() {
-                    ACTION_OPEN => Some(ToastEvent::Open { slot, url }),
-                    ACTION_READ => Some(ToastEvent::MarkRead { slot }),
+                    ACTION_OPEN => Some(ToastEvent::Open { source, slot, url }),
+                    ACTION_READ => Some(ToastEvent::MarkRead { source, slot }),
                     _ => None,
                 }
             }
             BusSignal::Closed(id) => {
-                if let Some((slot, _)) = self.by_id.remove(&id) {
-                    if self.ids.get(&slot) == Some(&id) {
-                        self.ids.remove(&slot);
+                if let Some((key, _)) = self.by_id.remove(&id) {
+                    if self.ids.get(&key) == Some(&id) {
+                        self.ids.remove(&key);
                     }
                 }
                 None

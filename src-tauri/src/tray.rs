@@ -32,17 +32,25 @@ pub mod ids {
     pub const QUIT: &str = "quit";
 }
 
-/// What the tray shows; the controller owns it.
+/// One source as the tray shows it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct View {
+pub struct SourceView {
+    pub name: String,
     pub state: ConnState,
     pub host: String,
     pub counts: Counts,
+}
+
+/// What the tray shows; the controller owns it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct View {
+    /// In the order of the settings (or the command line).
+    pub sources: Vec<SourceView>,
     /// "Paused until 14:30", if paused.
     pub paused: Option<String>,
 }
 
-impl View {
+impl SourceView {
     pub fn look(&self) -> Look {
         match self.state {
             ConnState::Connected { .. } => Look::Connected,
@@ -79,16 +87,97 @@ impl View {
             n => format!("{n} new {}", kind.noun(n)),
         }
     }
+}
+
+/// How bad a look is, for the icon of several sources (the worst shows).
+fn severity(look: Look) -> u8 {
+    match look {
+        Look::Connected => 0,
+        Look::Connecting => 1,
+        Look::Offline => 2,
+        Look::Problem => 3,
+    }
+}
+
+impl View {
+    /// A view of one source (the app before it knows more).
+    pub fn single(state: ConnState, host: String) -> View {
+        View {
+            sources: vec![SourceView {
+                name: host.clone(),
+                state,
+                host,
+                counts: Counts::default(),
+            }],
+            paused: None,
+        }
+    }
+
+    /// Unread over every source.
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for s in &self.sources {
+            for k in Kind::ALL {
+                *c.get_mut(k) = c.get(k).saturating_add(s.counts.get(k));
+            }
+        }
+        c
+    }
+
+    /// The source that looks worst (the first of equals).
+    fn worst(&self) -> Option<&SourceView> {
+        self.sources.iter().rev().max_by_key(|s| severity(s.look()))
+    }
+
+    pub fn look(&self) -> Look {
+        self.worst().map_or(Look::Offline, SourceView::look)
+    }
+
+    /// The state the windows colour their status dot with.
+    pub fn state(&self) -> ConnState {
+        self.worst().map_or(ConnState::Idle, |s| s.state.clone())
+    }
+
+    pub fn status_line(&self) -> String {
+        match self.sources.as_slice() {
+            [] => "No server configured".into(),
+            [one] => one.status_line(),
+            all => match self.worst() {
+                Some(w) if w.look() != Look::Connected => {
+                    format!("{}: {}", w.name, w.status_line())
+                }
+                _ => format!("All {} sources connected", all.len()),
+            },
+        }
+    }
 
     pub fn label(&self) -> String {
-        badge::badge_text(self.counts.total())
+        badge::badge_text(self.counts().total())
     }
 
     pub fn tooltip(&self) -> String {
-        match self.counts.total() {
+        match self.counts().total() {
             0 => format!("Chime — {}", self.status_line()),
             n => format!("Chime — {n} unread · {}", self.status_line()),
         }
+    }
+}
+
+/// The menu id of `base` for source `source`: the plain id for the first
+/// (the menu of one source is as it always was), `base@N` for the others.
+pub fn source_id(base: &str, source: usize) -> String {
+    if source == 0 {
+        base.to_owned()
+    } else {
+        format!("{base}@{source}")
+    }
+}
+
+/// The base id and the source of a menu id.
+pub fn parse_id(id: &str) -> (&str, usize) {
+    match id.split_once('@') {
+        Some((base, n)) => (base, n.parse().unwrap_or(0)),
+        None => (id, 0),
     }
 }
 
@@ -101,11 +190,15 @@ fn human_secs(ms: u64) -> String {
     }
 }
 
-struct Items {
+struct SourceItems {
     status: MenuItem<Wry>,
     likes: MenuItem<Wry>,
     dislikes: MenuItem<Wry>,
     replies: MenuItem<Wry>,
+}
+
+struct Items {
+    sources: Vec<SourceItems>,
     pause: Submenu<Wry>,
     resume: MenuItem<Wry>,
 }
@@ -113,8 +206,84 @@ struct Items {
 /// The tray, if the desktop has one.
 pub struct Tray {
     icon: TrayIcon<Wry>,
-    items: Items,
+    app: AppHandle,
+    items: Mutex<Items>,
     shown: Mutex<Option<View>>,
+}
+
+/// The status line of source `i` in the menu: with several sources it
+/// says which.
+fn status_text(view: &View, i: usize) -> String {
+    let s = &view.sources[i];
+    if view.sources.len() > 1 {
+        format!("{} — {}", s.name, s.status_line())
+    } else {
+        s.status_line()
+    }
+}
+
+fn build_menu(app: &AppHandle, view: &View) -> tauri::Result<(Menu<Wry>, Items)> {
+    let item = |id: &str, text: &str, enabled: bool| {
+        MenuItem::with_id(app, id, text, enabled, None::<&str>)
+    };
+    let mut sources = Vec::new();
+    let mut entries: Vec<Box<dyn tauri::menu::IsMenuItem<Wry>>> = Vec::new();
+    for (i, s) in view.sources.iter().enumerate() {
+        let items = SourceItems {
+            status: item(&source_id(ids::STATUS, i), &status_text(view, i), false)?,
+            likes: item(&source_id(ids::LIKES, i), &s.kind_line(Kind::Like), true)?,
+            dislikes: item(
+                &source_id(ids::DISLIKES, i),
+                &s.kind_line(Kind::Dislike),
+                true,
+            )?,
+            replies: item(&source_id(ids::REPLIES, i), &s.kind_line(Kind::Reply), true)?,
+        };
+        if i == 0 {
+            entries.push(Box::new(items.status.clone()));
+            entries.push(Box::new(PredefinedMenuItem::separator(app)?));
+        } else {
+            entries.push(Box::new(PredefinedMenuItem::separator(app)?));
+            entries.push(Box::new(items.status.clone()));
+        }
+        entries.push(Box::new(items.likes.clone()));
+        entries.push(Box::new(items.dislikes.clone()));
+        entries.push(Box::new(items.replies.clone()));
+        sources.push(items);
+    }
+    let resume = item(ids::PAUSE_RESUME, "Resume notifications", false)?;
+    let pause = Submenu::with_items(
+        app,
+        "Pause notifications",
+        true,
+        &[
+            &item(ids::PAUSE_HOUR, "For 1 hour", true)?,
+            &item(ids::PAUSE_TOMORROW, "Until tomorrow", true)?,
+            &resume,
+        ],
+    )?;
+    entries.push(Box::new(PredefinedMenuItem::separator(app)?));
+    entries.push(Box::new(item(ids::OPEN_INBOX, "Open inbox…", true)?));
+    entries.push(Box::new(item(
+        ids::MARK_ALL_READ,
+        "Mark all as read",
+        true,
+    )?));
+    entries.push(Box::new(pause.clone()));
+    entries.push(Box::new(item(ids::RECONNECT, "Reconnect now", true)?));
+    entries.push(Box::new(item(ids::SETTINGS, "Settings…", true)?));
+    entries.push(Box::new(PredefinedMenuItem::separator(app)?));
+    entries.push(Box::new(item(ids::QUIT, "Quit Chime", true)?));
+    let refs: Vec<&dyn tauri::menu::IsMenuItem<Wry>> = entries.iter().map(|e| e.as_ref()).collect();
+    let menu = Menu::with_items(app, &refs)?;
+    Ok((
+        menu,
+        Items {
+            sources,
+            pause,
+            resume,
+        },
+    ))
 }
 
 impl Tray {
@@ -132,42 +301,7 @@ impl Tray {
     }
 
     fn try_build(app: &AppHandle, view: &View) -> tauri::Result<Tray> {
-        let item = |id: &str, text: &str, enabled: bool| {
-            MenuItem::with_id(app, id, text, enabled, None::<&str>)
-        };
-        let status = item(ids::STATUS, &view.status_line(), false)?;
-        let likes = item(ids::LIKES, &view.kind_line(Kind::Like), true)?;
-        let dislikes = item(ids::DISLIKES, &view.kind_line(Kind::Dislike), true)?;
-        let replies = item(ids::REPLIES, &view.kind_line(Kind::Reply), true)?;
-        let resume = item(ids::PAUSE_RESUME, "Resume notifications", false)?;
-        let pause = Submenu::with_items(
-            app,
-            "Pause notifications",
-            true,
-            &[
-                &item(ids::PAUSE_HOUR, "For 1 hour", true)?,
-                &item(ids::PAUSE_TOMORROW, "Until tomorrow", true)?,
-                &resume,
-            ],
-        )?;
-        let menu = Menu::with_items(
-            app,
-            &[
-                &status,
-                &PredefinedMenuItem::separator(app)?,
-                &likes,
-                &dislikes,
-                &replies,
-                &PredefinedMenuItem::separator(app)?,
-                &item(ids::OPEN_INBOX, "Open inbox…", true)?,
-                &item(ids::MARK_ALL_READ, "Mark all as read", true)?,
-                &pause,
-                &item(ids::RECONNECT, "Reconnect now", true)?,
-                &item(ids::SETTINGS, "Settings…", true)?,
-                &PredefinedMenuItem::separator(app)?,
-                &item(ids::QUIT, "Quit Chime", true)?,
-            ],
-        )?;
+        let (menu, items) = build_menu(app, view)?;
         let icon = TrayIconBuilder::with_id(TRAY_ID)
             .icon(icon_image(view))
             .tooltip(view.tooltip())
@@ -177,26 +311,31 @@ impl Tray {
             .build(app)?;
         Ok(Tray {
             icon,
-            items: Items {
-                status,
-                likes,
-                dislikes,
-                replies,
-                pause,
-                resume,
-            },
+            app: app.clone(),
+            items: Mutex::new(items),
             shown: Mutex::new(Some(view.clone())),
         })
     }
 
-    /// Bring the tray up to date, touching only what changed.
+    /// Bring the tray up to date, touching only what changed (a different
+    /// number of sources makes a new menu).
     pub fn update(&self, view: &View) -> tauri::Result<()> {
         let mut shown = self.shown.lock().unwrap_or_else(|p| p.into_inner());
-        let old = shown.take();
+        let mut items = self.items.lock().unwrap_or_else(|p| p.into_inner());
+        let mut old = shown.take();
+        if old
+            .as_ref()
+            .is_some_and(|o| o.sources.len() != view.sources.len())
+        {
+            let (menu, fresh) = build_menu(&self.app, view)?;
+            self.icon.set_menu(Some(menu))?;
+            *items = fresh;
+            old = None;
+        }
         let changed = |f: &dyn Fn(&View) -> String| old.as_ref().is_none_or(|o| f(o) != f(view));
         if old
             .as_ref()
-            .is_none_or(|o| o.look() != view.look() || o.counts.total() != view.counts.total())
+            .is_none_or(|o| o.look() != view.look() || o.counts().total() != view.counts().total())
         {
             self.icon.set_icon(Some(icon_image(view)))?;
             self.icon.set_title(Some(view.label()))?;
@@ -204,29 +343,31 @@ impl Tray {
         if changed(&|v| v.tooltip()) {
             self.icon.set_tooltip(Some(view.tooltip()))?;
         }
-        if changed(&|v| v.status_line()) {
-            self.items.status.set_text(view.status_line())?;
-        }
-        for (kind, item) in [
-            (Kind::Like, &self.items.likes),
-            (Kind::Dislike, &self.items.dislikes),
-            (Kind::Reply, &self.items.replies),
-        ] {
-            if changed(&|v| v.kind_line(kind)) {
-                item.set_text(view.kind_line(kind))?;
+        for (i, si) in items.sources.iter().enumerate() {
+            if changed(&|v| status_text(v, i)) {
+                si.status.set_text(status_text(view, i))?;
+            }
+            for (kind, item) in [
+                (Kind::Like, &si.likes),
+                (Kind::Dislike, &si.dislikes),
+                (Kind::Reply, &si.replies),
+            ] {
+                if changed(&|v| v.sources[i].kind_line(kind)) {
+                    item.set_text(view.sources[i].kind_line(kind))?;
+                }
             }
         }
         if old.as_ref().is_none_or(|o| o.paused != view.paused) {
             match &view.paused {
                 Some(until) => {
-                    self.items
+                    items
                         .pause
                         .set_text(format!("Notifications paused until {until}"))?;
-                    self.items.resume.set_enabled(true)?;
+                    items.resume.set_enabled(true)?;
                 }
                 None => {
-                    self.items.pause.set_text("Pause notifications")?;
-                    self.items.resume.set_enabled(false)?;
+                    items.pause.set_text("Pause notifications")?;
+                    items.resume.set_enabled(false)?;
                 }
             }
         }
@@ -237,7 +378,7 @@ impl Tray {
 
 fn icon_image(view: &View) -> Image<'static> {
     Image::new_owned(
-        badge::render(ICON_SIZE, view.counts.total(), view.look()),
+        badge::render(ICON_SIZE, view.counts().total(), view.look()),
         ICON_SIZE,
         ICON_SIZE,
     )

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use chime_core::profile::{group_sources, SourceFlags, SourceOpt};
+use chime_core::profile::SourceFlags;
 use chime_core::protocol::{Counts, Dialect};
 use chime_core::supervisor::{ConnState, Output};
 use chime_core::{Client, Config, Heartbeat, InboxState, NewItem, ServerProfile};
@@ -65,66 +65,6 @@ fn secs(v: f64, what: &str) -> Result<Duration, String> {
     }
 }
 
-/// The per-source options with their positions on the command line.
-fn sources(m: &clap::ArgMatches) -> Result<Vec<SourceFlags>, String> {
-    use clap::parser::ValueSource;
-    fn at<T: Clone + Send + Sync + 'static>(m: &clap::ArgMatches, id: &str) -> Vec<(usize, T)> {
-        match (m.indices_of(id), m.get_many::<T>(id)) {
-            (Some(i), Some(v)) => i.zip(v.cloned()).collect(),
-            _ => Vec::new(),
-        }
-    }
-    let servers: Vec<(usize, String)> = at(m, "server");
-    let mut opts: Vec<(usize, SourceOpt)> = Vec::new();
-    opts.extend(
-        at::<String>(m, "name")
-            .into_iter()
-            .map(|(i, v)| (i, SourceOpt::Name(v))),
-    );
-    opts.extend(
-        at::<String>(m, "dialect")
-            .into_iter()
-            .map(|(i, v)| (i, SourceOpt::Dialect(v))),
-    );
-    opts.extend(
-        at::<String>(m, "query_token")
-            .into_iter()
-            .map(|(i, v)| (i, SourceOpt::QueryToken(v))),
-    );
-    opts.extend(
-        at::<String>(m, "header")
-            .into_iter()
-            .map(|(i, v)| (i, SourceOpt::Header(v))),
-    );
-    opts.extend(
-        at::<f64>(m, "heartbeat")
-            .into_iter()
-            .map(|(i, v)| (i, SourceOpt::Heartbeat(v))),
-    );
-    // A credential from the environment has no position: it belongs to the
-    // one source there is, and to no guess among several.
-    for (id, wrap) in [
-        ("token", SourceOpt::Token as fn(String) -> SourceOpt),
-        ("cookie", SourceOpt::Cookie),
-    ] {
-        if m.value_source(id) == Some(ValueSource::EnvVariable) {
-            let Some(v) = m.get_one::<String>(id) else {
-                continue;
-            };
-            if servers.len() != 1 {
-                return Err(format!(
-                    "CHIME_{} applies only with one --server; give --{id} after each --server",
-                    id.to_ascii_uppercase()
-                ));
-            }
-            opts.push((0, wrap(v.clone())));
-        } else {
-            opts.extend(at::<String>(m, id).into_iter().map(|(i, v)| (i, wrap(v))));
-        }
-    }
-    group_sources(&servers, &opts)
-}
-
 fn build(src: &SourceFlags, args: &Args) -> Result<(ServerProfile, Config), String> {
     let mut profile = ServerProfile::from_flags(
         &src.server,
@@ -173,7 +113,7 @@ fn main() -> ExitCode {
         .with_ansi(false)
         .with_writer(chime_core::secrets::Redact(std::io::stderr))
         .init();
-    let built = sources(&matches).and_then(|groups| {
+    let built = chime_core::profile::sources_from_matches(&matches).and_then(|groups| {
         groups
             .iter()
             .map(|g| {

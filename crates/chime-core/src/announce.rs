@@ -40,16 +40,22 @@ impl Default for AnnounceConfig {
     }
 }
 
-/// Which toast a [`Toast`] is (the shell maps it to a notification id).
+/// Which toast a [`Toast`] is (the shell maps it to a notification id):
+/// one per source and kind, and one per source for its connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ToastSlot {
     Kind(Kind),
     Connection,
 }
 
+/// A source's place among the app's sources (the announcer of each knows
+/// its own); toasts of different sources never replace each other.
+pub type SourceIndex = usize;
+
 /// A toast to show, replacing whatever the slot showed before.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Toast {
+    pub source: SourceIndex,
     pub slot: ToastSlot,
     pub summary: String,
     pub body: String,
@@ -80,6 +86,9 @@ struct Burst {
 #[derive(Debug)]
 pub struct Announcer {
     config: AnnounceConfig,
+    source: SourceIndex,
+    /// Named in every toast when the app watches several sources.
+    label: Option<String>,
     bursts: [Burst; 3],
     enabled: [bool; 3],
     paused_until: Option<Instant>,
@@ -98,8 +107,20 @@ fn idx(kind: Kind) -> usize {
 
 impl Announcer {
     pub fn new(config: AnnounceConfig) -> Announcer {
+        Announcer::for_source(config, 0, None)
+    }
+
+    /// The announcer of source `source`; with a `label`, toasts name it
+    /// ("Blog · Alice liked “My post”").
+    pub fn for_source(
+        config: AnnounceConfig,
+        source: SourceIndex,
+        label: Option<String>,
+    ) -> Announcer {
         Announcer {
             config,
+            source,
+            label: label.map(|l| sanitize(&l, 40)).filter(|l| !l.is_empty()),
             bursts: Default::default(),
             enabled: [true; 3],
             paused_until: None,
@@ -162,9 +183,11 @@ impl Announcer {
         if let (Some(since), false) = (self.down_since, self.down_told) {
             if now >= since + self.config.down_after {
                 self.down_told = true;
+                let summary = self.named("Chime is offline".into());
                 self.out.push(Toast {
+                    source: self.source,
                     slot: ToastSlot::Connection,
-                    summary: "Chime is offline".into(),
+                    summary,
                     body: "The connection has been down for over 2 minutes. Chime keeps trying and will catch up on what you missed.".into(),
                     url: None,
                     count: 0,
@@ -177,9 +200,11 @@ impl Announcer {
     pub fn handle_link(&mut self, now: Instant, up: bool, host: &str) {
         if up {
             if self.down_told {
+                let summary = self.named("Chime is back online".into());
                 self.out.push(Toast {
+                    source: self.source,
                     slot: ToastSlot::Connection,
-                    summary: "Chime is back online".into(),
+                    summary,
                     body: format!("Connected to {} again.", sanitize(host, 80)),
                     url: None,
                     count: 0,
@@ -264,7 +289,12 @@ impl Announcer {
                 (summary, body)
             }
         };
+        let summary = match &self.label {
+            Some(l) => format!("{l} · {summary}"),
+            None => summary,
+        };
         let toast = Toast {
+            source: self.source,
             slot: ToastSlot::Kind(kind),
             summary,
             body,
@@ -272,6 +302,15 @@ impl Announcer {
             count: b.count,
         };
         self.out.push(toast);
+    }
+}
+
+impl Announcer {
+    fn named(&self, summary: String) -> String {
+        match &self.label {
+            Some(l) => format!("{l} · {summary}"),
+            None => summary,
+        }
     }
 }
 
@@ -452,6 +491,24 @@ mod tests {
             assert_eq!(of_kind[1].count, total);
             assert_eq!(of_kind[1].summary, format!("{total} new {}", k.noun(total)));
         }
+    }
+
+    #[test]
+    fn with_several_sources_each_toast_names_its_source_and_keeps_its_own_slot() {
+        let t0 = Instant::now();
+        let mut blog = Announcer::for_source(AnnounceConfig::default(), 0, Some("Blog".into()));
+        let mut work =
+            Announcer::for_source(AnnounceConfig::default(), 1, Some("Work\u{202e}".into()));
+        blog.handle_items(t0, &[ev(Kind::Like, "Alice", "Post")]);
+        work.handle_items(t0, &[ev(Kind::Like, "Bob", "Doc")]);
+        let (b, w) = (drain(&mut blog), drain(&mut work));
+        assert_eq!(b[0].summary, "Blog · Alice liked “Post”");
+        assert_eq!(w[0].summary, "Work · Bob liked “Doc”");
+        assert_eq!((b[0].source, w[0].source), (0, 1));
+        assert_eq!(
+            b[0].slot, w[0].slot,
+            "the same kind; the source tells them apart"
+        );
     }
 
     #[test]

@@ -450,6 +450,71 @@ pub fn group_sources(
     Ok(out)
 }
 
+/// The sources a command line describes: the per-source options of a
+/// clap command (ids `server`, `name`, `dialect`, `token`, `cookie`,
+/// `query_token`, `header`, `heartbeat`) grouped by their positions
+/// ([`group_sources`]). A credential from the environment applies only
+/// when there is one `--server`.
+#[cfg(feature = "cli")]
+pub fn sources_from_matches(m: &clap::ArgMatches) -> Result<Vec<SourceFlags>, String> {
+    use clap::parser::ValueSource;
+    fn at<T: Clone + Send + Sync + 'static>(m: &clap::ArgMatches, id: &str) -> Vec<(usize, T)> {
+        match (m.indices_of(id), m.get_many::<T>(id)) {
+            (Some(i), Some(v)) => i.zip(v.cloned()).collect(),
+            _ => Vec::new(),
+        }
+    }
+    let servers: Vec<(usize, String)> = at(m, "server");
+    let mut opts: Vec<(usize, SourceOpt)> = Vec::new();
+    opts.extend(
+        at::<String>(m, "name")
+            .into_iter()
+            .map(|(i, v)| (i, SourceOpt::Name(v))),
+    );
+    opts.extend(
+        at::<String>(m, "dialect")
+            .into_iter()
+            .map(|(i, v)| (i, SourceOpt::Dialect(v))),
+    );
+    opts.extend(
+        at::<String>(m, "query_token")
+            .into_iter()
+            .map(|(i, v)| (i, SourceOpt::QueryToken(v))),
+    );
+    opts.extend(
+        at::<String>(m, "header")
+            .into_iter()
+            .map(|(i, v)| (i, SourceOpt::Header(v))),
+    );
+    opts.extend(
+        at::<f64>(m, "heartbeat")
+            .into_iter()
+            .map(|(i, v)| (i, SourceOpt::Heartbeat(v))),
+    );
+    // A credential from the environment has no position: it belongs to the
+    // one source there is, and to no guess among several.
+    for (id, wrap) in [
+        ("token", SourceOpt::Token as fn(String) -> SourceOpt),
+        ("cookie", SourceOpt::Cookie),
+    ] {
+        if m.value_source(id) == Some(ValueSource::EnvVariable) {
+            let Some(v) = m.get_one::<String>(id) else {
+                continue;
+            };
+            if servers.len() != 1 {
+                return Err(format!(
+                    "CHIME_{} applies only with one --server; give --{id} after each --server",
+                    id.to_ascii_uppercase()
+                ));
+            }
+            opts.push((0, wrap(v.clone())));
+        } else {
+            opts.extend(at::<String>(m, id).into_iter().map(|(i, v)| (i, wrap(v))));
+        }
+    }
+    group_sources(&servers, &opts)
+}
+
 /// A server as named in an error: host and path, never a query value.
 fn src_label(server: &str) -> String {
     SourceFlags {
