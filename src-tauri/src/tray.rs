@@ -383,3 +383,60 @@ fn icon_image(view: &View) -> Image<'static> {
         ICON_SIZE,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(name: &str, state: ConnState, likes: u64) -> SourceView {
+        SourceView {
+            name: name.into(),
+            state,
+            host: format!("{name}.example"),
+            counts: Counts {
+                likes,
+                ..Counts::default()
+            },
+        }
+    }
+
+    #[test]
+    fn several_sources_sum_their_badges_and_show_and_name_the_worst() {
+        let connected = ConnState::Connected { dialect: None };
+        let refused = ConnState::AuthFailed {
+            retry_in_ms: 60_000,
+            reason: "401".into(),
+        };
+        let view = View {
+            sources: vec![
+                source("Blog", connected.clone(), 2),
+                source("Work", refused, 3),
+                source("Home", ConnState::Offline, 0),
+            ],
+            paused: None,
+        };
+        assert_eq!(view.counts().likes, 5);
+        assert_eq!(view.label(), "5");
+        assert_eq!(view.look(), Look::Problem);
+        assert_eq!(view.status_line(), "Work: Sign-in failed — check Settings");
+        assert!(
+            view.tooltip().contains("Work: Sign-in failed"),
+            "{}",
+            view.tooltip()
+        );
+        let all_up = View {
+            sources: vec![source("A", connected.clone(), 0), source("B", connected, 0)],
+            paused: None,
+        };
+        assert_eq!(all_up.status_line(), "All 2 sources connected");
+        assert_eq!(all_up.look(), Look::Connected);
+    }
+
+    #[test]
+    fn menu_ids_of_the_first_source_are_as_they_always_were() {
+        assert_eq!(source_id(ids::LIKES, 0), ids::LIKES);
+        assert_eq!(source_id(ids::LIKES, 2), "kind-like@2");
+        assert_eq!(parse_id("kind-like@2"), (ids::LIKES, 2));
+        assert_eq!(parse_id(ids::QUIT), (ids::QUIT, 0));
+    }
+}

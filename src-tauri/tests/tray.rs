@@ -440,3 +440,106 @@ async fn only_logind_network_manager_and_the_notification_server_themselves_can_
     wait_badge(&d, &item, None).await;
     assert!(!d.opened_file().exists(), "the rogue click opened nothing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_sources_each_get_a_section_their_own_toasts_and_rows_and_one_failing_disturbs_none(
+) {
+    let mut blog = TestServer::start(server_config()).await;
+    let work = TestServer::start(server_config()).await;
+    let mut d = Desktop::start(true).await;
+    let (blog_url, work_url) = (blog.seed_url(), work.native_url());
+    let _app = d.launch(&[
+        "--server",
+        &blog_url,
+        "--dialect",
+        "seed",
+        "--token",
+        TOKEN,
+        "--name",
+        "Blog",
+        "--server",
+        &work_url,
+        "--token",
+        TOKEN,
+        "--name",
+        "Work",
+        "--server",
+        &work_url,
+        "--token",
+        "wrong",
+        "--name",
+        "Other account",
+    ]);
+    let item = d.tray_item().await;
+    wait_label(&d, &item, "Blog — Connected to").await;
+    wait_label(&d, &item, "Work — Connected to").await;
+    wait_label(&d, &item, "Other account — Sign-in failed").await;
+
+    blog.publish(USER, "like", "Ann", "post").await;
+    work.publish(USER, "reply", "Bo", "thread").await;
+    wait_badge(&d, &item, Some("2")).await;
+    let section = |labels: &[String], name: &str| -> Vec<String> {
+        let at = labels
+            .iter()
+            .position(|l| l.starts_with(&format!("{name} — ")))
+            .unwrap_or_else(|| panic!("no section {name}: {labels:?}"));
+        // The three kind lines after its status (separators have no label).
+        labels[at + 1..]
+            .iter()
+            .filter(|l| !l.is_empty())
+            .take(3)
+            .cloned()
+            .collect()
+    };
+    let labels = d
+        .poll("both sections counted", || async {
+            let labels = item.labels().await;
+            let ok = section(&labels, "Blog").first().map(String::as_str) == Some("1 new like")
+                && section(&labels, "Work").get(2).map(String::as_str) == Some("1 new reply");
+            ok.then_some(labels)
+        })
+        .await;
+    assert_eq!(
+        section(&labels, "Other account"),
+        ["No new likes", "No new dislikes", "No new replies"]
+    );
+    let blog_toast = d
+        .toast("Blog's toast", |n| n.summary.starts_with("Blog · "))
+        .await;
+    assert_eq!(blog_toast.summary, "Blog · 1 new like");
+    let work_toast = d
+        .toast("Work's toast", |n| n.summary.starts_with("Work · "))
+        .await;
+    assert_eq!(work_toast.summary, "Work · Bo replied to “thread”");
+    assert_ne!(blog_toast.id, work_toast.id, "one toast per source");
+    // Each source's rows are its own.
+    let db = d.data_home().join("chime/inbox.sqlite3");
+    let rows_of = |source: &str| {
+        chime_core::store::Store::open(&db)
+            .and_then(|s| {
+                s.list(
+                    &chime_core::store::Filter {
+                        source: Some(source),
+                        ..Default::default()
+                    },
+                    10,
+                )
+            })
+            .map(|r| r.len())
+            .unwrap_or(0)
+    };
+    d.poll("the rows", || async {
+        (rows_of(chime_core::store::DEFAULT_SOURCE) == 1 && rows_of("cli:Work") == 1).then_some(())
+    })
+    .await;
+
+    // One server down: the others go on.
+    blog.kill();
+    wait_label(&d, &item, "Blog — Reconnecting").await;
+    work.publish(USER, "like", "Cy", "still here").await;
+    wait_badge(&d, &item, Some("3")).await;
+    d.toast("Work's like", |n| {
+        n.summary == "Work · Cy liked “still here”"
+    })
+    .await;
+}
