@@ -1,6 +1,10 @@
 "use strict";
 
 let kind = "";
+let source = "";
+let text = "";
+// Source id → name, when there are several (rows then say which).
+let sourceNames = new Map();
 const KIND_LABEL = { like: "Like", dislike: "Dislike", reply: "Reply" };
 // Rows asked for: one page more each "Show older", up to all the store keeps.
 const PAGE = 500;
@@ -33,6 +37,9 @@ function rowFor(item) {
   li.appendChild(chime.el("span", "mark"));
   const what = chime.el("span", "what");
   what.appendChild(chime.el("span", "kind " + item.kind, KIND_LABEL[item.kind] || item.kind));
+  if (sourceNames.size > 1) {
+    what.appendChild(chime.el("span", "source", sourceNames.get(item.source) || item.source));
+  }
   what.appendChild(chime.el("span", "title", item.title || "(untitled)"));
   li.appendChild(what);
   const time = chime.el("time", "when", when(item.time));
@@ -50,7 +57,9 @@ function rowFor(item) {
 async function load() {
   const error = document.getElementById("error");
   try {
-    const items = await chime.invoke("inbox_list", { kind: kind || null, limit });
+    const page = await chime.invoke("inbox_list", { kind: kind || null, source: source || null, text: text || null, limit });
+    const items = page.rows;
+    showSources(page.sources || []);
     const list = document.getElementById("items");
     const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.id : null;
     // One bad row never costs the others.
@@ -74,6 +83,24 @@ async function load() {
   } catch (e) {
     error.textContent = "Cannot load the inbox: " + chime.errorText(e);
   }
+}
+
+// The source filter, shown when there is more than one source.
+function showSources(list) {
+  const names = new Map(list.map((s) => [s.id, s.name]));
+  const same = names.size === sourceNames.size && [...names].every(([k, v]) => sourceNames.get(k) === v);
+  sourceNames = names;
+  const select = document.getElementById("source");
+  select.hidden = names.size < 2;
+  if (same) return;
+  select.replaceChildren(chime.el("option", "", "All sources"));
+  select.firstChild.value = "";
+  for (const [id, name] of names) {
+    const o = chime.el("option", "", name);
+    o.value = id;
+    select.appendChild(o);
+  }
+  select.value = names.has(source) ? source : "";
 }
 
 // One load at a time: changes that arrive while a load runs (a burst)
@@ -134,9 +161,28 @@ document.addEventListener("DOMContentLoaded", () => {
       reload();
     });
   }
+  document.getElementById("source").addEventListener("change", (ev) => {
+    source = ev.target.value;
+    limit = PAGE;
+    reload();
+  });
+  let typing = null;
+  const search = document.getElementById("search");
+  const searched = () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => {
+      if (text === search.value) return;
+      text = search.value;
+      limit = PAGE;
+      reload();
+    }, 150);
+  };
+  // Typing, the clear button, and a value set from outside.
+  for (const ev of ["input", "search", "change"]) search.addEventListener(ev, searched);
   document.getElementById("mark-all").addEventListener("click", async () => {
     try {
-      await chime.invoke("inbox_mark_all_read");
+      // What the filters show (source and kind).
+      await chime.invoke("inbox_mark_all_read", { kind: kind || null, source: source || null });
     } catch (e) {
       document.getElementById("error").textContent = chime.errorText(e);
     }

@@ -5,19 +5,25 @@
 //! being stored or a slow keyring must not freeze the windows.
 
 use chime_core::settings::Settings;
-use chime_core::store::Row;
 use chime_core::ProbeOutcome;
 use tauri::{AppHandle, State, WebviewWindow};
 
-use crate::state::{CmdError, SettingsView, Shared, Status};
+use crate::state::{CmdError, InboxPage, SettingsView, Shared, Status};
 
 #[tauri::command(async)]
 pub fn inbox_list(
     shared: State<'_, Shared>,
     kind: Option<String>,
+    source: Option<String>,
+    text: Option<String>,
     limit: Option<usize>,
-) -> Result<Vec<Row>, CmdError> {
-    shared.inbox(kind.as_deref(), limit.unwrap_or(500))
+) -> Result<InboxPage, CmdError> {
+    shared.inbox(
+        kind.as_deref(),
+        source.as_deref(),
+        text.as_deref(),
+        limit.unwrap_or(500),
+    )
 }
 
 #[tauri::command]
@@ -26,8 +32,13 @@ pub fn inbox_open(shared: State<'_, Shared>, id: i64) -> Result<(), CmdError> {
 }
 
 #[tauri::command]
-pub fn inbox_mark_all_read(shared: State<'_, Shared>) -> Result<(), CmdError> {
-    shared.send(crate::Cmd::MarkRead(None))
+pub fn inbox_mark_all_read(
+    shared: State<'_, Shared>,
+    kind: Option<String>,
+    source: Option<String>,
+) -> Result<(), CmdError> {
+    let kind = kind.as_deref().and_then(chime_core::Kind::parse);
+    shared.send(crate::Cmd::MarkRead(source.filter(|s| !s.is_empty()), kind))
 }
 
 #[tauri::command]

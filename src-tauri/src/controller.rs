@@ -18,7 +18,7 @@ use tracing::{error, info, warn};
 
 use crate::localtime::{local_hhmm, local_wday_minute, until_tomorrow};
 use crate::notifier::{Notifier, ToastEvent};
-use crate::state::{lock, Shared, Status};
+use crate::state::{lock, Shared, SourceName, Status};
 use crate::tray::{ids, parse_id, SourceView, Tray, View};
 use crate::windows::{self, events};
 use crate::{site_root, Cmd};
@@ -216,6 +216,17 @@ impl Controller {
                 counts: Counts::default(),
             });
         }
+        if let Some(shared) = self.app.try_state::<Shared>() {
+            *lock(&shared.sources) = self
+                .sources
+                .iter()
+                .zip(&self.view.sources)
+                .map(|(s, v)| SourceName {
+                    id: s.id.clone(),
+                    name: v.name.clone(),
+                })
+                .collect();
+        }
         if self.view.sources.is_empty() {
             self.view.sources.push(SourceView {
                 name: String::new(),
@@ -300,7 +311,13 @@ impl Controller {
             // Sleep, wake and the network concern every link.
             Cmd::Os(cmd) => self.send_all(cmd),
             Cmd::OpenItem(id) => self.open_item(id),
-            Cmd::MarkRead(kind) => self.mark_read(None, kind),
+            Cmd::MarkRead(None, kind) => self.mark_read(None, kind),
+            Cmd::MarkRead(Some(id), kind) => {
+                // A source that is gone has nothing left to mark.
+                if let Some(n) = self.sources.iter().position(|s| s.id == id) {
+                    self.mark_read(Some(n), kind);
+                }
+            }
             Cmd::Reconfigure(settings, secret) => {
                 self.apply_prefs(settings.notify, settings.quiet_hours.clone());
                 let server = Some((settings.server.clone(), secret.clone()));

@@ -42,7 +42,8 @@ pub enum Cmd {
     Os(chime_core::Command),
     /// The inbox window opened a row.
     OpenItem(i64),
-    MarkRead(Option<Kind>),
+    /// Mark read: of one source (by store id) or all, one kind or all.
+    MarkRead(Option<String>, Option<Kind>),
     /// Settings were saved.
     Reconfigure(Box<Settings>, Option<Secret>),
 }
@@ -224,6 +225,7 @@ fn setup(app: AppHandle, args: cli::Args) {
     app.manage(Shared {
         tx: tx.clone(),
         store: store.clone(),
+        sources: Mutex::new(Vec::new()),
         status: Mutex::new(Status {
             state: ConnState::Idle,
             line: "Starting…".into(),

@@ -80,9 +80,25 @@ pub struct Prefs {
     pub secret_set: bool,
 }
 
+/// A source as the inbox window names it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SourceName {
+    pub id: String,
+    pub name: String,
+}
+
+/// A page of the inbox: rows, and the sources they may come from.
+#[derive(Debug, Serialize)]
+pub struct InboxPage {
+    pub rows: Vec<Row>,
+    pub sources: Vec<SourceName>,
+}
+
 pub struct Shared {
     pub tx: mpsc::UnboundedSender<Cmd>,
     pub store: Arc<Mutex<Store>>,
+    /// The sources the controller runs, in order.
+    pub sources: Mutex<Vec<SourceName>>,
     pub status: Mutex<Status>,
     pub prefs: Mutex<Prefs>,
     pub file: Option<SettingsFile>,
@@ -102,22 +118,31 @@ impl Shared {
             .map_err(|_| CmdError::new("stopped", "Chime is shutting down"))
     }
 
-    pub fn inbox(&self, kind: Option<&str>, limit: usize) -> Result<Vec<Row>, CmdError> {
+    pub fn inbox(
+        &self,
+        kind: Option<&str>,
+        source: Option<&str>,
+        text: Option<&str>,
+        limit: usize,
+    ) -> Result<InboxPage, CmdError> {
         let kind = match kind {
             None | Some("") => None,
             Some(k) => {
                 Some(Kind::parse(k).ok_or_else(|| CmdError::new("invalid", "no such kind"))?)
             }
         };
-        lock(&self.store)
-            .list(
-                &chime_core::store::Filter {
-                    kind,
-                    ..Default::default()
-                },
-                limit.clamp(1, INBOX_MAX),
-            )
-            .map_err(|e| CmdError::new("store", e.to_string()))
+        let filter = chime_core::store::Filter {
+            kind,
+            source: source.filter(|s| !s.is_empty()),
+            text: text.filter(|t| !t.trim().is_empty()),
+        };
+        let rows = lock(&self.store)
+            .list(&filter, limit.clamp(1, INBOX_MAX))
+            .map_err(|e| CmdError::new("store", e.to_string()))?;
+        Ok(InboxPage {
+            rows,
+            sources: lock(&self.sources).clone(),
+        })
     }
 
     pub fn status(&self) -> Status {

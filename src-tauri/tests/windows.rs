@@ -379,3 +379,62 @@ async fn a_keyring_that_comes_up_after_chime_is_used_once_it_answers() {
     assert!(!file.exists(), "no copy left in the file");
     s.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbox_names_each_rows_source_filters_by_source_and_searches() {
+    let blog = TestServer::start(server_config()).await;
+    let work = TestServer::start(server_config()).await;
+    let d = Desktop::start(true).await;
+    let driver = Driver::start(&d).await;
+    let (b, w) = (blog.native_url(), work.native_url());
+    let s = driver
+        .session(&[
+            "--server", &b, "--token", TOKEN, "--name", "Blog", "--server", &w, "--token", TOKEN,
+            "--name", "Work", "--open", "inbox",
+        ])
+        .await;
+    s.until("both links", || async {
+        (blog.connections() > 0 && work.connections() > 0).then_some(())
+    })
+    .await;
+    blog.publish(USER, "like", "Ann", "Holiday photos").await;
+    work.publish(USER, "reply", "Bo", "Quarterly report").await;
+    work.publish(USER, "like", "Cy", "Budget 100% done").await;
+    let rows = "return Array.from(document.querySelectorAll('.row')).map(r => \
+                [r.querySelector('.source').textContent, r.querySelector('.title').textContent])";
+    s.until_js(
+        "three rows, each naming its source",
+        &format!("{rows}.sort((a, b) => a[1] < b[1] ? -1 : 1)"),
+        json!([
+            ["Work", "Budget 100% done"],
+            ["Blog", "Holiday photos"],
+            ["Work", "Quarterly report"]
+        ]),
+    )
+    .await;
+    // Filter by source.
+    s.until_js(
+        "the source filter",
+        "return !document.getElementById('source').hidden",
+        json!(true),
+    )
+    .await;
+    s.select("#source", "cli:Work").await;
+    s.until_count(".row", 2).await;
+    // And search within it (a literal %).
+    s.type_into("#search", "100%").await;
+    s.until_count(".row", 1).await;
+    assert_eq!(s.text(".row .title").await, "Budget 100% done");
+    // Mark all read marks what is shown: Work's rows, not Blog's.
+    s.type_into("#search", "").await;
+    s.until_count(".row", 2).await;
+    s.click("#mark-all").await;
+    s.until("Work counted read", || async {
+        (work.counts(USER).await.total() == 0).then_some(())
+    })
+    .await;
+    assert_eq!(blog.counts(USER).await.likes, 1, "Blog untouched");
+    s.select("#source", "").await;
+    s.until_count(".row.unread", 1).await;
+    s.quit().await;
+}
