@@ -27,15 +27,25 @@ function refreshVisibility() {
   $("secret").placeholder = view && view.secret_set ? "Saved — leave empty to keep it" : (auth === "cookie" ? "sessionid=…" : "Paste the token");
 }
 
+// A source as a new settings file has it.
+const NEW_SOURCE = { id: "default", name: "", enabled: true, url: "", dialect: "auto", auth: "none", heartbeat_secs: 30, allow_insecure: false, query_name: "token" };
+
+// The window edits the first source; the others (a settings file may list
+// several) are kept as they are.
+function firstSource(s) {
+  return Object.assign({}, NEW_SOURCE, (s.sources || [])[0] || {});
+}
+
 function fill(v) {
   view = v;
   const s = v.settings;
-  $("url").value = s.server.url;
-  $("dialect").value = s.server.dialect;
-  $("auth").value = s.server.auth;
-  $("query-name").value = s.server.query_name || "token";
-  $("heartbeat").value = s.server.heartbeat_secs;
-  $("allow-insecure").checked = s.server.allow_insecure;
+  const src = firstSource(s);
+  $("url").value = src.url;
+  $("dialect").value = src.dialect;
+  $("auth").value = src.auth;
+  $("query-name").value = src.query_name || "token";
+  $("heartbeat").value = src.heartbeat_secs;
+  $("allow-insecure").checked = src.allow_insecure;
   $("secret").value = "";
   $("n-likes").checked = s.notify.likes;
   $("n-dislikes").checked = s.notify.dislikes;
@@ -55,16 +65,20 @@ function fill(v) {
 function collect() {
   const days = [false, false, false, false, false, false, false];
   for (const [i] of DAYS) days[i] = $("q-day-" + i).checked;
+  const saved = (view && view.settings) || {};
+  const first = Object.assign(firstSource(saved), {
+    url: $("url").value.trim(),
+    dialect: $("dialect").value,
+    auth: $("auth").value,
+    heartbeat_secs: Number.parseInt($("heartbeat").value, 10) || 0,
+    allow_insecure: $("allow-insecure").checked,
+    query_name: $("query-name").value.trim() || "token",
+  });
+  const rest = (saved.sources || []).slice(1);
   return {
-    schema: 1,
-    server: {
-      url: $("url").value.trim(),
-      dialect: $("dialect").value,
-      auth: $("auth").value,
-      heartbeat_secs: Number.parseInt($("heartbeat").value, 10) || 0,
-      allow_insecure: $("allow-insecure").checked,
-      query_name: $("query-name").value.trim() || "token",
-    },
+    schema: 2,
+    // No address, no first source (unless others follow it).
+    sources: first.url || rest.length ? [first, ...rest] : [],
     notify: {
       likes: $("n-likes").checked,
       dislikes: $("n-dislikes").checked,
@@ -94,7 +108,7 @@ function showErrors(fields) {
       input.setAttribute("aria-invalid", "true");
       first = first || input;
     }
-    if (f.field === "server.allow_insecure") $("insecure-box").hidden = false;
+    if (f.field === "sources.0.allow_insecure") $("insecure-box").hidden = false;
   }
   if (first) first.focus();
 }

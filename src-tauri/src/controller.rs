@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chime_core::announce::{web_url, AnnounceConfig, Announcer, ToastSlot};
 use chime_core::client::sleep_until;
-use chime_core::settings::{NotifySettings, QuietHours, ServerSettings, Settings};
+use chime_core::settings::{NotifySettings, QuietHours, Settings, SourceSettings};
 use chime_core::store::Store;
 use chime_core::supervisor::{ConnState, Output};
 use chime_core::{Client, Command, Counts, InboxState, Kind, NewItem, Secret, ServerProfile};
@@ -90,8 +90,9 @@ pub struct Controller {
     paused_until: Option<std::time::Instant>,
     /// The store failed to write: items are announced anyway, once.
     store_failed: bool,
-    /// The saved server settings in use (`None` when flags chose the server).
-    pub(crate) server: Option<(ServerSettings, Option<Secret>)>,
+    /// The saved sources in use, with their secrets (`None` when flags
+    /// chose the servers).
+    pub(crate) server: Option<(Vec<SourceSettings>, Vec<Option<Secret>>)>,
 }
 
 fn kind_index(kind: Kind) -> usize {
@@ -318,20 +319,18 @@ impl Controller {
                     self.mark_read(Some(n), kind);
                 }
             }
-            Cmd::Reconfigure(settings, secret) => {
+            Cmd::Reconfigure(settings, secrets) => {
                 self.apply_prefs(settings.notify, settings.quiet_hours.clone());
-                let server = Some((settings.server.clone(), secret.clone()));
+                let server = Some((settings.sources.clone(), secrets.clone()));
                 if server == self.server {
-                    // Only notification preferences changed: keep the link.
+                    // Only notification preferences changed: keep the links.
                     return;
                 }
                 self.server = server;
                 self.flush_all();
                 self.shutdown_links().await;
-                match settings.profile(secret) {
-                    Ok(p) => self.connect(crate::settings_sources(p), None),
-                    Err(e) => self.connect(Vec::new(), Some(e)),
-                }
+                let (specs, problem) = crate::settings_sources(&settings, &secrets);
+                self.connect(specs, problem);
             }
         }
     }

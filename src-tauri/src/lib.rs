@@ -45,7 +45,8 @@ pub enum Cmd {
     /// Mark read: of one source (by store id) or all, one kind or all.
     MarkRead(Option<String>, Option<Kind>),
     /// Settings were saved.
-    Reconfigure(Box<Settings>, Option<Secret>),
+    /// Settings were saved, with every source's secret.
+    Reconfigure(Box<Settings>, Vec<Option<Secret>>),
 }
 
 /// Start the app; returns the process exit code.
@@ -130,6 +131,8 @@ struct Startup {
     settings: Settings,
     /// A secret found in an old settings file, to move to the keyring.
     migrated_secret: Option<Secret>,
+    /// The file was of an older schema: write it anew.
+    rewrite: bool,
     file: Option<SettingsFile>,
     secrets: SecretStore,
     store: Store,
@@ -162,6 +165,7 @@ fn load_startup() -> Startup {
         first_run,
         settings: loaded.settings,
         migrated_secret: loaded.migrated_secret,
+        rewrite: loaded.rewrite,
         file,
         secrets,
         store,
@@ -169,43 +173,60 @@ fn load_startup() -> Startup {
     }
 }
 
-/// The saved secret for the saved server, off the main thread: first move
-/// a secret out of an old settings file (then rewrite the file without it).
-async fn load_secret(
+/// Every source's saved secret, off the main thread: first move a secret
+/// out of an old settings file into the first source's account, and write
+/// a file of an older schema anew (without it).
+async fn load_secrets(
     app: &AppHandle,
     settings: &Settings,
     migrated: Option<Secret>,
-) -> Option<Secret> {
+    rewrite: bool,
+) -> Vec<Option<Secret>> {
     let shared = app.state::<Shared>();
     let secrets = shared.secrets.clone();
     let file = shared.file.clone();
     let settings = settings.clone();
-    let secret = tauri::async_runtime::spawn_blocking(move || {
+    let found = tauri::async_runtime::spawn_blocking(move || {
         let mut store = lock(&secrets);
         store.probe();
-        let account = account(settings.server.auth, &settings.server.url);
-        if let Some(secret) = migrated {
-            match store.set(&account, &secret) {
-                Ok(_) => match file.map(|f| f.save(&settings)) {
-                    Some(Ok(())) => info!("settings moved to schema 1; the secret left the file"),
-                    Some(Err(e)) => warn!("{e}"),
-                    None => {}
-                },
-                Err(e) => warn!("{e}"),
+        let mut kept_migrated = false;
+        let found: Vec<Option<Secret>> = settings
+            .sources
+            .iter()
+            .enumerate()
+            .map(|(i, src)| {
+                let method = src.server.auth;
+                if method == chime_core::settings::AuthMethod::None {
+                    return None;
+                }
+                if let (0, Some(secret)) = (i, migrated.clone()) {
+                    match store.set(&account(method, &src.id), &secret) {
+                        Ok(_) => kept_migrated = true,
+                        Err(e) => warn!("{e}"),
+                    }
+                    return Some(secret);
+                }
+                store.get_for(method, &src.id, &src.server.url)
+            })
+            .collect();
+        if kept_migrated || (rewrite && migrated.is_none()) {
+            match file.map(|f| f.save(&settings)) {
+                Some(Ok(())) => info!(
+                    "settings written in schema {}",
+                    chime_core::settings::SCHEMA
+                ),
+                Some(Err(e)) => warn!("{e}"),
+                None => {}
             }
-            return Some(secret);
         }
-        match settings.server.auth {
-            chime_core::settings::AuthMethod::None => None,
-            _ => store.get(&account),
-        }
+        found
     })
     .await
-    .ok()
-    .flatten();
-    lock(&shared.prefs).secret_set = secret.is_some();
-    let _ = app.emit(windows::events::SECRET_STATE, secret.is_some());
-    secret
+    .unwrap_or_default();
+    let first = found.first().is_some_and(Option::is_some);
+    lock(&shared.prefs).secret_set = first;
+    let _ = app.emit(windows::events::SECRET_STATE, first);
+    found
 }
 
 fn memory_store() -> Store {
@@ -256,6 +277,7 @@ fn setup(app: AppHandle, args: cli::Args) {
         windows::open(&app, &w);
     }
     let migrated = startup.migrated_secret;
+    let rewrite = startup.rewrite;
     let notices = startup.notices;
     if from_flags {
         // Not a problem, but Settings should not look wrong.
@@ -265,9 +287,9 @@ fn setup(app: AppHandle, args: cli::Args) {
         );
     }
     tauri::async_runtime::spawn(async move {
-        let secret = load_secret(&app, &settings, migrated).await;
-        let secret_used = secret.clone();
-        let (specs, problem) = resolve_sources(&args, &settings, secret).await;
+        let secrets = load_secrets(&app, &settings, migrated, rewrite).await;
+        let secrets_used = secrets.clone();
+        let (specs, problem) = resolve_sources(&args, &settings, secrets).await;
         let view = View {
             sources: specs
                 .iter()
@@ -326,26 +348,48 @@ fn setup(app: AppHandle, args: cli::Args) {
             controller.notifier.notice("Chime needs your attention", n);
         }
         if !from_flags {
-            controller.server = Some((settings.server.clone(), secret_used));
+            controller.server = Some((settings.sources.clone(), secrets_used));
         }
         controller.connect(specs, problem);
         controller.run(rx).await;
     });
 }
 
-/// The saved settings' one source (the default source of the store).
+/// The saved settings' enabled sources, each with its secret. A source
+/// that cannot be used (no secret yet, a bad address) is left out and
+/// named in the problem; the others run.
 pub(crate) fn settings_sources(
-    profile: Option<(ServerProfile, chime_core::Config)>,
-) -> Vec<SourceSpec> {
-    profile
-        .into_iter()
-        .map(|(profile, config)| SourceSpec {
-            id: chime_core::store::DEFAULT_SOURCE.into(),
-            name: profile.host_label(),
-            profile,
-            config,
-        })
-        .collect()
+    settings: &Settings,
+    secrets: &[Option<Secret>],
+) -> (Vec<SourceSpec>, Option<String>) {
+    let mut specs = Vec::new();
+    let mut problem = None;
+    let several = settings.sources.iter().filter(|s| s.enabled).count() > 1;
+    for (i, src) in settings.sources.iter().enumerate() {
+        if !src.enabled {
+            continue;
+        }
+        let secret = secrets.get(i).cloned().flatten();
+        match src.server.profile(secret) {
+            Ok(Some((profile, config))) => specs.push(SourceSpec {
+                id: src.id.clone(),
+                name: src.label(),
+                profile,
+                config,
+            }),
+            Ok(None) => {}
+            Err(e) => {
+                let e = if several {
+                    format!("{}: {e}", src.label())
+                } else {
+                    e
+                };
+                error!("bad server settings: {e}");
+                problem.get_or_insert(e);
+            }
+        }
+    }
+    (specs, problem)
 }
 
 /// Flags (for this run: one source per `--server` group) over saved
@@ -353,7 +397,7 @@ pub(crate) fn settings_sources(
 async fn resolve_sources(
     args: &cli::Args,
     settings: &Settings,
-    secret: Option<Secret>,
+    secrets: Vec<Option<Secret>>,
 ) -> (Vec<SourceSpec>, Option<String>) {
     if args.demo {
         return match start_demo(args.demo_rate).await {
@@ -367,7 +411,8 @@ async fn resolve_sources(
     let sources = if let Some(p) = &args.sources_problem {
         Err(p.clone())
     } else if args.sources.is_empty() {
-        settings.profile(secret).map(settings_sources)
+        let (specs, problem) = settings_sources(settings, &secrets);
+        return (specs, problem);
     } else {
         cli::specs(&args.sources)
     };

@@ -140,17 +140,64 @@ impl SecretStore {
     }
 }
 
-/// The keyring account for a server and method: secrets of different
-/// servers never mix. Account names are not secret (keyring tools list
-/// them), so no userinfo and no credential-looking query value is in one.
-pub fn account(method: chime_core::settings::AuthMethod, url: &str) -> String {
-    use chime_core::settings::{AuthMethod, CREDENTIAL_PARAMS};
-    let m = match method {
+/// The keyring account of a source's secret for a sign-in method: secrets
+/// of different sources never mix. Account names are not secret (keyring
+/// tools list them): they name the source by its id only.
+pub fn account(method: chime_core::settings::AuthMethod, source: &str) -> String {
+    format!("{}@source:{source}", method_name(method))
+}
+
+fn method_name(method: chime_core::settings::AuthMethod) -> &'static str {
+    use chime_core::settings::AuthMethod;
+    match method {
         AuthMethod::None => "none",
         AuthMethod::Token => "token",
         AuthMethod::Cookie => "cookie",
         AuthMethod::Query => "query",
-    };
+    }
+}
+
+impl SecretStore {
+    /// The secret of `source`, looked up under its account; a secret an
+    /// older Chime kept under the server's URL ([`legacy_account`]) moves
+    /// to it.
+    pub fn get_for(
+        &mut self,
+        method: chime_core::settings::AuthMethod,
+        source: &str,
+        url: &str,
+    ) -> Option<Secret> {
+        let name = account(method, source);
+        if let Some(s) = self.get(&name) {
+            return Some(s);
+        }
+        let old = legacy_account(method, url);
+        let found = self.get(&old)?;
+        if self.set(&name, &found).is_ok() {
+            self.forget(&old);
+            info!("a secret moved to its source's account");
+        }
+        Some(found)
+    }
+
+    /// Forget the secret of `account` (keyring and file).
+    pub fn forget(&mut self, account: &str) {
+        if !self.keyring_down {
+            if let Ok(e) = keyring::Entry::new(SERVICE, account) {
+                let _ = e.delete_credential();
+            }
+        }
+        if let Some(f) = &self.file {
+            let _ = f.set(account, None);
+        }
+    }
+}
+
+/// The account name of schema-1 Chime: method and server URL (without
+/// userinfo or credential values).
+pub fn legacy_account(method: chime_core::settings::AuthMethod, url: &str) -> String {
+    use chime_core::settings::CREDENTIAL_PARAMS;
+    let m = method_name(method);
     let shown = match url::Url::parse(url.trim()) {
         Ok(mut u) => {
             let _ = u.set_username("");
@@ -179,10 +226,14 @@ mod tests {
     #[test]
     fn account_names_carry_no_credential() {
         assert_eq!(
-            account(AuthMethod::Token, " wss://h/v1/stream "),
+            legacy_account(AuthMethod::Token, " wss://h/v1/stream "),
             "token@wss://h/v1/stream"
         );
-        let a = account(AuthMethod::Query, "wss://bob:pw1@h/s?user=alice&token=tok9");
+        assert_eq!(
+            account(AuthMethod::Token, "default"),
+            "token@source:default"
+        );
+        let a = legacy_account(AuthMethod::Query, "wss://bob:pw1@h/s?user=alice&token=tok9");
         assert!(
             !a.contains("tok9") && !a.contains("pw1") && !a.contains("bob"),
             "{a}"

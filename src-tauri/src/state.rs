@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use chime_core::settings::{AuthMethod, FieldError, Settings, SettingsFile};
+use chime_core::settings::{AuthMethod, FieldError, Settings, SettingsFile, SourceSettings};
 use chime_core::store::{Row, Store};
 use chime_core::supervisor::ConnState;
 use chime_core::{Counts, Kind, ProbeOutcome, Secret};
@@ -182,50 +182,68 @@ impl Shared {
         }
     }
 
-    /// The secret to use with `settings`: the one typed in, else the saved one.
-    async fn secret_for(&self, settings: &Settings, typed: Option<String>) -> Option<Secret> {
+    /// The secret of source `src`: the one typed in, else the saved one.
+    async fn secret_for(&self, src: &SourceSettings, typed: Option<String>) -> Option<Secret> {
         if let Some(t) = typed.filter(|t| !t.is_empty()) {
             return Some(Secret::new(t));
         }
-        if settings.server.auth == AuthMethod::None {
+        if src.server.auth == AuthMethod::None {
             return None;
         }
-        let account = account(settings.server.auth, &settings.server.url);
+        let (method, id, url) = (src.server.auth, src.id.clone(), src.server.url.clone());
         let secrets = self.secrets.clone();
-        tokio::task::spawn_blocking(move || lock(&secrets).get(&account))
+        tokio::task::spawn_blocking(move || lock(&secrets).get_for(method, &id, &url))
             .await
             .ok()
             .flatten()
     }
 
+    /// Save `settings`; `typed` is the secret typed for the first source
+    /// (the one the window edits). Every source needs its secret (typed,
+    /// pasted into its URL, or saved); each goes to its source's account.
     pub async fn save_settings(
         &self,
         app: &AppHandle,
         mut settings: Settings,
         typed: Option<String>,
     ) -> Result<SettingsView, CmdError> {
-        // A credential pasted into the URL goes to the secret store, never
+        // A credential pasted into a URL goes to the secret store, never
         // into settings.json.
-        let from_url = settings.take_url_credential();
-        let typed = typed
-            .filter(|t| !t.is_empty())
-            .or(from_url.map(|s| s.expose().to_owned()));
+        let mut typed_for: Vec<Option<String>> = vec![None; settings.sources.len()];
+        for (i, secret) in settings.take_url_credentials() {
+            typed_for[i] = Some(secret.expose().to_owned());
+        }
+        if let Some(t) = typed.filter(|t| !t.is_empty()) {
+            if let Some(first) = typed_for.first_mut() {
+                *first = Some(t);
+            }
+        }
         let mut errors = settings.validate();
-        let secret = self.secret_for(&settings, typed.clone()).await;
-        if settings.server.auth != AuthMethod::None && secret.is_none() {
-            errors.push(FieldError {
-                field: "server.secret",
-                message: "enter the secret for this server".into(),
-            });
+        let mut secrets = Vec::new();
+        for (i, src) in settings.sources.iter().enumerate() {
+            let secret = self.secret_for(src, typed_for[i].clone()).await;
+            if src.server.auth != AuthMethod::None && secret.is_none() {
+                errors.push(FieldError {
+                    field: format!("sources.{i}.secret"),
+                    message: "enter the secret for this server".into(),
+                });
+            }
+            secrets.push(secret);
         }
         if !errors.is_empty() {
             return Err(CmdError::invalid(errors));
         }
-        if let Some(t) = typed.filter(|_| settings.server.auth != AuthMethod::None) {
-            let account = account(settings.server.auth, &settings.server.url);
-            let secrets = self.secrets.clone();
+        for (i, src) in settings.sources.iter().enumerate() {
+            let Some(t) = typed_for[i]
+                .clone()
+                .filter(|_| src.server.auth != AuthMethod::None)
+            else {
+                continue;
+            };
+            let account = account(src.server.auth, &src.id);
+            let store = self.secrets.clone();
             let stored =
-                tokio::task::spawn_blocking(move || lock(&secrets).set(&account, &Secret::new(t)))
+                tokio::task::spawn_blocking(move || lock(&store).set(&account, &Secret::new(t)))
                     .await
                     .map_err(|e| CmdError::new("secret", e.to_string()))?;
             stored.map_err(|e| CmdError::new("secret", e))?;
@@ -245,38 +263,40 @@ impl Shared {
         {
             let mut prefs = lock(&self.prefs);
             prefs.settings = settings.clone();
-            prefs.secret_set = secret.is_some();
+            prefs.secret_set = secrets.first().is_some_and(Option::is_some);
             prefs.notices = notices;
         }
-        self.send(Cmd::Reconfigure(Box::new(settings), secret))?;
+        self.send(Cmd::Reconfigure(Box::new(settings), secrets))?;
         Ok(self.settings_view())
     }
 
+    /// Dial the first source of `settings` once (the window's source).
     pub async fn test_connection(
         &self,
         mut settings: Settings,
         typed: Option<String>,
     ) -> Result<ProbeOutcome, CmdError> {
-        let from_url = settings.take_url_credential();
+        let from_url = settings.first_mut().server.take_url_credential();
         let typed = typed
             .filter(|t| !t.is_empty())
             .or(from_url.map(|s| s.expose().to_owned()));
         let errors: Vec<_> = settings
             .validate()
             .into_iter()
-            .filter(|e| e.field.starts_with("server."))
+            .filter(|e| e.field.starts_with("sources.0."))
             .collect();
         if !errors.is_empty() {
             return Err(CmdError::invalid(errors));
         }
-        if settings.server.url.trim().is_empty() {
+        let src = settings.first_mut().clone();
+        if src.server.url.trim().is_empty() {
             return Err(CmdError::invalid(vec![FieldError {
-                field: "server.url",
+                field: "sources.0.url".into(),
                 message: "enter the push server's address".into(),
             }]));
         }
-        let secret = self.secret_for(&settings, typed).await;
-        let profile = match settings.profile(secret) {
+        let secret = self.secret_for(&src, typed).await;
+        let profile = match src.server.profile(secret) {
             Ok(Some((profile, _))) => profile,
             Ok(None) => return Err(CmdError::new("invalid", "no server address")),
             Err(e) => return Err(CmdError::new("invalid", e)),

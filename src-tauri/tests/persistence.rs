@@ -504,3 +504,76 @@ async fn start_hidden_off_opens_the_inbox_unless_autostart_asks_for_hidden() {
     assert!(log.contains("tray ready"), "{log}");
     assert!(!log.contains("window inbox opened"), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_1_file_and_its_saved_secret_become_the_first_source() {
+    let server = TestServer::start(server_config()).await;
+    let d = Desktop::start(true).await;
+    let dir = d.config_home().join("chime");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let url = server.native_url();
+    let v1 = serde_json::json!({"schema": 1, "server": {"url": url, "auth": "token"}});
+    std::fs::write(dir.join("settings.json"), v1.to_string()).expect("settings");
+    // Schema 1 kept the secret under the server's address (no keyring here).
+    let old_account = format!("token@{url}");
+    let secrets = serde_json::json!({ old_account.clone(): TOKEN });
+    std::fs::write(dir.join("secrets.json"), secrets.to_string()).expect("secrets");
+    let _app = d.launch(&[]);
+    wait_connected(&d, &server).await;
+    let text = std::fs::read_to_string(dir.join("settings.json")).expect("settings");
+    let saved: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(saved["schema"], 2, "{text}");
+    assert_eq!(saved["sources"][0]["id"], "default");
+    assert_eq!(saved["sources"][0]["url"], url.as_str());
+    assert!(
+        dir.join("settings.json.schema1").exists(),
+        "the old file is kept"
+    );
+    let secrets = std::fs::read_to_string(dir.join("secrets.json")).expect("secrets");
+    assert!(secrets.contains("token@source:default"), "{secrets}");
+    assert!(!secrets.contains(&old_account), "{secrets}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sources_listed_in_the_settings_file_each_connect_with_their_secret() {
+    let blog = TestServer::start(server_config()).await;
+    let work = TestServer::start(server_config()).await;
+    let mut d = Desktop::start(true).await;
+    let dir = d.config_home().join("chime");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let settings = serde_json::json!({"schema": 2, "sources": [
+        {"id": "blog", "name": "Blog", "url": blog.native_url(), "auth": "token"},
+        {"id": "work", "name": "Work", "url": work.native_url(), "auth": "token"},
+        {"id": "old", "name": "Old", "enabled": false, "url": work.native_url()},
+    ]});
+    std::fs::write(dir.join("settings.json"), settings.to_string()).expect("settings");
+    let secrets = serde_json::json!({"token@source:blog": TOKEN, "token@source:work": TOKEN});
+    std::fs::write(dir.join("secrets.json"), secrets.to_string()).expect("secrets");
+    let _app = d.launch(&[]);
+    let item = d.tray_item().await;
+    d.poll("both sources connected", || async {
+        let labels = item.labels().await;
+        (labels.iter().any(|l| l.starts_with("Blog — Connected"))
+            && labels.iter().any(|l| l.starts_with("Work — Connected"))
+            && !labels.iter().any(|l| l.starts_with("Old")))
+        .then_some(())
+    })
+    .await;
+    assert_eq!(
+        work.connections(),
+        1,
+        "the disabled source does not connect"
+    );
+    blog.publish(USER, "like", "Ann", "p").await;
+    work.publish(USER, "like", "Bo", "q").await;
+    let db = inbox_path(&d);
+    let of = |source: &str| {
+        Store::open(&db)
+            .and_then(|s| s.unread(Some(source), chime_core::Kind::Like))
+            .unwrap_or(0)
+    };
+    d.poll("a row each", || async {
+        (of("blog") == 1 && of("work") == 1).then_some(())
+    })
+    .await;
+}

@@ -320,7 +320,7 @@ async fn kinds_switched_off_in_the_settings_file_count_but_make_no_toast() {
     // That old flat file was moved to the current schema, and its token
     // out of it (no keyring on this bus: into a 0600 file).
     let text = std::fs::read_to_string(settings.join("settings.json")).expect("settings");
-    assert!(text.contains("\"schema\": 1"), "{text}");
+    assert!(text.contains("\"schema\": 2"), "{text}");
     assert!(!text.contains(TOKEN), "{text}");
     let secrets = settings.join("secrets.json");
     assert!(std::fs::read_to_string(&secrets)

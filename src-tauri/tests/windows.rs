@@ -41,7 +41,7 @@ async fn settings_saved_in_the_window_survive_a_restart() {
     s.click("#save").await;
     let why = s
         .until("the consent error", || async {
-            let t = s.text("[data-error='server.allow_insecure']").await;
+            let t = s.text("[data-error='sources.0.allow_insecure']").await;
             (!t.is_empty()).then_some(t)
         })
         .await;
@@ -68,8 +68,9 @@ async fn settings_saved_in_the_window_survive_a_restart() {
     .await;
     let text = std::fs::read_to_string(&file).expect("settings.json");
     let saved: Value = serde_json::from_str(&text).expect("json");
-    assert_eq!(saved["schema"], 1);
-    assert_eq!(saved["server"]["heartbeat_secs"], 45);
+    assert_eq!(saved["schema"], 2);
+    assert_eq!(saved["sources"][0]["heartbeat_secs"], 45);
+    assert_eq!(saved["sources"][0]["id"], "default");
     assert_eq!(saved["notify"]["dislikes"], false);
     assert!(!text.contains(TOKEN), "no secret in settings.json");
     // No Secret Service on this bus: the 0600 file, and Settings says so.

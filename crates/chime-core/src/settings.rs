@@ -14,7 +14,11 @@ use crate::protocol::{Dialect, Kind};
 use crate::supervisor::Config;
 
 /// The schema this version writes; files with a higher one are not ours.
-pub const SCHEMA: u32 = 1;
+pub const SCHEMA: u32 = 2;
+
+/// The id of the source a schema-1 file described (and the store's
+/// default source).
+pub const FIRST_SOURCE: &str = "default";
 
 /// The heartbeat periods Settings accept, in seconds.
 pub const HEARTBEAT_SECS: std::ops::RangeInclusive<u32> = 5..=600;
@@ -23,7 +27,8 @@ pub const HEARTBEAT_SECS: std::ops::RangeInclusive<u32> = 5..=600;
 #[serde(default)]
 pub struct Settings {
     pub schema: u32,
-    pub server: ServerSettings,
+    /// Where news comes from, in the order the tray shows them.
+    pub sources: Vec<SourceSettings>,
     pub notify: NotifySettings,
     pub quiet_hours: QuietHours,
     pub start_at_login: bool,
@@ -34,7 +39,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             schema: SCHEMA,
-            server: ServerSettings::default(),
+            sources: Vec::new(),
             notify: NotifySettings::default(),
             quiet_hours: QuietHours::default(),
             start_at_login: false,
@@ -88,6 +93,51 @@ pub fn heartbeat_problem(dialect: Dialect, secs: f64) -> Option<String> {
          (or the native protocol)"
             .into()
     })
+}
+
+/// One source: a stable id (its rows, resume state and secret hang on it),
+/// a name for the tray and toasts, on or off, and its connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SourceSettings {
+    pub id: String,
+    pub name: String,
+    pub enabled: bool,
+    #[serde(flatten)]
+    pub server: ServerSettings,
+}
+
+impl Default for SourceSettings {
+    fn default() -> Self {
+        SourceSettings {
+            id: FIRST_SOURCE.into(),
+            name: String::new(),
+            enabled: true,
+            server: ServerSettings::default(),
+        }
+    }
+}
+
+impl SourceSettings {
+    /// The name shown: the given one, else the server's host.
+    pub fn label(&self) -> String {
+        let name = crate::announce::sanitize(&self.name, 60);
+        if !name.is_empty() {
+            return name;
+        }
+        ServerProfile::new(self.server.url.trim())
+            .map(|p| p.host_label())
+            .unwrap_or_else(|_| self.id.clone())
+    }
+}
+
+/// Source ids: what a store key and a keyring account can carry.
+fn valid_source_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':' | b'.'))
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -204,52 +254,33 @@ impl QuietHours {
 /// One problem with one field, for the settings window to show beside it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
-    pub field: &'static str,
+    pub field: String,
     pub message: String,
 }
 
-fn field(field: &'static str, message: impl Into<String>) -> FieldError {
+fn field(field: impl Into<String>, message: impl Into<String>) -> FieldError {
     FieldError {
-        field,
+        field: field.into(),
         message: message.into(),
     }
 }
 
 impl Settings {
     /// Everything wrong with these settings (empty when they can be saved).
+    /// A source's fields are named `sources.<index>.<field>`.
     pub fn validate(&self) -> Vec<FieldError> {
         let mut errors = Vec::new();
-        let s = &self.server;
-        if !s.url.trim().is_empty() {
-            match ServerProfile::new(s.url.trim()) {
-                Err(e) => errors.push(field("server.url", e.to_string())),
-                Ok(p) if !p.is_tls() && !is_loopback(&p) && !s.allow_insecure => {
-                    errors.push(field(
-                        "server.allow_insecure",
-                        "ws:// sends your credentials and events unencrypted to another machine: \
-                         use wss://, or tick the box to allow it",
-                    ))
-                }
-                Ok(_) => {}
+        for (i, src) in self.sources.iter().enumerate() {
+            let at = format!("sources.{i}.");
+            if !valid_source_id(&src.id) {
+                errors.push(field(
+                    format!("{at}id"),
+                    "a source id uses letters, digits, - _ : .",
+                ));
+            } else if self.sources[..i].iter().any(|o| o.id == src.id) {
+                errors.push(field(format!("{at}id"), "two sources have this id"));
             }
-        }
-        if !HEARTBEAT_SECS.contains(&s.heartbeat_secs) {
-            errors.push(field(
-                "server.heartbeat_secs",
-                format!(
-                    "the heartbeat must be between {} and {} seconds",
-                    HEARTBEAT_SECS.start(),
-                    HEARTBEAT_SECS.end()
-                ),
-            ));
-        } else if let Some(p) = heartbeat_problem(s.dialect, f64::from(s.heartbeat_secs)) {
-            errors.push(field("server.heartbeat_secs", p));
-        }
-        if s.auth == AuthMethod::Query && !valid_param_name(&s.query_name) {
-            errors.push(field(
-                "server.query_name",
-                "the parameter name may use letters, digits, - and _",
-            ));
+            src.server.validate(&at, &mut errors);
         }
         for (name, value) in [
             ("quiet_hours.from", &self.quiet_hours.from),
@@ -265,13 +296,78 @@ impl Settings {
         errors
     }
 
+    /// The first source (the one a one-source Settings window edits),
+    /// made if there is none.
+    pub fn first_mut(&mut self) -> &mut SourceSettings {
+        if self.sources.is_empty() {
+            self.sources.push(SourceSettings::default());
+        }
+        &mut self.sources[0]
+    }
+
+    /// The first source's connection (the default one if there is none).
+    pub fn first_server(&self) -> ServerSettings {
+        self.sources
+            .first()
+            .map(|s| s.server.clone())
+            .unwrap_or_default()
+    }
+
+    /// Credentials pasted into any source's URL leave it (see
+    /// [`ServerSettings::take_url_credential`]): (source index, secret).
+    pub fn take_url_credentials(&mut self) -> Vec<(usize, Secret)> {
+        self.sources
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, s)| s.server.take_url_credential().map(|c| (i, c)))
+            .collect()
+    }
+}
+
+impl ServerSettings {
+    /// What is wrong with this connection, fields named `<at><field>`.
+    pub fn validate(&self, at: &str, errors: &mut Vec<FieldError>) {
+        let s = self;
+        if !s.url.trim().is_empty() {
+            match ServerProfile::new(s.url.trim()) {
+                Err(e) => errors.push(field(format!("{at}url"), e.to_string())),
+                Ok(p) if !p.is_tls() && !is_loopback(&p) && !s.allow_insecure => {
+                    errors.push(field(
+                        format!("{at}allow_insecure"),
+                        "ws:// sends your credentials and events unencrypted to another machine: \
+                         use wss://, or tick the box to allow it",
+                    ))
+                }
+                Ok(_) => {}
+            }
+        }
+        if !HEARTBEAT_SECS.contains(&s.heartbeat_secs) {
+            errors.push(field(
+                format!("{at}heartbeat_secs"),
+                format!(
+                    "the heartbeat must be between {} and {} seconds",
+                    HEARTBEAT_SECS.start(),
+                    HEARTBEAT_SECS.end()
+                ),
+            ));
+        } else if let Some(p) = heartbeat_problem(s.dialect, f64::from(s.heartbeat_secs)) {
+            errors.push(field(format!("{at}heartbeat_secs"), p));
+        }
+        if s.auth == AuthMethod::Query && !valid_param_name(&s.query_name) {
+            errors.push(field(
+                format!("{at}query_name"),
+                "the parameter name may use letters, digits, - and _",
+            ));
+        }
+    }
+
     /// The connection these settings describe, with `secret` for the chosen
     /// authentication method; `None` when no server is set.
     pub fn profile(
         &self,
         secret: Option<Secret>,
     ) -> Result<Option<(ServerProfile, Config)>, String> {
-        let s = &self.server;
+        let s = self;
         if s.url.trim().is_empty() {
             return Ok(None);
         }
@@ -314,13 +410,13 @@ fn valid_param_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-impl Settings {
+impl ServerSettings {
     /// A credential pasted into the server URL (`?token=…`) leaves it: the
     /// URL keeps the other parameters, the sign-in method becomes Query
     /// with that parameter's name, and the value is returned for the
     /// secret store. `None` when the URL carries no credential.
     pub fn take_url_credential(&mut self) -> Option<Secret> {
-        let mut url = url::Url::parse(self.server.url.trim()).ok()?;
+        let mut url = url::Url::parse(self.url.trim()).ok()?;
         let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
         let pos = pairs.iter().position(|(k, v)| {
             !v.is_empty() && CREDENTIAL_PARAMS.contains(&k.to_ascii_lowercase().as_str())
@@ -340,9 +436,9 @@ impl Settings {
                 q.append_pair(k, v);
             }
         }
-        self.server.url = url.to_string();
-        self.server.auth = AuthMethod::Query;
-        self.server.query_name = name;
+        self.url = url.to_string();
+        self.auth = AuthMethod::Query;
+        self.query_name = name;
         Some(Secret::new(value))
     }
 }
@@ -362,9 +458,58 @@ pub struct Loaded {
     pub settings: Settings,
     /// Something the user should be told (a file set aside, a migration).
     pub notice: Option<String>,
-    /// A secret found in an old settings file, to move to the secret store
-    /// (the file is rewritten without it).
+    /// A secret found in an old settings file, for the first source, to
+    /// move to the secret store (the file is rewritten without it).
     pub migrated_secret: Option<Secret>,
+    /// The file was of an older schema (kept beside it as a backup): write
+    /// it anew.
+    pub rewrite: bool,
+}
+
+/// A schema-1 file: one server.
+#[derive(Deserialize)]
+#[serde(default)]
+struct V1 {
+    server: ServerSettings,
+    notify: NotifySettings,
+    quiet_hours: QuietHours,
+    start_at_login: bool,
+    start_hidden: bool,
+}
+
+impl Default for V1 {
+    fn default() -> Self {
+        let d = Settings::default();
+        V1 {
+            server: ServerSettings::default(),
+            notify: d.notify,
+            quiet_hours: d.quiet_hours,
+            start_at_login: d.start_at_login,
+            start_hidden: d.start_hidden,
+        }
+    }
+}
+
+impl V1 {
+    /// The one server becomes the first source.
+    fn upgrade(self) -> Settings {
+        let sources = if self.server.url.trim().is_empty() {
+            Vec::new()
+        } else {
+            vec![SourceSettings {
+                server: self.server,
+                ..SourceSettings::default()
+            }]
+        };
+        Settings {
+            schema: SCHEMA,
+            sources,
+            notify: self.notify,
+            quiet_hours: self.quiet_hours,
+            start_at_login: self.start_at_login,
+            start_hidden: self.start_hidden,
+        }
+    }
 }
 
 /// The settings file of issue-4 builds: flat, with the token inline.
@@ -427,16 +572,38 @@ impl SettingsFile {
                 Some(n) if n > u64::from(SCHEMA) => {
                     format!("it was written by a newer Chime (schema {n})")
                 }
-                _ => match serde_json::from_value::<Settings>(v) {
-                    Ok(mut s) => {
-                        s.schema = SCHEMA;
+                Some(1) => match serde_json::from_value::<V1>(v) {
+                    Ok(old) => {
+                        let mut s = old.upgrade();
+                        let backup = self.path.with_file_name("settings.json.schema1");
+                        if !backup.exists() {
+                            if let Err(e) = std::fs::copy(&self.path, &backup) {
+                                tracing::warn!("cannot keep the schema-1 settings: {e}");
+                            }
+                        }
                         // A credential saved in the URL by an older Chime
                         // moves to the secret store (the file is rewritten).
-                        let migrated_secret = s.take_url_credential();
+                        let migrated_secret = s.take_url_credentials().pop().map(|(_, c)| c);
                         return Loaded {
                             settings: s,
                             migrated_secret,
-                            ..Loaded::default()
+                            rewrite: true,
+                            notice: None,
+                        };
+                    }
+                    Err(e) => format!("it is not valid ({e})"),
+                },
+                _ => match serde_json::from_value::<Settings>(v) {
+                    Ok(mut s) => {
+                        s.schema = SCHEMA;
+                        let migrated_secret =
+                            s.take_url_credentials().first().map(|(_, c)| c.clone());
+                        let rewrite = migrated_secret.is_some();
+                        return Loaded {
+                            settings: s,
+                            migrated_secret,
+                            rewrite,
+                            notice: None,
                         };
                     }
                     Err(e) => format!("it is not valid ({e})"),
@@ -461,36 +628,48 @@ impl SettingsFile {
     }
 
     fn migrate(&self, old: V0) -> Loaded {
-        let mut s = Settings::default();
-        s.server.url = old.server.unwrap_or_default();
-        s.server.dialect = old.dialect.unwrap_or_default();
+        let mut s = Settings {
+            notify: old.notify,
+            ..Settings::default()
+        };
+        let mut server = ServerSettings {
+            url: old.server.unwrap_or_default(),
+            dialect: old.dialect.unwrap_or_default(),
+            ..ServerSettings::default()
+        };
         // `as` saturates (NaN is 0): out-of-range values keep the default.
         if let Some(h) = old
             .heartbeat
             .map(|h| h as u32)
             .filter(|h| HEARTBEAT_SECS.contains(h))
         {
-            s.server.heartbeat_secs = h;
+            server.heartbeat_secs = h;
         }
-        s.notify = old.notify;
         // Old files could point anywhere; keep them working as they did.
-        s.server.allow_insecure = true;
+        server.allow_insecure = true;
         let (auth, secret) = match (old.token, old.cookie) {
             (Some(t), _) => (AuthMethod::Token, Some(Secret::new(t))),
             (None, Some(c)) => (AuthMethod::Cookie, Some(Secret::new(c))),
             (None, None) => (AuthMethod::None, None),
         };
-        s.server.auth = auth;
+        server.auth = auth;
         // One secret per server: a URL credential only when no other.
         let from_url = if secret.is_none() {
-            s.take_url_credential()
+            server.take_url_credential()
         } else {
             None
         };
+        if !server.url.trim().is_empty() {
+            s.sources.push(SourceSettings {
+                server,
+                ..SourceSettings::default()
+            });
+        }
         Loaded {
             migrated_secret: secret.or(from_url),
             settings: s,
             notice: None,
+            rewrite: true,
         }
     }
 
@@ -570,17 +749,93 @@ mod tests {
     #[test]
     fn a_credential_pasted_into_the_url_moves_to_the_query_sign_in() {
         let mut s = Settings::default();
-        s.server.url = "wss://push.example.com/s?user=alice&Token=s3cr3t&x=1".into();
-        let secret = s.take_url_credential().expect("a credential");
+        s.first_mut().server.url = "wss://push.example.com/s?user=alice&Token=s3cr3t&x=1".into();
+        let secret = s
+            .first_mut()
+            .server
+            .take_url_credential()
+            .expect("a credential");
         assert_eq!(secret.expose(), "s3cr3t");
-        assert_eq!(s.server.url, "wss://push.example.com/s?user=alice&x=1");
-        assert_eq!(s.server.auth, AuthMethod::Query);
-        assert_eq!(s.server.query_name, "Token");
-        assert!(s.take_url_credential().is_none());
-        let (profile, _) = s.profile(Some(secret)).expect("profile").expect("some");
+        assert_eq!(
+            s.first_mut().server.url,
+            "wss://push.example.com/s?user=alice&x=1"
+        );
+        assert_eq!(s.first_mut().server.auth, AuthMethod::Query);
+        assert_eq!(s.first_mut().server.query_name, "Token");
+        assert!(s.first_mut().server.take_url_credential().is_none());
+        let (profile, _) = s
+            .first_mut()
+            .server
+            .profile(Some(secret))
+            .expect("profile")
+            .expect("some");
         assert!(profile.dial_url().as_str().ends_with("&Token=s3cr3t"));
-        s.server.url = "wss://h/s?only=me".into();
-        assert!(s.take_url_credential().is_none());
+        s.first_mut().server.url = "wss://h/s?only=me".into();
+        assert!(s.first_mut().server.take_url_credential().is_none());
+    }
+
+    #[test]
+    fn a_schema_1_file_becomes_the_first_source_and_is_kept_as_a_backup() {
+        let dir = std::env::temp_dir().join(format!("chime-settings-v1-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = SettingsFile::in_dir(&dir);
+        let v1 = r#"{"schema":1,"server":{"url":"wss://h/v1/stream","auth":"token","heartbeat_secs":45},"notify":{"likes":false},"start_hidden":false}"#;
+        std::fs::write(&file.path, v1).expect("write");
+        let loaded = file.load();
+        assert!(loaded.rewrite);
+        let s = &loaded.settings;
+        assert_eq!(s.schema, SCHEMA);
+        assert_eq!(s.sources.len(), 1);
+        assert_eq!(s.sources[0].id, FIRST_SOURCE);
+        assert!(s.sources[0].enabled);
+        assert_eq!(s.sources[0].server.url, "wss://h/v1/stream");
+        assert_eq!(s.sources[0].server.auth, AuthMethod::Token);
+        assert_eq!(s.sources[0].server.heartbeat_secs, 45);
+        assert!(!s.notify.likes);
+        assert!(!s.start_hidden);
+        assert_eq!(
+            std::fs::read_to_string(dir.join("settings.json.schema1")).expect("backup"),
+            v1
+        );
+        file.save(s).expect("save");
+        let again = file.load();
+        assert!(!again.rewrite);
+        assert_eq!(&again.settings, s);
+        let text = std::fs::read_to_string(&file.path).expect("read");
+        assert!(text.contains("\"sources\""), "{text}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn each_source_is_validated_with_its_index_and_ids_are_unique() {
+        let s = Settings {
+            sources: vec![
+                SourceSettings {
+                    id: "blog".into(),
+                    server: ServerSettings {
+                        url: "wss://a/".into(),
+                        ..ServerSettings::default()
+                    },
+                    ..SourceSettings::default()
+                },
+                SourceSettings {
+                    id: "blog".into(),
+                    server: ServerSettings {
+                        url: "not a url".into(),
+                        ..ServerSettings::default()
+                    },
+                    ..SourceSettings::default()
+                },
+                SourceSettings {
+                    id: "bad id!".into(),
+                    ..SourceSettings::default()
+                },
+            ],
+            ..Settings::default()
+        };
+        let fields: Vec<String> = s.validate().into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["sources.1.id", "sources.1.url", "sources.2.id"]);
     }
 
     #[test]
@@ -599,7 +854,7 @@ mod tests {
             loaded.migrated_secret.map(|s| s.expose().to_owned()),
             Some("leaky9".into())
         );
-        assert_eq!(loaded.settings.server.url, "wss://h/v1/stream");
+        assert_eq!(loaded.settings.sources[0].server.url, "wss://h/v1/stream");
         file.save(&loaded.settings).expect("save");
         let text = std::fs::read_to_string(&file.path).expect("read");
         assert!(!text.contains("leaky9"), "{text}");
@@ -625,13 +880,13 @@ mod tests {
             );
         }
         let mut s = Settings::default();
-        s.server.url = "wss://h/".into();
-        s.server.heartbeat_secs = 120;
+        s.first_mut().server.url = "wss://h/".into();
+        s.first_mut().server.heartbeat_secs = 120;
         assert!(s
             .validate()
             .iter()
-            .any(|e| e.field == "server.heartbeat_secs"));
-        s.server.dialect = Dialect::Native;
+            .any(|e| e.field == "sources.0.heartbeat_secs"));
+        s.first_mut().server.dialect = Dialect::Native;
         assert!(s.validate().is_empty(), "{:?}", s.validate());
     }
 
@@ -723,11 +978,11 @@ mod tests {
     fn validation_names_the_field_and_wants_consent_for_plain_remote_links() {
         let mut s = Settings::default();
         assert!(s.validate().is_empty());
-        s.server.url = "not a url".into();
-        assert_eq!(s.validate()[0].field, "server.url");
-        s.server.url = "ws://chime.example.com/v1/stream".into();
-        assert_eq!(s.validate()[0].field, "server.allow_insecure");
-        s.server.allow_insecure = true;
+        s.first_mut().server.url = "not a url".into();
+        assert_eq!(s.validate()[0].field, "sources.0.url");
+        s.first_mut().server.url = "ws://chime.example.com/v1/stream".into();
+        assert_eq!(s.validate()[0].field, "sources.0.allow_insecure");
+        s.first_mut().server.allow_insecure = true;
         assert!(s.validate().is_empty());
         for local in [
             "ws://127.0.0.1:9/x",
@@ -735,14 +990,14 @@ mod tests {
             "ws://[::1]:9/x",
             "wss://chime.example.com/",
         ] {
-            s.server.url = local.into();
-            s.server.allow_insecure = false;
+            s.first_mut().server.url = local.into();
+            s.first_mut().server.allow_insecure = false;
             assert!(s.validate().is_empty(), "{local}");
         }
-        s.server.heartbeat_secs = 1;
+        s.first_mut().server.heartbeat_secs = 1;
         s.quiet_hours.from = "25:00".into();
         let fields: Vec<_> = s.validate().into_iter().map(|e| e.field).collect();
-        assert_eq!(fields, ["server.heartbeat_secs", "quiet_hours.from"]);
+        assert_eq!(fields, ["sources.0.heartbeat_secs", "quiet_hours.from"]);
     }
 
     #[test]
@@ -750,8 +1005,8 @@ mod tests {
         let dir = temp_dir("roundtrip");
         let file = SettingsFile::in_dir(&dir);
         let mut s = Settings::default();
-        s.server.url = "wss://chime.example.com/v1/stream".into();
-        s.server.auth = AuthMethod::Token;
+        s.first_mut().server.url = "wss://chime.example.com/v1/stream".into();
+        s.first_mut().server.auth = AuthMethod::Token;
         s.notify.dislikes = false;
         s.quiet_hours.enabled = true;
         file.save(&s).expect("save");
@@ -806,9 +1061,12 @@ mod tests {
         )
         .expect("write");
         let loaded = file.load();
-        assert_eq!(loaded.settings.server.url, "ws://10.0.0.5:8080/v1/stream");
-        assert_eq!(loaded.settings.server.auth, AuthMethod::Token);
-        assert_eq!(loaded.settings.server.dialect, Dialect::Native);
+        assert_eq!(
+            loaded.settings.sources[0].server.url,
+            "ws://10.0.0.5:8080/v1/stream"
+        );
+        assert_eq!(loaded.settings.sources[0].server.auth, AuthMethod::Token);
+        assert_eq!(loaded.settings.sources[0].server.dialect, Dialect::Native);
         assert!(!loaded.settings.notify.likes);
         assert_eq!(
             loaded.migrated_secret.map(|s| s.expose().to_owned()),
@@ -821,11 +1079,13 @@ mod tests {
     #[test]
     fn a_profile_needs_the_secret_its_method_names() {
         let mut s = Settings::default();
-        assert!(matches!(s.profile(None), Ok(None)));
-        s.server.url = "ws://127.0.0.1:9/v1/stream".into();
-        s.server.auth = AuthMethod::Token;
-        assert!(s.profile(None).is_err());
+        assert!(matches!(s.first_mut().server.profile(None), Ok(None)));
+        s.first_mut().server.url = "ws://127.0.0.1:9/v1/stream".into();
+        s.first_mut().server.auth = AuthMethod::Token;
+        assert!(s.first_mut().server.profile(None).is_err());
         let (profile, config) = s
+            .first_mut()
+            .server
             .profile(Some(Secret::new("t")))
             .expect("ok")
             .expect("some");
