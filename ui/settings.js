@@ -3,6 +3,11 @@
 // Monday first on screen; the file counts from Sunday (index 0).
 const DAYS = [[1, "Mon"], [2, "Tue"], [3, "Wed"], [4, "Thu"], [5, "Fri"], [6, "Sat"], [0, "Sun"]];
 let view = null;
+// The sources being edited, which one the form shows, and the secrets
+// typed for them (by source id) until Save.
+let sources = [];
+let sel = 0;
+const typed = new Map();
 
 const $ = (id) => document.getElementById(id);
 
@@ -24,29 +29,148 @@ function refreshVisibility() {
   const auth = $("auth").value;
   $("secret-field").hidden = auth === "none";
   $("query-name-field").hidden = auth !== "query";
-  $("secret").placeholder = view && view.secret_set ? "Saved — leave empty to keep it" : (auth === "cookie" ? "sessionid=…" : "Paste the token");
+  const current = sources[sel];
+  const saved = view && current && (view.saved_secrets || []).includes(current.id);
+  $("secret").placeholder = saved ? "Saved — leave empty to keep it" : (auth === "cookie" ? "sessionid=…" : "Paste the token");
 }
 
 // A source as a new settings file has it.
 const NEW_SOURCE = { id: "default", name: "", enabled: true, url: "", dialect: "auto", auth: "none", heartbeat_secs: 30, allow_insecure: false, query_name: "token" };
 
-// The window edits the first source; the others (a settings file may list
-// several) are kept as they are.
-function firstSource(s) {
-  return Object.assign({}, NEW_SOURCE, (s.sources || [])[0] || {});
+function newId() {
+  const used = new Set(sources.map((s) => s.id));
+  if (!used.has("default")) return "default";
+  for (;;) {
+    const id = "s-" + Math.random().toString(16).slice(2, 10);
+    if (!used.has(id)) return id;
+  }
 }
 
-function fill(v) {
-  view = v;
-  const s = v.settings;
-  const src = firstSource(s);
+function sourceLabel(src) {
+  if (src.name) return src.name;
+  try {
+    return new URL(src.url).host || "New source";
+  } catch (_) {
+    return "New source";
+  }
+}
+
+// The form shows source `sel`.
+function loadForm() {
+  const src = Object.assign({}, NEW_SOURCE, sources[sel] || {});
+  $("name").value = src.name || "";
   $("url").value = src.url;
   $("dialect").value = src.dialect;
   $("auth").value = src.auth;
   $("query-name").value = src.query_name || "token";
   $("heartbeat").value = src.heartbeat_secs;
   $("allow-insecure").checked = src.allow_insecure;
-  $("secret").value = "";
+  $("secret").value = (sources[sel] && typed.get(sources[sel].id)) || "";
+  $("source-legend").textContent = sources.length > 1 ? "Source: " + sourceLabel(src) : "Source";
+  $("test-result").textContent = "";
+  refreshVisibility();
+}
+
+// What the form says goes back into source `sel`.
+function storeForm() {
+  if (!sources.length) sources.push(Object.assign({}, NEW_SOURCE, { id: newId() }));
+  const src = sources[sel];
+  Object.assign(src, {
+    name: $("name").value.trim(),
+    url: $("url").value.trim(),
+    dialect: $("dialect").value,
+    auth: $("auth").value,
+    heartbeat_secs: Number.parseInt($("heartbeat").value, 10) || 0,
+    allow_insecure: $("allow-insecure").checked,
+    query_name: $("query-name").value.trim() || "token",
+  });
+  const secret = $("secret").value;
+  if (secret) typed.set(src.id, secret);
+}
+
+function renderList() {
+  const list = $("sources");
+  const rows = sources.map((src, i) => {
+    const li = chime.el("li");
+    li.setAttribute("aria-current", String(i === sel));
+    const on = document.createElement("input");
+    on.type = "checkbox";
+    on.checked = src.enabled !== false;
+    on.className = "src-enabled";
+    on.setAttribute("aria-label", "Enabled");
+    on.addEventListener("change", () => {
+      src.enabled = on.checked;
+    });
+    const pick = chime.el("button", "pick", sourceLabel(src));
+    pick.type = "button";
+    pick.appendChild(chime.el("small", "", src.url));
+    pick.addEventListener("click", () => select(i));
+    const up = chime.el("button", "mini up", "↑");
+    up.type = "button";
+    up.title = "Move up";
+    up.disabled = i === 0;
+    up.addEventListener("click", () => move(i, -1));
+    const down = chime.el("button", "mini down", "↓");
+    down.type = "button";
+    down.title = "Move down";
+    down.disabled = i === sources.length - 1;
+    down.addEventListener("click", () => move(i, 1));
+    const remove = chime.el("button", "mini remove", "Remove");
+    remove.type = "button";
+    remove.addEventListener("click", () => drop(i));
+    li.append(on, pick, up, down, remove);
+    return li;
+  });
+  list.replaceChildren(...rows);
+  list.hidden = sources.length < 2 && !(sources[0] && sources[0].url);
+}
+
+function select(i) {
+  storeForm();
+  sel = Math.max(0, Math.min(i, sources.length - 1));
+  loadForm();
+  renderList();
+}
+
+function move(i, by) {
+  storeForm();
+  const j = i + by;
+  if (j < 0 || j >= sources.length) return;
+  [sources[i], sources[j]] = [sources[j], sources[i]];
+  if (sel === i) sel = j;
+  else if (sel === j) sel = i;
+  renderList();
+}
+
+function drop(i) {
+  storeForm();
+  const [gone] = sources.splice(i, 1);
+  if (gone) typed.delete(gone.id);
+  if (sel >= sources.length) sel = Math.max(0, sources.length - 1);
+  $("removed-note").hidden = false;
+  loadForm();
+  renderList();
+}
+
+function addSource() {
+  storeForm();
+  sources.push(Object.assign({}, NEW_SOURCE, { id: newId() }));
+  sel = sources.length - 1;
+  loadForm();
+  renderList();
+  $("url").focus();
+}
+
+function fill(v) {
+  view = v;
+  const s = v.settings;
+  sources = (s.sources || []).map((src) => Object.assign({}, NEW_SOURCE, src));
+  if (!sources.length) sources.push(Object.assign({}, NEW_SOURCE));
+  sel = Math.min(sel, sources.length - 1);
+  typed.clear();
+  $("removed-note").hidden = true;
+  loadForm();
+  renderList();
   $("n-likes").checked = s.notify.likes;
   $("n-dislikes").checked = s.notify.dislikes;
   $("n-replies").checked = s.notify.replies;
@@ -65,20 +189,11 @@ function fill(v) {
 function collect() {
   const days = [false, false, false, false, false, false, false];
   for (const [i] of DAYS) days[i] = $("q-day-" + i).checked;
-  const saved = (view && view.settings) || {};
-  const first = Object.assign(firstSource(saved), {
-    url: $("url").value.trim(),
-    dialect: $("dialect").value,
-    auth: $("auth").value,
-    heartbeat_secs: Number.parseInt($("heartbeat").value, 10) || 0,
-    allow_insecure: $("allow-insecure").checked,
-    query_name: $("query-name").value.trim() || "token",
-  });
-  const rest = (saved.sources || []).slice(1);
+  storeForm();
   return {
     schema: 2,
-    // No address, no first source (unless others follow it).
-    sources: first.url || rest.length ? [first, ...rest] : [],
+    // A source with no address is not kept.
+    sources: sources.filter((src) => src.url),
     notify: {
       likes: $("n-likes").checked,
       dislikes: $("n-dislikes").checked,
@@ -91,16 +206,26 @@ function collect() {
   };
 }
 
-function secretArg() {
-  const s = $("secret").value;
-  return s === "" ? null : s;
+// The secrets typed for sources (by id), for Save.
+function secretsArg() {
+  storeForm();
+  return Object.fromEntries(typed);
 }
 
 function showErrors(fields) {
   for (const e of document.querySelectorAll("[data-error]")) e.textContent = "";
   for (const i of document.querySelectorAll("[aria-invalid]")) i.removeAttribute("aria-invalid");
+  // A source's fields are sources.<index>.<field>: show the first source
+  // with a problem, and its problems on the form's source.* fields.
+  const shown = (fields || []).map((f) => {
+    const m = /^sources\.(\d+)\.(.+)$/.exec(f.field);
+    return m ? { index: Number(m[1]), field: "source." + m[2], message: f.message } : { index: null, field: f.field, message: f.message };
+  });
+  const bad = shown.find((f) => f.index !== null);
+  if (bad && bad.index !== sel && !shown.some((f) => f.index === sel)) select(bad.index);
   let first = null;
-  for (const f of fields || []) {
+  for (const f of shown) {
+    if (f.index !== null && f.index !== sel) continue;
     const slot = document.querySelector('[data-error="' + CSS.escape(f.field) + '"]');
     if (slot) slot.textContent = f.message;
     const input = document.querySelector('[data-field="' + CSS.escape(f.field) + '"]');
@@ -108,7 +233,7 @@ function showErrors(fields) {
       input.setAttribute("aria-invalid", "true");
       first = first || input;
     }
-    if (f.field === "sources.0.allow_insecure") $("insecure-box").hidden = false;
+    if (f.field === "source.allow_insecure") $("insecure-box").hidden = false;
   }
   if (first) first.focus();
 }
@@ -118,7 +243,8 @@ async function save(ev) {
   const result = $("save-result");
   result.textContent = "Saving…";
   try {
-    const v = await chime.invoke("settings_save", { settings: collect(), secret: secretArg() });
+    const settings = collect();
+    const v = await chime.invoke("settings_save", { settings, secrets: secretsArg() });
     showErrors([]);
     fill(v);
     result.textContent = "Saved.";
@@ -134,7 +260,9 @@ async function test() {
   out.textContent = "Testing…";
   $("test").disabled = true;
   try {
-    const r = await chime.invoke("settings_test", { settings: collect(), secret: secretArg() });
+    storeForm();
+    const src = sources[sel];
+    const r = await chime.invoke("settings_test", { source: src, secret: (src && typed.get(src.id)) || null });
     switch (r.outcome) {
       case "connected":
         out.className = "ok";
@@ -175,6 +303,11 @@ document.addEventListener("DOMContentLoaded", async () => {
   }
   $("form").addEventListener("submit", save);
   $("test").addEventListener("click", test);
+  $("add-source").addEventListener("click", addSource);
+  $("name").addEventListener("change", () => {
+    storeForm();
+    renderList();
+  });
   for (const id of ["url", "auth", "allow-insecure"]) $(id).addEventListener("input", refreshVisibility);
   document.addEventListener("keydown", (ev) => {
     if ((ev.ctrlKey || ev.metaKey) && ev.key === "s") save(ev);
@@ -182,7 +315,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   chime.listen("status-changed", (ev) => chime.showStatus(ev.payload));
   chime.listen("secret-state", (ev) => {
     if (view) {
-      view.secret_set = ev.payload === true;
+      view.saved_secrets = Array.isArray(ev.payload) ? ev.payload : [];
       refreshVisibility();
     }
   });

@@ -4,7 +4,9 @@
 //! runs on the async runtime (`async`), never on the main thread: a burst
 //! being stored or a slow keyring must not freeze the windows.
 
-use chime_core::settings::Settings;
+use std::collections::HashMap;
+
+use chime_core::settings::{Settings, SourceSettings};
 use chime_core::ProbeOutcome;
 use tauri::{AppHandle, State, WebviewWindow};
 
@@ -56,18 +58,20 @@ pub async fn settings_save(
     app: AppHandle,
     shared: State<'_, Shared>,
     settings: Settings,
-    secret: Option<String>,
+    secrets: Option<HashMap<String, String>>,
 ) -> Result<SettingsView, CmdError> {
-    shared.save_settings(&app, settings, secret).await
+    shared
+        .save_settings(&app, settings, secrets.unwrap_or_default())
+        .await
 }
 
 #[tauri::command]
 pub async fn settings_test(
     shared: State<'_, Shared>,
-    settings: Settings,
+    source: SourceSettings,
     secret: Option<String>,
 ) -> Result<ProbeOutcome, CmdError> {
-    shared.test_connection(settings, secret).await
+    shared.test_connection(source, secret).await
 }
 
 /// Close the calling window (Escape or Ctrl+W): destroyed, not hidden.

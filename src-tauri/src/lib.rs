@@ -186,6 +186,7 @@ async fn load_secrets(
     let secrets = shared.secrets.clone();
     let file = shared.file.clone();
     let settings = settings.clone();
+    let settings_for_state = settings.clone();
     let found = tauri::async_runtime::spawn_blocking(move || {
         let mut store = lock(&secrets);
         store.probe();
@@ -223,9 +224,9 @@ async fn load_secrets(
     })
     .await
     .unwrap_or_default();
-    let first = found.first().is_some_and(Option::is_some);
-    lock(&shared.prefs).secret_set = first;
-    let _ = app.emit(windows::events::SECRET_STATE, first);
+    let saved = crate::state::saved_ids(&settings_for_state, &found);
+    lock(&shared.prefs).saved_secrets = saved.clone();
+    let _ = app.emit(windows::events::SECRET_STATE, saved);
     found
 }
 
@@ -255,7 +256,7 @@ fn setup(app: AppHandle, args: cli::Args) {
         prefs: Mutex::new(Prefs {
             settings: startup.settings,
             notices: startup.notices.clone(),
-            secret_set: false,
+            saved_secrets: Vec::new(),
         }),
         file: startup.file,
         secrets: Arc::new(Mutex::new(startup.secrets)),

@@ -1,6 +1,7 @@
 //! What the commands and the controller share: the inbox store, the saved
 //! settings, the secret store and the current status.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -66,8 +67,8 @@ pub struct Status {
 #[derive(Debug, Clone, Serialize)]
 pub struct SettingsView {
     pub settings: Settings,
-    /// A secret is saved for this server and method.
-    pub secret_set: bool,
+    /// The sources (by id) that have a saved secret.
+    pub saved_secrets: Vec<String>,
     /// Where secrets are kept, in words.
     pub secret_storage: String,
     /// Problems found at start (settings reset, inbox not saved...).
@@ -77,7 +78,19 @@ pub struct SettingsView {
 pub struct Prefs {
     pub settings: Settings,
     pub notices: Vec<String>,
-    pub secret_set: bool,
+    /// Source ids with a saved secret.
+    pub saved_secrets: Vec<String>,
+}
+
+/// The ids of the sources whose secret is known (by index in `secrets`).
+pub fn saved_ids(settings: &Settings, secrets: &[Option<Secret>]) -> Vec<String> {
+    settings
+        .sources
+        .iter()
+        .zip(secrets)
+        .filter(|(_, s)| s.is_some())
+        .map(|(src, _)| src.id.clone())
+        .collect()
 }
 
 /// A source as the inbox window names it.
@@ -176,7 +189,7 @@ impl Shared {
         };
         SettingsView {
             settings: prefs.settings.clone(),
-            secret_set: prefs.secret_set,
+            saved_secrets: prefs.saved_secrets.clone(),
             secret_storage,
             notices: prefs.notices.clone(),
         }
@@ -198,25 +211,25 @@ impl Shared {
             .flatten()
     }
 
-    /// Save `settings`; `typed` is the secret typed for the first source
-    /// (the one the window edits). Every source needs its secret (typed,
-    /// pasted into its URL, or saved); each goes to its source's account.
+    /// Save `settings`; `typed` holds the secrets typed in the window, by
+    /// source id. Every source needs its secret (typed, pasted into its
+    /// URL, or saved); each goes to its source's account. A source that is
+    /// no longer listed loses its inbox rows, resume state and secrets.
     pub async fn save_settings(
         &self,
         app: &AppHandle,
         mut settings: Settings,
-        typed: Option<String>,
+        typed: HashMap<String, String>,
     ) -> Result<SettingsView, CmdError> {
         // A credential pasted into a URL goes to the secret store, never
         // into settings.json.
-        let mut typed_for: Vec<Option<String>> = vec![None; settings.sources.len()];
+        let mut typed_for: Vec<Option<String>> = settings
+            .sources
+            .iter()
+            .map(|src| typed.get(&src.id).filter(|t| !t.is_empty()).cloned())
+            .collect();
         for (i, secret) in settings.take_url_credentials() {
-            typed_for[i] = Some(secret.expose().to_owned());
-        }
-        if let Some(t) = typed.filter(|t| !t.is_empty()) {
-            if let Some(first) = typed_for.first_mut() {
-                *first = Some(t);
-            }
+            typed_for[i].get_or_insert_with(|| secret.expose().to_owned());
         }
         let mut errors = settings.validate();
         let mut secrets = Vec::new();
@@ -255,6 +268,17 @@ impl Shared {
         file.save(&settings)
             .map_err(|e| CmdError::new("io", e.to_string()))?;
         info!("settings saved");
+        let removed: Vec<String> = {
+            let prefs = lock(&self.prefs);
+            prefs
+                .settings
+                .sources
+                .iter()
+                .filter(|old| !settings.sources.iter().any(|s| s.id == old.id))
+                .map(|old| old.id.clone())
+                .collect()
+        };
+        self.forget_sources(&removed).await;
         let mut notices = Vec::new();
         if let Err(e) = crate::set_autostart(app, settings.start_at_login) {
             warn!("start at login: {e}");
@@ -262,33 +286,54 @@ impl Shared {
         }
         {
             let mut prefs = lock(&self.prefs);
+            prefs.saved_secrets = saved_ids(&settings, &secrets);
             prefs.settings = settings.clone();
-            prefs.secret_set = secrets.first().is_some_and(Option::is_some);
             prefs.notices = notices;
         }
         self.send(Cmd::Reconfigure(Box::new(settings), secrets))?;
         Ok(self.settings_view())
     }
 
-    /// Dial the first source of `settings` once (the window's source).
+    /// Forget removed sources: their rows and resume states, and their
+    /// secrets under every sign-in method.
+    async fn forget_sources(&self, ids: &[String]) {
+        if ids.is_empty() {
+            return;
+        }
+        for id in ids {
+            match lock(&self.store).remove_source(id) {
+                Ok(n) => info!("a removed source's {n} inbox item(s) are gone"),
+                Err(e) => warn!("cannot remove a source's items: {e}"),
+            }
+        }
+        let ids = ids.to_vec();
+        let store = self.secrets.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let mut store = lock(&store);
+            for id in &ids {
+                for method in [AuthMethod::Token, AuthMethod::Cookie, AuthMethod::Query] {
+                    store.forget(&account(method, id));
+                }
+            }
+        })
+        .await;
+    }
+
+    /// Dial `source` once (the one the window shows).
     pub async fn test_connection(
         &self,
-        mut settings: Settings,
+        mut src: SourceSettings,
         typed: Option<String>,
     ) -> Result<ProbeOutcome, CmdError> {
-        let from_url = settings.first_mut().server.take_url_credential();
+        let from_url = src.server.take_url_credential();
         let typed = typed
             .filter(|t| !t.is_empty())
             .or(from_url.map(|s| s.expose().to_owned()));
-        let errors: Vec<_> = settings
-            .validate()
-            .into_iter()
-            .filter(|e| e.field.starts_with("sources.0."))
-            .collect();
+        let mut errors = Vec::new();
+        src.server.validate("sources.0.", &mut errors);
         if !errors.is_empty() {
             return Err(CmdError::invalid(errors));
         }
-        let src = settings.first_mut().clone();
         if src.server.url.trim().is_empty() {
             return Err(CmdError::invalid(vec![FieldError {
                 field: "sources.0.url".into(),

@@ -18,6 +18,19 @@ async fn settings_loaded(s: &Session) {
     .await;
 }
 
+async fn save_and_wait(s: &Session) {
+    s.exec(
+        "document.getElementById('save-result').textContent = ''",
+        json!([]),
+    )
+    .await;
+    s.click("#save").await;
+    s.until("Saved.", || async {
+        (s.text("#save-result").await == "Saved.").then_some(())
+    })
+    .await;
+}
+
 async fn value(s: &Session, id: &str) -> Value {
     s.exec(
         "const e = document.getElementById(arguments[0]); return e.type === 'checkbox' ? e.checked : e.value;",
@@ -41,7 +54,7 @@ async fn settings_saved_in_the_window_survive_a_restart() {
     s.click("#save").await;
     let why = s
         .until("the consent error", || async {
-            let t = s.text("[data-error='sources.0.allow_insecure']").await;
+            let t = s.text("[data-error='source.allow_insecure']").await;
             (!t.is_empty()).then_some(t)
         })
         .await;
@@ -437,5 +450,77 @@ async fn the_inbox_names_each_rows_source_filters_by_source_and_searches() {
     assert_eq!(blog.counts(USER).await.likes, 1, "Blog untouched");
     s.select("#source", "").await;
     s.until_count(".row.unread", 1).await;
+    s.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_source_added_in_settings_connects_and_once_removed_leaves_nothing() {
+    let blog = TestServer::start(server_config()).await;
+    let work = TestServer::start(server_config()).await;
+    let mut d = Desktop::start(true).await;
+    let driver = Driver::start(&d).await;
+    let s = driver.session(&["--open", "settings"]).await;
+    settings_loaded(&s).await;
+    s.type_into("#name", "Blog").await;
+    s.type_into("#url", &blog.native_url()).await;
+    s.select("#auth", "token").await;
+    s.type_into("#secret", TOKEN).await;
+    s.click("#add-source").await;
+    s.type_into("#name", "Work").await;
+    s.type_into("#url", &work.native_url()).await;
+    s.select("#auth", "token").await;
+    s.type_into("#secret", TOKEN).await;
+    save_and_wait(&s).await;
+    s.until("both links", || async {
+        (blog.connections() == 1 && work.connections() == 1).then_some(())
+    })
+    .await;
+    let file = d.config_home().join("chime/settings.json");
+    let settings: Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("settings")).expect("json");
+    assert_eq!(settings["sources"][0]["name"], "Blog");
+    assert_eq!(settings["sources"][1]["name"], "Work");
+    let work_id = settings["sources"][1]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let item = d.tray_item().await;
+    d.poll("a section each", || async {
+        let labels = item.labels().await;
+        (labels.iter().any(|l| l.starts_with("Blog — Connected"))
+            && labels.iter().any(|l| l.starts_with("Work — Connected")))
+        .then_some(())
+    })
+    .await;
+    work.publish(USER, "like", "Ann", "p").await;
+    let db = d.data_home().join("chime/inbox.sqlite3");
+    let rows_of = |id: &str| {
+        chime_core::store::Store::open(&db)
+            .and_then(|st| st.unread(Some(id), chime_core::Kind::Like))
+            .unwrap_or(0)
+    };
+    d.poll("Work's row", || async {
+        (rows_of(&work_id) == 1).then_some(())
+    })
+    .await;
+    let secrets = d.config_home().join("chime/secrets.json");
+    let has_secret = |id: &str| {
+        std::fs::read_to_string(&secrets)
+            .unwrap_or_default()
+            .contains(&format!("token@source:{id}"))
+    };
+    assert!(has_secret(&work_id));
+
+    // Remove it: its link, rows and secret go; Blog stays.
+    s.click(".sources li:nth-child(2) .remove").await;
+    save_and_wait(&s).await;
+    s.until("Work's link closed", || async {
+        (work.connections() == 0).then_some(())
+    })
+    .await;
+    assert_eq!(rows_of(&work_id), 0, "its rows went");
+    assert!(!has_secret(&work_id), "its secret went");
+    assert!(has_secret("default"), "Blog's stays");
+    assert_eq!(blog.connections(), 1);
     s.quit().await;
 }

@@ -153,6 +153,12 @@ impl Session {
 
     pub async fn click(&self, css: &str) {
         let el = self.find(css).await;
+        // WebKitWebDriver does not always scroll a long page itself.
+        self.exec(
+            "const e = document.querySelector(arguments[0]); if (e) e.scrollIntoView({block: 'center'});",
+            json!([css]),
+        )
+        .await;
         self.cmd("POST", &format!("/element/{el}/click"), Some(json!({})))
             .await;
     }
