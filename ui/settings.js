@@ -35,7 +35,7 @@ function refreshVisibility() {
 }
 
 // A source as a new settings file has it.
-const NEW_SOURCE = { id: "default", name: "", enabled: true, url: "", dialect: "auto", auth: "none", heartbeat_secs: 30, allow_insecure: false, query_name: "token" };
+const NEW_SOURCE = { id: "default", name: "", enabled: true, muted: false, url: "", dialect: "auto", auth: "none", heartbeat_secs: 30, allow_insecure: false, query_name: "token" };
 
 function newId() {
   const used = new Set(sources.map((s) => s.id));
@@ -59,6 +59,7 @@ function sourceLabel(src) {
 function loadForm() {
   const src = Object.assign({}, NEW_SOURCE, sources[sel] || {});
   $("name").value = src.name || "";
+  $("muted").checked = !!src.muted;
   $("url").value = src.url;
   $("dialect").value = src.dialect;
   $("auth").value = src.auth;
@@ -77,6 +78,7 @@ function storeForm() {
   const src = sources[sel];
   Object.assign(src, {
     name: $("name").value.trim(),
+    muted: $("muted").checked,
     url: $("url").value.trim(),
     dialect: $("dialect").value,
     auth: $("auth").value,

@@ -111,6 +111,7 @@ pub fn specs(groups: &[SourceFlags]) -> Result<Vec<SourceSpec>, String> {
             Ok(SourceSpec {
                 id,
                 name: label,
+                muted: false,
                 profile,
                 config,
             })

@@ -45,6 +45,8 @@ const BATCH: usize = 4096;
 pub struct SourceSpec {
     pub id: String,
     pub name: String,
+    /// No toasts from it (quiet hours and pauses are for every source).
+    pub muted: bool,
     pub profile: ServerProfile,
     pub config: chime_core::Config,
 }
@@ -63,6 +65,7 @@ struct Pending {
 struct Source {
     /// The store's source id.
     id: String,
+    muted: bool,
     client: Option<Client>,
     /// Outputs of an older client of this source are ignored.
     generation: u64,
@@ -144,7 +147,7 @@ impl Controller {
         self.notify = notify;
         for s in &mut self.sources {
             for kind in Kind::ALL {
-                s.announcer.set_enabled(kind, notify.get(kind));
+                s.announcer.set_enabled(kind, notify.get(kind) && !s.muted);
             }
         }
         self.notifier.set_sound(notify.sound);
@@ -166,7 +169,7 @@ impl Controller {
                 several.then(|| spec.name.clone()),
             );
             for kind in Kind::ALL {
-                announcer.set_enabled(kind, self.notify.get(kind));
+                announcer.set_enabled(kind, self.notify.get(kind) && !spec.muted);
             }
             announcer.pause_until(self.paused_until);
             let profile = spec.profile;
@@ -198,6 +201,7 @@ impl Controller {
             };
             self.sources.push(Source {
                 id: spec.id,
+                muted: spec.muted,
                 client,
                 generation,
                 announcer,

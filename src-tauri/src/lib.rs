@@ -375,6 +375,7 @@ pub(crate) fn settings_sources(
             Ok(Some((profile, config))) => specs.push(SourceSpec {
                 id: src.id.clone(),
                 name: src.label(),
+                muted: src.muted,
                 profile,
                 config,
             }),

@@ -543,3 +543,34 @@ async fn several_sources_each_get_a_section_their_own_toasts_and_rows_and_one_fa
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_muted_source_counts_but_makes_no_toast() {
+    let loud = TestServer::start(server_config()).await;
+    let quiet = TestServer::start(server_config()).await;
+    let mut d = Desktop::start(true).await;
+    let dir = d.config_home().join("chime");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let settings = serde_json::json!({"schema": 2, "sources": [
+        {"id": "loud", "name": "Loud", "url": loud.native_url(), "auth": "token"},
+        {"id": "quiet", "name": "Quiet", "muted": true, "url": quiet.native_url(), "auth": "token"},
+    ]});
+    std::fs::write(dir.join("settings.json"), settings.to_string()).expect("settings");
+    let secrets = serde_json::json!({"token@source:loud": TOKEN, "token@source:quiet": TOKEN});
+    std::fs::write(dir.join("secrets.json"), secrets.to_string()).expect("secrets");
+    let _app = d.launch(&[]);
+    let item = d.tray_item().await;
+    wait_label(&d, &item, "Quiet — Connected").await;
+    wait_label(&d, &item, "Loud — Connected").await;
+    quiet.publish(USER, "like", "Ann", "shh").await;
+    loud.publish(USER, "like", "Bo", "hey").await;
+    wait_badge(&d, &item, Some("2")).await;
+    d.toast("Loud's toast", |n| n.summary.starts_with("Loud · "))
+        .await;
+    let r = d.shared.lock().expect("lock");
+    assert!(
+        r.notes.iter().all(|n| !n.summary.starts_with("Quiet")),
+        "{:?}",
+        r.notes
+    );
+}

@@ -103,6 +103,8 @@ pub struct SourceSettings {
     pub id: String,
     pub name: String,
     pub enabled: bool,
+    /// No toasts from this source (its badge and inbox still update).
+    pub muted: bool,
     #[serde(flatten)]
     pub server: ServerSettings,
 }
@@ -113,6 +115,7 @@ impl Default for SourceSettings {
             id: FIRST_SOURCE.into(),
             name: String::new(),
             enabled: true,
+            muted: false,
             server: ServerSettings::default(),
         }
     }
