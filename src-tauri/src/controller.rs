@@ -566,6 +566,25 @@ impl Controller {
             ids::PAUSE_HOUR => self.pause(now, Some(Duration::from_secs(3600))),
             ids::PAUSE_TOMORROW => self.pause(now, Some(until_tomorrow())),
             ids::PAUSE_RESUME => self.pause(now, None),
+            ids::OPEN_SITE => {
+                if let Some(url) = self.sources.get(n).and_then(|s| s.site.clone()) {
+                    open_url(&self.app, &url);
+                }
+            }
+            ids::PAUSE_SOURCE => {
+                // This source's link only: the others go on.
+                let paused = self
+                    .view
+                    .sources
+                    .get(n)
+                    .is_some_and(|s| s.state == ConnState::Paused);
+                let cmd = if paused {
+                    Command::Unpause
+                } else {
+                    Command::Pause
+                };
+                self.send_to(n, cmd);
+            }
             ids::LIKES | ids::DISLIKES | ids::REPLIES => {
                 let kind = match base {
                     ids::LIKES => Kind::Like,

@@ -29,6 +29,9 @@ pub mod ids {
     pub const PAUSE_TOMORROW: &str = "pause-tomorrow";
     pub const PAUSE_RESUME: &str = "pause-resume";
     pub const RECONNECT: &str = "reconnect";
+    /// Per source, with several: its site, and pausing its link.
+    pub const OPEN_SITE: &str = "open-site";
+    pub const PAUSE_SOURCE: &str = "pause-source";
     pub const QUIT: &str = "quit";
 }
 
@@ -195,6 +198,17 @@ struct SourceItems {
     likes: MenuItem<Wry>,
     dislikes: MenuItem<Wry>,
     replies: MenuItem<Wry>,
+    /// With several sources: pause or resume this one.
+    pause: Option<MenuItem<Wry>>,
+}
+
+/// "Pause this source" or, paused, "Resume this source".
+fn pause_text(s: &SourceView) -> &'static str {
+    if s.state == ConnState::Paused {
+        "Resume this source"
+    } else {
+        "Pause this source"
+    }
 }
 
 struct Items {
@@ -238,7 +252,9 @@ fn build_menu(app: &AppHandle, view: &View) -> tauri::Result<(Menu<Wry>, Items)>
                 true,
             )?,
             replies: item(&source_id(ids::REPLIES, i), &s.kind_line(Kind::Reply), true)?,
+            pause: None,
         };
+        let mut items = items;
         if i == 0 {
             entries.push(Box::new(items.status.clone()));
             entries.push(Box::new(PredefinedMenuItem::separator(app)?));
@@ -249,6 +265,13 @@ fn build_menu(app: &AppHandle, view: &View) -> tauri::Result<(Menu<Wry>, Items)>
         entries.push(Box::new(items.likes.clone()));
         entries.push(Box::new(items.dislikes.clone()));
         entries.push(Box::new(items.replies.clone()));
+        if view.sources.len() > 1 {
+            let site = format!("Open {}", s.host);
+            entries.push(Box::new(item(&source_id(ids::OPEN_SITE, i), &site, true)?));
+            let pause = item(&source_id(ids::PAUSE_SOURCE, i), pause_text(s), true)?;
+            entries.push(Box::new(pause.clone()));
+            items.pause = Some(pause);
+        }
         sources.push(items);
     }
     let resume = item(ids::PAUSE_RESUME, "Resume notifications", false)?;
@@ -354,6 +377,11 @@ impl Tray {
             ] {
                 if changed(&|v| v.sources[i].kind_line(kind)) {
                     item.set_text(view.sources[i].kind_line(kind))?;
+                }
+            }
+            if let Some(pause) = &si.pause {
+                if changed(&|v| pause_text(&v.sources[i]).to_owned()) {
+                    pause.set_text(pause_text(&view.sources[i]))?;
                 }
             }
         }

@@ -533,6 +533,17 @@ async fn several_sources_each_get_a_section_their_own_toasts_and_rows_and_one_fa
     })
     .await;
 
+    // Pausing one source closes its link only; resuming brings it back.
+    item.click("Pause this source").await;
+    wait_label(&d, &item, "Blog — Paused").await;
+    d.poll("Blog's link closed", || async {
+        (blog.connections() == 0).then_some(())
+    })
+    .await;
+    assert_eq!(work.connections(), 1, "Work's link is untouched");
+    item.click("Resume this source").await;
+    wait_label(&d, &item, "Blog — Connected").await;
+
     // One server down: the others go on.
     blog.kill();
     wait_label(&d, &item, "Blog — Reconnecting").await;
