@@ -112,6 +112,7 @@ pub fn specs(groups: &[SourceFlags]) -> Result<Vec<SourceSpec>, String> {
                 id,
                 name: label,
                 muted: false,
+                identity: None,
                 profile,
                 config,
             })

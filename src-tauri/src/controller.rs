@@ -47,6 +47,9 @@ pub struct SourceSpec {
     pub name: String,
     /// No toasts from it (quiet hours and pauses are for every source).
     pub muted: bool,
+    /// What it was made from, for saved sources: an unchanged source keeps
+    /// its link when the settings are saved again.
+    pub identity: Option<(SourceSettings, Option<Secret>)>,
     pub profile: ServerProfile,
     pub config: chime_core::Config,
 }
@@ -66,6 +69,7 @@ struct Source {
     /// The store's source id.
     id: String,
     muted: bool,
+    identity: Option<(SourceSettings, Option<Secret>)>,
     client: Option<Client>,
     /// Outputs of an older client of this source are ignored.
     generation: u64,
@@ -157,10 +161,25 @@ impl Controller {
     /// Start talking to `specs` (one link each), resuming each from what
     /// the store kept for it. `problem`: why there is nothing to talk to.
     pub fn connect(&mut self, specs: Vec<SourceSpec>, problem: Option<String>) {
-        self.sources.clear();
-        self.view.sources.clear();
+        let mut old: Vec<(Source, SourceView)> = std::mem::take(&mut self.sources)
+            .into_iter()
+            .zip(std::mem::take(&mut self.view.sources))
+            .collect();
         let several = specs.len() > 1;
         for (n, spec) in specs.into_iter().enumerate() {
+            // An unchanged saved source keeps its link, its announcer and
+            // what it has not stored yet: only changed sources reconnect.
+            let same = old.iter().position(|(s, _)| {
+                s.id == spec.id && s.identity.is_some() && s.identity == spec.identity
+            });
+            if let Some(at) = same {
+                let (mut src, mut view) = old.remove(at);
+                src.announcer.relabel(n, several.then(|| spec.name.clone()));
+                view.name = spec.name;
+                self.sources.push(src);
+                self.view.sources.push(view);
+                continue;
+            }
             self.generation += 1;
             let generation = self.generation;
             let mut announcer = Announcer::for_source(
@@ -202,6 +221,7 @@ impl Controller {
             self.sources.push(Source {
                 id: spec.id,
                 muted: spec.muted,
+                identity: spec.identity,
                 client,
                 generation,
                 announcer,
@@ -220,6 +240,12 @@ impl Controller {
                 host,
                 counts: Counts::default(),
             });
+        }
+        // Sources no longer listed (or changed) let go of their links.
+        for (mut gone, _) in old {
+            if let Some(c) = gone.client.take() {
+                tauri::async_runtime::spawn(c.shutdown());
+            }
         }
         if let Some(shared) = self.app.try_state::<Shared>() {
             *lock(&shared.sources) = self
@@ -332,21 +358,22 @@ impl Controller {
                 }
                 self.server = server;
                 self.flush_all();
-                self.shutdown_links().await;
                 let (specs, problem) = crate::settings_sources(&settings, &secrets);
                 self.connect(specs, problem);
             }
         }
     }
 
-    fn output(&mut self, n: usize, generation: u64, out: Output) {
+    fn output(&mut self, _tagged: usize, generation: u64, out: Output) {
+        // Sources move when the list is reordered: the generation names the
+        // client, and so its source, wherever it now is.
+        let Some(n) = self.sources.iter().position(|s| s.generation == generation) else {
+            return;
+        };
         let (Some(src), Some(view)) = (self.sources.get_mut(n), self.view.sources.get_mut(n))
         else {
             return;
         };
-        if src.generation != generation {
-            return;
-        }
         match out {
             Output::State(s) => {
                 if matches!(s, ConnState::Connecting { .. }) {

@@ -511,6 +511,23 @@ async fn a_second_source_added_in_settings_connects_and_once_removed_leaves_noth
     };
     assert!(has_secret(&work_id));
 
+    // Changing one source reconnects that one only.
+    let (blog_before, work_before) = (blog.connections_total(), work.connections_total());
+    s.click(".sources li:nth-child(2) .pick").await;
+    s.until_js(
+        "Work in the form",
+        "return document.getElementById('name').value",
+        json!("Work"),
+    )
+    .await;
+    s.type_into("#heartbeat", "20").await;
+    save_and_wait(&s).await;
+    s.until("Work to reconnect", || async {
+        (work.connections_total() > work_before && work.connections() == 1).then_some(())
+    })
+    .await;
+    assert_eq!(blog.connections_total(), blog_before, "Blog kept its link");
+
     // Remove it: its link, rows and secret go; Blog stays.
     s.click(".sources li:nth-child(2) .remove").await;
     save_and_wait(&s).await;

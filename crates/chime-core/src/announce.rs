@@ -130,6 +130,13 @@ impl Announcer {
         }
     }
 
+    /// The source's place and name changed (the sources were reordered or
+    /// renamed): later toasts say so.
+    pub fn relabel(&mut self, source: SourceIndex, label: Option<String>) {
+        self.source = source;
+        self.label = label.map(|l| sanitize(&l, 40)).filter(|l| !l.is_empty());
+    }
+
     pub fn set_enabled(&mut self, kind: Kind, on: bool) {
         self.enabled[idx(kind)] = on;
     }
