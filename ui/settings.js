@@ -163,6 +163,19 @@ function addSource() {
   $("url").focus();
 }
 
+// A link proposed a source: add it to the list (not saved) and show it.
+function propose(src) {
+  if (!src || !src.url) return;
+  storeForm();
+  // The first source of an empty list is the form's blank one: replace it.
+  if (sources.length === 1 && !sources[0].url) sources = [];
+  sources.push(Object.assign({}, NEW_SOURCE, src, { id: newId(), enabled: true }));
+  sel = sources.length - 1;
+  loadForm();
+  renderList();
+  $("notices").textContent = "A link proposes this source. Check it, enter its secret if it needs one, and Save to add it.";
+}
+
 function fill(v) {
   view = v;
   const s = v.settings;
@@ -186,6 +199,7 @@ function fill(v) {
   $("secret-storage").textContent = v.secret_storage;
   $("notices").textContent = (v.notices || []).join(" ");
   refreshVisibility();
+  if (v.proposed) propose(v.proposed);
 }
 
 function collect() {
@@ -315,6 +329,7 @@ document.addEventListener("DOMContentLoaded", async () => {
     if ((ev.ctrlKey || ev.metaKey) && ev.key === "s") save(ev);
   });
   chime.listen("status-changed", (ev) => chime.showStatus(ev.payload));
+  chime.listen("source-proposed", (ev) => propose(ev.payload));
   chime.listen("secret-state", (ev) => {
     if (view) {
       view.saved_secrets = Array.isArray(ev.payload) ? ev.payload : [];

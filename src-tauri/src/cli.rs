@@ -52,6 +52,10 @@ pub struct Args {
     /// Start in the tray even if Settings say otherwise (used by autostart).
     #[arg(long)]
     pub hidden: bool,
+    /// A chime://add?url=…&protocol=…&name=… link (a site's "add to
+    /// Chime"): Settings open with that source filled in, to confirm.
+    #[arg(value_name = "LINK")]
+    pub link: Option<String>,
     /// The `--server` groups (filled by [`parse`]).
     #[arg(skip)]
     pub sources: Vec<SourceFlags>,

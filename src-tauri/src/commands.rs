@@ -50,7 +50,7 @@ pub fn status_get(shared: State<'_, Shared>) -> Status {
 
 #[tauri::command(async)]
 pub fn settings_get(shared: State<'_, Shared>) -> SettingsView {
-    shared.settings_view()
+    shared.settings_view_with_proposal()
 }
 
 #[tauri::command]

@@ -61,8 +61,13 @@ pub fn run() -> i32 {
         .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
             // The second launch's own flags say which window (`--open
             // settings`); without one, the inbox.
-            let asked = cli::Args::try_parse_from(&argv).ok().and_then(|a| a.open);
-            let window = match asked.as_deref() {
+            let again = cli::Args::try_parse_from(&argv).ok();
+            if let Some(link) = again.as_ref().and_then(|a| a.link.clone()) {
+                info!("Chime was started again with a link");
+                propose_source(app, &link);
+                return;
+            }
+            let window = match again.and_then(|a| a.open).as_deref() {
                 Some(windows::SETTINGS) => windows::SETTINGS,
                 _ => windows::INBOX,
             };
@@ -108,6 +113,29 @@ pub fn run() -> i32 {
         }
     });
     0
+}
+
+/// A link proposed a source: Settings open with it filled in, for the user
+/// to check, enter a secret if it needs one, and save. Nothing is added
+/// silently and nothing secret is taken from the link.
+fn propose_source(app: &AppHandle, link: &str) {
+    let source = match chime_core::settings::SourceSettings::from_link(link) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!("ignoring a link: {e}");
+            return;
+        }
+    };
+    info!("a link proposes a source; opening Settings to confirm it");
+    if let Some(shared) = app.try_state::<Shared>() {
+        if app.get_webview_window(windows::SETTINGS).is_some() {
+            // The open window takes it now.
+            let _ = app.emit(windows::events::SOURCE_PROPOSED, &source);
+        } else {
+            *lock(&shared.proposed) = Some(source);
+        }
+    }
+    windows::open(app, windows::SETTINGS);
 }
 
 /// Turn start-at-login on or off (the entry starts Chime with `--hidden`).
@@ -248,6 +276,7 @@ fn setup(app: AppHandle, args: cli::Args) {
         tx: tx.clone(),
         store: store.clone(),
         sources: Mutex::new(Vec::new()),
+        proposed: Mutex::new(None),
         status: Mutex::new(Status {
             state: ConnState::Idle,
             line: "Starting…".into(),
@@ -264,7 +293,12 @@ fn setup(app: AppHandle, args: cli::Args) {
     let from_flags = !args.server.is_empty() || args.demo;
     // WebDriver sessions need a window from the start.
     let automation = std::env::var("TAURI_WEBVIEW_AUTOMATION").is_ok_and(|v| v == "true");
+    if let Some(link) = &args.link {
+        propose_source(&app, link);
+    }
     let first = match args.open.as_deref() {
+        // The link opened Settings already.
+        _ if args.link.is_some() => None,
         Some(w) => Some(w.to_owned()),
         None if automation => Some(windows::INBOX.to_owned()),
         // Nothing set up yet: say hello with the settings.

@@ -73,6 +73,8 @@ pub struct SettingsView {
     pub secret_storage: String,
     /// Problems found at start (settings reset, inbox not saved...).
     pub notices: Vec<String>,
+    /// A source a link proposed, not saved yet (given to the window once).
+    pub proposed: Option<SourceSettings>,
 }
 
 pub struct Prefs {
@@ -112,6 +114,8 @@ pub struct Shared {
     pub store: Arc<Mutex<Store>>,
     /// The sources the controller runs, in order.
     pub sources: Mutex<Vec<SourceName>>,
+    /// A source a link proposed, until the Settings window takes it.
+    pub proposed: Mutex<Option<SourceSettings>>,
     pub status: Mutex<Status>,
     pub prefs: Mutex<Prefs>,
     pub file: Option<SettingsFile>,
@@ -192,7 +196,16 @@ impl Shared {
             saved_secrets: prefs.saved_secrets.clone(),
             secret_storage,
             notices: prefs.notices.clone(),
+            proposed: None,
         }
+    }
+
+    /// What the Settings window loads first: the view, and the source a
+    /// link proposed (once).
+    pub fn settings_view_with_proposal(&self) -> SettingsView {
+        let mut view = self.settings_view();
+        view.proposed = lock(&self.proposed).take();
+        view
     }
 
     /// The secret of source `src`: the one typed in, else the saved one.

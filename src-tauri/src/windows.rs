@@ -14,6 +14,8 @@ pub mod events {
     /// Whether a secret is saved for the saved server (known shortly after
     /// start: the keyring is asked off the main thread).
     pub const SECRET_STATE: &str = "secret-state";
+    /// A link proposed a source (Settings adds it for the user to confirm).
+    pub const SOURCE_PROPOSED: &str = "source-proposed";
 }
 
 /// Show the window `label` (inbox or settings), creating it if needed.

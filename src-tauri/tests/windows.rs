@@ -541,3 +541,31 @@ async fn a_second_source_added_in_settings_connects_and_once_removed_leaves_noth
     assert_eq!(blog.connections(), 1);
     s.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chime_link_fills_in_a_source_for_the_user_to_confirm_and_carries_no_secret() {
+    let d = Desktop::start(true).await;
+    let driver = Driver::start(&d).await;
+    let s = driver.session(&["--open", "settings"]).await;
+    settings_loaded(&s).await;
+    // A site's "Add to Chime" link, opened while Chime runs: the desktop
+    // starts `chime <link>`, which hands it to the running Chime.
+    let link = "chime://add?url=wss%3A%2F%2Fpush.example.com%2Fv1%2Fstream%3Ftoken%3Devil&protocol=native&name=Linked&password=evil";
+    let mut second = d.launch(&[link]);
+    d.exited("the second launch to hand over", &mut second)
+        .await;
+    s.until_js(
+        "the proposed source in the form",
+        "return [document.getElementById('name').value, document.getElementById('url').value, document.getElementById('dialect').value]",
+        json!(["Linked", "wss://push.example.com/v1/stream", "native"]),
+    )
+    .await;
+    assert!(s.text("#notices").await.contains("A link proposes"));
+    let file = d.config_home().join("chime/settings.json");
+    assert!(!file.exists(), "nothing is added before the user saves");
+    save_and_wait(&s).await;
+    let text = std::fs::read_to_string(&file).expect("settings");
+    assert!(text.contains("\"Linked\""), "{text}");
+    assert!(!text.contains("evil"), "no secret from the link: {text}");
+    s.quit().await;
+}

@@ -134,6 +134,69 @@ impl SourceSettings {
     }
 }
 
+/// The scheme of links that propose a source (`chime://add?url=…`).
+pub const LINK_SCHEME: &str = "chime";
+
+impl SourceSettings {
+    /// A source proposed by a link a site or push service offers:
+    /// `chime://add?url=<ws(s) or http(s) address>&protocol=<seed|native|auto>&name=<name>`.
+    /// Nothing is added until the user confirms it in Settings, and no
+    /// secret is ever taken from a link: credential parameters in the
+    /// address are dropped (the user enters the secret). `http(s)` is
+    /// mapped to `ws(s)`. The id is left for the caller to make unique.
+    pub fn from_link(link: &str) -> Result<SourceSettings, String> {
+        let link = url::Url::parse(link.trim()).map_err(|_| "not a link".to_owned())?;
+        if link.scheme() != LINK_SCHEME {
+            return Err(format!("not a {LINK_SCHEME}:// link"));
+        }
+        let what = link.host_str().unwrap_or_default();
+        let what = if what.is_empty() {
+            link.path().trim_matches('/')
+        } else {
+            what
+        };
+        if what != "add" {
+            return Err("this link asks for nothing Chime knows".into());
+        }
+        let mut src = SourceSettings {
+            id: String::new(),
+            ..SourceSettings::default()
+        };
+        let mut address = None;
+        for (k, v) in link.query_pairs() {
+            match k.as_ref() {
+                "url" => address = Some(v.into_owned()),
+                "name" => src.name = crate::announce::sanitize(&v, 60),
+                "protocol" => {
+                    src.server.dialect = v
+                        .parse()
+                        .map_err(|_| "the link names a protocol Chime does not speak".to_owned())?
+                }
+                // Anything else (a token, a password) is not taken.
+                _ => {}
+            }
+        }
+        let address = address.ok_or("the link has no address")?;
+        let mut url = url::Url::parse(address.trim())
+            .map_err(|_| "the link's address is not valid".to_owned())?;
+        let scheme = match url.scheme() {
+            "ws" | "http" => "ws",
+            "wss" | "https" => "wss",
+            _ => return Err("the link's address is not a web address".into()),
+        };
+        url.set_scheme(scheme)
+            .map_err(|_| "the link's address is not valid".to_owned())?;
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        src.server.url = url.to_string();
+        // A credential in the address is dropped, not kept.
+        let _ = src.server.take_url_credential();
+        src.server.auth = AuthMethod::None;
+        ServerProfile::new(&src.server.url).map_err(|e| e.to_string())?;
+        Ok(src)
+    }
+}
+
 /// Source ids: what a store key and a keyring account can carry.
 fn valid_source_id(id: &str) -> bool {
     !id.is_empty()
@@ -808,6 +871,31 @@ mod tests {
         let text = std::fs::read_to_string(&file.path).expect("read");
         assert!(text.contains("\"sources\""), "{text}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_link_proposes_a_source_without_any_secret() {
+        let src = SourceSettings::from_link(
+            "chime://add?url=https%3A%2F%2Fbob%3Apw%40push.example.com%2Fv1%2Fstream%3Ftoken%3Ds3cr3t%26user%3Dann&protocol=native&name=Example%1b%5B2J&token=x",
+        )
+        .expect("a source");
+        assert_eq!(src.server.url, "wss://push.example.com/v1/stream?user=ann");
+        assert_eq!(src.server.dialect, Dialect::Native);
+        assert_eq!(src.server.auth, AuthMethod::None);
+        assert_eq!(src.name, "Example[2J");
+        assert!(!format!("{src:?}").contains("s3cr3t"));
+        assert!(!format!("{src:?}").contains("pw"));
+        for bad in [
+            "https://add?url=wss://h/",
+            "chime://remove?url=wss://h/",
+            "chime://add",
+            "chime://add?url=javascript:alert(1)",
+            "chime://add?url=wss://h/&protocol=klingon",
+            "chime://add?url=file:///etc/passwd",
+        ] {
+            assert!(SourceSettings::from_link(bad).is_err(), "{bad}");
+        }
+        assert!(SourceSettings::from_link("chime:add?url=ws://127.0.0.1:1/pushMsg").is_ok());
     }
 
     #[test]
