@@ -577,3 +577,82 @@ async fn sources_listed_in_the_settings_file_each_connect_with_their_secret() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_accounts_on_one_server_arrive_and_resume_each_on_its_own() {
+    let server = TestServer::start(server_config()).await;
+    let mut d = Desktop::start(true).await;
+    let db = inbox_path(&d);
+    let url = server.native_url();
+    let args = [
+        "--server",
+        &url,
+        "--token",
+        TOKEN,
+        "--name",
+        "Alice",
+        "--server",
+        &url,
+        "--token",
+        "bob-token",
+        "--name",
+        "Bob",
+    ];
+    let app = d.launch(&args);
+    let item = d.tray_item().await;
+    d.poll("both accounts connected", || async {
+        (server.connections() == 2).then_some(())
+    })
+    .await;
+    // Bob's numbers start at 1 too: the same numbers, two accounts.
+    server.publish(USER, "like", "Ann", "a1").await;
+    server.publish(USER, "like", "Ann", "a2").await;
+    server.publish("bob", "reply", "Cy", "b1").await;
+    let rows_of = |source: &str| {
+        Store::open(&db)
+            .and_then(|s| {
+                s.list(
+                    &chime_core::store::Filter {
+                        source: Some(source),
+                        ..Default::default()
+                    },
+                    100,
+                )
+            })
+            .map(|r| r.len())
+            .unwrap_or(0)
+    };
+    let alice = chime_core::store::DEFAULT_SOURCE;
+    d.poll("each account's rows", || async {
+        (rows_of(alice) == 2 && rows_of("cli:Bob") == 1).then_some(())
+    })
+    .await;
+    item.click("Quit Chime").await;
+    let mut app = app;
+    d.exited("the app to quit", &mut app).await;
+    d.until_no_app().await;
+    let first_log = d.app_log();
+    // While Chime is closed, each account gets more.
+    server.publish(USER, "like", "Ann", "a3").await;
+    server.publish("bob", "reply", "Cy", "b2").await;
+    server.publish("bob", "reply", "Cy", "b3").await;
+    let _app = d.launch(&args);
+    d.poll("what each missed", || async {
+        (rows_of(alice) == 3 && rows_of("cli:Bob") == 3).then_some(())
+    })
+    .await;
+    d.poll("both announced", || async {
+        let log = d.app_log()[first_log.len()..].to_owned();
+        (log.contains("source 0: announcing") && log.contains("source 1: announcing")).then_some(())
+    })
+    .await;
+    let second = d.app_log()[first_log.len()..].to_owned();
+    assert!(
+        second.contains("source 0: announcing 1 new item(s), seq 3"),
+        "{second}"
+    );
+    assert!(
+        second.contains("source 1: announcing 2 new item(s), seq 2-3"),
+        "{second}"
+    );
+}
