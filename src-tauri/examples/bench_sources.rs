@@ -72,9 +72,11 @@ async fn start(server: &TestServer, n: usize) -> (Desktop, desktop::Proc, u32) {
     let app = d.launch_bin(&app_bin(), &refs);
     let pid = app.0.id();
     let _item = d.tray_item().await;
-    d.poll_for(Duration::from_secs(60), "every source connected", || async {
-        (server.connections() >= before + n as u64).then_some(())
-    })
+    d.poll_for(
+        Duration::from_secs(60),
+        "every source connected",
+        || async { (server.connections() >= before + n as u64).then_some(()) },
+    )
     .await;
     tokio::time::sleep(Duration::from_secs(10)).await;
     (d, app, pid)
@@ -156,10 +158,14 @@ async fn main() {
         by
     };
     let by = d
-        .poll_for(Duration::from_secs(120), "every event announced", || async {
-            let by = announced(&d.app_log());
-            (by.len() == SOURCES && by.values().all(|v| v.len() as u64 >= BURST)).then_some(by)
-        })
+        .poll_for(
+            Duration::from_secs(120),
+            "every event announced",
+            || async {
+                let by = announced(&d.app_log());
+                (by.len() == SOURCES && by.values().all(|v| v.len() as u64 >= BURST)).then_some(by)
+            },
+        )
         .await;
     let settled = t0.elapsed();
     let once = by.values().all(|v| {

@@ -2,10 +2,8 @@
 //! only; without `--server` the saved settings do.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use chime_core::profile::SourceFlags;
-use chime_core::{Config, Heartbeat, ServerProfile};
 use clap::{CommandFactory, FromArgMatches, Parser};
 
 use crate::controller::SourceSpec;
@@ -88,24 +86,7 @@ pub fn specs(groups: &[SourceFlags]) -> Result<Vec<SourceSpec>, String> {
         .iter()
         .enumerate()
         .map(|(n, g)| {
-            let profile = ServerProfile::from_flags(
-                &g.server,
-                g.dialect.as_deref().unwrap_or("auto"),
-                &g.headers,
-                g.token.clone(),
-                g.cookie.clone(),
-                g.query_token.as_deref(),
-            )?;
-            let mut config = Config {
-                dialect: profile.dialect,
-                ..Config::default()
-            };
-            if let Some(secs) = g.heartbeat {
-                if let Some(p) = chime_core::settings::heartbeat_problem(profile.dialect, secs) {
-                    return Err(format!("--heartbeat: {p}"));
-                }
-                config.heartbeat = Heartbeat::with_interval(Duration::from_secs_f64(secs));
-            }
+            let (profile, config) = g.profile()?;
             let label = g.label();
             let id = if n == 0 {
                 chime_core::store::DEFAULT_SOURCE.to_owned()

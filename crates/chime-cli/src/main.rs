@@ -66,27 +66,11 @@ fn secs(v: f64, what: &str) -> Result<Duration, String> {
 }
 
 fn build(src: &SourceFlags, args: &Args) -> Result<(ServerProfile, Config), String> {
-    let mut profile = ServerProfile::from_flags(
-        &src.server,
-        src.dialect.as_deref().unwrap_or("auto"),
-        &src.headers,
-        src.token.clone(),
-        src.cookie.clone(),
-        src.query_token.as_deref(),
-    )?;
+    let (mut profile, mut config) = src.profile()?;
     profile.extra_ca = args.ca_file.clone();
-    let heartbeat = src.heartbeat.unwrap_or(30.0);
-    if let Some(p) = chime_core::settings::heartbeat_problem(profile.dialect, heartbeat) {
-        return Err(format!("--heartbeat: {p}"));
-    }
-    let heartbeat = Heartbeat {
+    config.heartbeat = Heartbeat {
         timeout: secs(args.pong_timeout, "pong-timeout")?,
-        ..Heartbeat::with_interval(secs(heartbeat, "heartbeat")?)
-    };
-    let config = Config {
-        dialect: profile.dialect,
-        heartbeat,
-        ..Config::default()
+        ..config.heartbeat
     };
     Ok((profile, config))
 }

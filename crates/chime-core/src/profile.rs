@@ -364,6 +364,33 @@ impl SourceFlags {
     }
 }
 
+impl SourceFlags {
+    /// The profile and supervisor config this group describes (heartbeat
+    /// 30 s unless given, and refused at 60 s or more for seed and auto).
+    pub fn profile(&self) -> Result<(ServerProfile, crate::supervisor::Config), String> {
+        let profile = ServerProfile::from_flags(
+            &self.server,
+            self.dialect.as_deref().unwrap_or("auto"),
+            &self.headers,
+            self.token.clone(),
+            self.cookie.clone(),
+            self.query_token.as_deref(),
+        )?;
+        let secs = self.heartbeat.unwrap_or(30.0);
+        if let Some(p) = crate::settings::heartbeat_problem(profile.dialect, secs) {
+            return Err(format!("--heartbeat: {p}"));
+        }
+        let config = crate::supervisor::Config {
+            dialect: profile.dialect,
+            heartbeat: crate::policy::Heartbeat::with_interval(std::time::Duration::from_secs_f64(
+                secs,
+            )),
+            ..crate::supervisor::Config::default()
+        };
+        Ok((profile, config))
+    }
+}
+
 /// Per-source options grouped as ffmpeg groups per-input options: each
 /// belongs to the `--server` before it (the ones before the first
 /// `--server` to the first). Positions are the arguments' indices on the
