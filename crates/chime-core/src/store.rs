@@ -172,23 +172,22 @@ impl Store {
         earlier: &[&str],
     ) -> Result<InboxState, StoreError> {
         self.servers.insert(source.to_owned(), server.to_owned());
-        let found: Option<(String, String)> = self
-            .conn
-            .query_row(
-                "SELECT server, state FROM cursors WHERE source = ?1",
-                params![source],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        Ok(found
-            .filter(|(s, _)| *s == server || earlier.contains(&s.as_str()))
-            .and_then(|(_, t)| serde_json::from_str(&t).ok())
-            .unwrap_or_default())
+        self.cursor(source, |s| s == server || earlier.contains(&s))
     }
 
     /// The resume state last recorded for `source` and its current server.
     pub fn state(&self, source: &str) -> Result<InboxState, StoreError> {
         let server = self.servers.get(source).cloned().unwrap_or_default();
+        self.cursor(source, |s| s == server)
+    }
+
+    /// `source`'s stored resume state if `belongs` takes the server it was
+    /// recorded for (else, or unreadable, the default).
+    fn cursor(
+        &self,
+        source: &str,
+        belongs: impl Fn(&str) -> bool,
+    ) -> Result<InboxState, StoreError> {
         let found: Option<(String, String)> = self
             .conn
             .query_row(
@@ -198,7 +197,7 @@ impl Store {
             )
             .optional()?;
         Ok(found
-            .filter(|(s, _)| *s == server)
+            .filter(|(s, _)| belongs(s))
             .and_then(|(_, t)| serde_json::from_str(&t).ok())
             .unwrap_or_default())
     }
