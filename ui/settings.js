@@ -35,7 +35,7 @@ function refreshVisibility() {
 }
 
 // A source as a new settings file has it.
-const NEW_SOURCE = { id: "default", name: "", enabled: true, muted: false, url: "", dialect: "auto", auth: "none", heartbeat_secs: 30, allow_insecure: false, query_name: "token" };
+const NEW_SOURCE = { id: "default", name: "", enabled: true, muted: false, kinds: { likes: true, dislikes: true, replies: true }, url: "", dialect: "auto", auth: "none", heartbeat_secs: 30, allow_insecure: false, query_name: "token" };
 
 function newId() {
   const used = new Set(sources.map((s) => s.id));
@@ -60,6 +60,10 @@ function loadForm() {
   const src = Object.assign({}, NEW_SOURCE, sources[sel] || {});
   $("name").value = src.name || "";
   $("muted").checked = !!src.muted;
+  const kinds = Object.assign({ likes: true, dislikes: true, replies: true }, src.kinds || {});
+  $("sk-likes").checked = kinds.likes;
+  $("sk-dislikes").checked = kinds.dislikes;
+  $("sk-replies").checked = kinds.replies;
   $("url").value = src.url;
   $("dialect").value = src.dialect;
   $("auth").value = src.auth;
@@ -79,6 +83,7 @@ function storeForm() {
   Object.assign(src, {
     name: $("name").value.trim(),
     muted: $("muted").checked,
+    kinds: { likes: $("sk-likes").checked, dislikes: $("sk-dislikes").checked, replies: $("sk-replies").checked },
     url: $("url").value.trim(),
     dialect: $("dialect").value,
     auth: $("auth").value,

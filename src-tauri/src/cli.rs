@@ -97,6 +97,7 @@ pub fn specs(groups: &[SourceFlags]) -> Result<Vec<SourceSpec>, String> {
                 id,
                 name: label,
                 muted: false,
+                kinds: Default::default(),
                 identity: None,
                 profile,
                 config,

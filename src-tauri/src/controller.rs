@@ -47,6 +47,8 @@ pub struct SourceSpec {
     pub name: String,
     /// No toasts from it (quiet hours and pauses are for every source).
     pub muted: bool,
+    /// Its own choice of kinds that pop up.
+    pub kinds: chime_core::settings::SourceKinds,
     /// What it was made from, for saved sources: an unchanged source keeps
     /// its link when the settings are saved again.
     pub identity: Option<(SourceSettings, Option<Secret>)>,
@@ -69,6 +71,7 @@ struct Source {
     /// The store's source id.
     id: String,
     muted: bool,
+    kinds: chime_core::settings::SourceKinds,
     identity: Option<(SourceSettings, Option<Secret>)>,
     client: Option<Client>,
     /// Outputs of an older client of this source are ignored.
@@ -151,7 +154,8 @@ impl Controller {
         self.notify = notify;
         for s in &mut self.sources {
             for kind in Kind::ALL {
-                s.announcer.set_enabled(kind, notify.get(kind) && !s.muted);
+                s.announcer
+                    .set_enabled(kind, notify.get(kind) && s.kinds.get(kind) && !s.muted);
             }
         }
         self.notifier.set_sound(notify.sound);
@@ -188,7 +192,10 @@ impl Controller {
                 several.then(|| spec.name.clone()),
             );
             for kind in Kind::ALL {
-                announcer.set_enabled(kind, self.notify.get(kind) && !spec.muted);
+                announcer.set_enabled(
+                    kind,
+                    self.notify.get(kind) && spec.kinds.get(kind) && !spec.muted,
+                );
             }
             announcer.pause_until(self.paused_until);
             let profile = spec.profile;
@@ -221,6 +228,7 @@ impl Controller {
             self.sources.push(Source {
                 id: spec.id,
                 muted: spec.muted,
+                kinds: spec.kinds,
                 identity: spec.identity,
                 client,
                 generation,

@@ -410,6 +410,7 @@ pub(crate) fn settings_sources(
                 id: src.id.clone(),
                 name: src.label(),
                 muted: src.muted,
+                kinds: src.kinds,
                 identity: Some((src.clone(), secrets.get(i).cloned().flatten())),
                 profile,
                 config,

@@ -556,7 +556,7 @@ async fn several_sources_each_get_a_section_their_own_toasts_and_rows_and_one_fa
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_muted_source_counts_but_makes_no_toast() {
+async fn a_muted_source_and_a_kind_switched_off_for_one_source_count_but_make_no_toast() {
     let loud = TestServer::start(server_config()).await;
     let quiet = TestServer::start(server_config()).await;
     let mut d = Desktop::start(true).await;
@@ -565,22 +565,35 @@ async fn a_muted_source_counts_but_makes_no_toast() {
     let settings = serde_json::json!({"schema": 2, "sources": [
         {"id": "loud", "name": "Loud", "url": loud.native_url(), "auth": "token"},
         {"id": "quiet", "name": "Quiet", "muted": true, "url": quiet.native_url(), "auth": "token"},
+        {"id": "picky", "name": "Picky", "kinds": {"likes": false}, "url": loud.native_url(), "auth": "token"},
     ]});
     std::fs::write(dir.join("settings.json"), settings.to_string()).expect("settings");
-    let secrets = serde_json::json!({"token@source:loud": TOKEN, "token@source:quiet": TOKEN});
+    let secrets = serde_json::json!({
+        "token@source:loud": TOKEN, "token@source:quiet": TOKEN, "token@source:picky": "bob-token",
+    });
     std::fs::write(dir.join("secrets.json"), secrets.to_string()).expect("secrets");
     let _app = d.launch(&[]);
     let item = d.tray_item().await;
     wait_label(&d, &item, "Quiet — Connected").await;
     wait_label(&d, &item, "Loud — Connected").await;
+    wait_label(&d, &item, "Picky — Connected").await;
     quiet.publish(USER, "like", "Ann", "shh").await;
     loud.publish(USER, "like", "Bo", "hey").await;
-    wait_badge(&d, &item, Some("2")).await;
+    // Picky is Bob's account: its likes count but do not pop up, its replies do.
+    loud.publish("bob", "like", "Cy", "no pop").await;
+    loud.publish("bob", "reply", "Di", "pop").await;
+    wait_badge(&d, &item, Some("4")).await;
     d.toast("Loud's toast", |n| n.summary.starts_with("Loud · "))
         .await;
+    d.toast("Picky's reply", |n| {
+        n.summary.starts_with("Picky · Di replied")
+    })
+    .await;
     let r = d.shared.lock().expect("lock");
     assert!(
-        r.notes.iter().all(|n| !n.summary.starts_with("Quiet")),
+        r.notes
+            .iter()
+            .all(|n| !n.summary.starts_with("Quiet") && !n.summary.starts_with("Picky · Cy")),
         "{:?}",
         r.notes
     );

@@ -105,6 +105,9 @@ pub struct SourceSettings {
     pub enabled: bool,
     /// No toasts from this source (its badge and inbox still update).
     pub muted: bool,
+    /// Which kinds of this source pop up (with the general setting: a kind
+    /// pops up only if both allow it).
+    pub kinds: SourceKinds,
     #[serde(flatten)]
     pub server: ServerSettings,
 }
@@ -116,6 +119,7 @@ impl Default for SourceSettings {
             name: String::new(),
             enabled: true,
             muted: false,
+            kinds: SourceKinds::default(),
             server: ServerSettings::default(),
         }
     }
@@ -194,6 +198,35 @@ impl SourceSettings {
         src.server.auth = AuthMethod::None;
         ServerProfile::new(&src.server.url).map_err(|e| e.to_string())?;
         Ok(src)
+    }
+}
+
+/// A source's own choice of kinds that pop up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SourceKinds {
+    pub likes: bool,
+    pub dislikes: bool,
+    pub replies: bool,
+}
+
+impl Default for SourceKinds {
+    fn default() -> Self {
+        SourceKinds {
+            likes: true,
+            dislikes: true,
+            replies: true,
+        }
+    }
+}
+
+impl SourceKinds {
+    pub fn get(&self, kind: Kind) -> bool {
+        match kind {
+            Kind::Like => self.likes,
+            Kind::Dislike => self.dislikes,
+            Kind::Reply => self.replies,
+        }
     }
 }
 
