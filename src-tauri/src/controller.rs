@@ -89,9 +89,10 @@ pub struct Controller {
     tray: Option<Tray>,
     view: View,
     sources: Vec<Source>,
-    /// Every source's outputs, tagged (source, generation).
-    events_tx: mpsc::UnboundedSender<(usize, u64, Output)>,
-    events_rx: mpsc::UnboundedReceiver<(usize, u64, Output)>,
+    /// Every source's outputs, tagged with the generation of the client
+    /// that made them (which names the source wherever it now is).
+    events_tx: mpsc::UnboundedSender<(u64, Output)>,
+    events_rx: mpsc::UnboundedReceiver<(u64, Output)>,
     generation: u64,
     pub(crate) notifier: Notifier,
     store: Arc<Mutex<Store>>,
@@ -211,7 +212,7 @@ impl Controller {
             let site = site_root(&profile);
             let (client, state) = match Client::spawn(profile, spec.config, resume.clone()) {
                 Ok(mut c) => {
-                    forward(&mut c, n, generation, self.events_tx.clone());
+                    forward(&mut c, generation, self.events_tx.clone());
                     (Some(c), ConnState::Connecting { attempt: 0 })
                 }
                 Err(e) => {
@@ -293,14 +294,14 @@ impl Controller {
                 .map(Instant::from_std);
             tokio::select! {
                 ev = self.events_rx.recv() => {
-                    if let Some((n, generation, out)) = ev {
-                        self.output(n, generation, out);
+                    if let Some((generation, out)) = ev {
+                        self.output(generation, out);
                         // Take whatever else is already queued before touching
                         // the tray: a burst is one transaction and one tray
                         // update, not thousands.
                         for _ in 0..BATCH {
                             match self.events_rx.try_recv() {
-                                Ok((n, generation, out)) => self.output(n, generation, out),
+                                Ok((generation, out)) => self.output(generation, out),
                                 Err(_) => break,
                             }
                         }
@@ -372,7 +373,7 @@ impl Controller {
         }
     }
 
-    fn output(&mut self, _tagged: usize, generation: u64, out: Output) {
+    fn output(&mut self, generation: u64, out: Output) {
         // Sources move when the list is reordered: the generation names the
         // client, and so its source, wherever it now is.
         let Some(n) = self.sources.iter().position(|s| s.generation == generation) else {
@@ -691,18 +692,13 @@ impl Controller {
 }
 
 /// Hand a client's outputs to the controller's one queue, tagged with its
-/// source and generation.
-fn forward(
-    client: &mut Client,
-    n: usize,
-    generation: u64,
-    tx: mpsc::UnboundedSender<(usize, u64, Output)>,
-) {
+/// generation.
+fn forward(client: &mut Client, generation: u64, tx: mpsc::UnboundedSender<(u64, Output)>) {
     let (_, empty) = mpsc::unbounded_channel();
     let mut events = std::mem::replace(&mut client.events, empty);
     tauri::async_runtime::spawn(async move {
         while let Some(out) = events.recv().await {
-            if tx.send((n, generation, out)).is_err() {
+            if tx.send((generation, out)).is_err() {
                 return;
             }
         }

@@ -17,7 +17,13 @@ pub struct SecretStore {
     file: Option<SecretFile>,
     /// Whether the keyring has been seen to fail (then the file is used).
     keyring_down: bool,
+    /// When the keyring was last found down: it is asked again, but not
+    /// for every secret of a start-up that just found it down.
+    down_at: Option<std::time::Instant>,
 }
+
+/// A keyring found down is not asked again sooner than this.
+const RETRY_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Where secrets go, for Settings to say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +38,7 @@ impl SecretStore {
         SecretStore {
             file: dir.as_deref().map(SecretFile::in_dir),
             keyring_down: down,
+            down_at: None,
         }
     }
 
@@ -52,14 +59,23 @@ impl SecretStore {
     /// keyring seen down is asked again: at login it may come up after
     /// Chime.
     pub fn probe(&mut self) {
-        if self.keyring_down && !self.forced_off() {
-            self.keyring_down = false;
-        }
-        if self.keyring_down {
+        if self.forced_off() {
+            self.keyring_down = true;
             return;
         }
+        let recently = self.down_at.is_some_and(|t| t.elapsed() < RETRY_AFTER);
+        if self.keyring_down && recently {
+            return;
+        }
+        let was_down = self.keyring_down;
         match keyring::Entry::new(SERVICE, "probe").and_then(|e| e.get_password()) {
-            Ok(_) | Err(keyring::Error::NoEntry) => {}
+            Ok(_) | Err(keyring::Error::NoEntry) => {
+                self.keyring_down = false;
+                self.down_at = None;
+                if was_down {
+                    info!("the keyring answers now; secrets go there");
+                }
+            }
             Err(e) => self.keyring_failed(&e),
         }
     }
@@ -91,12 +107,8 @@ impl SecretStore {
     /// A keyring that failed is tried again on the next use: one that came
     /// up after Chime (login autostart) is used once it answers.
     fn retry_keyring(&mut self) {
-        if self.keyring_down && !self.forced_off() {
-            self.keyring_down = false;
+        if self.keyring_down {
             self.probe();
-            if !self.keyring_down {
-                info!("the keyring answers now; secrets go there");
-            }
         }
     }
 
@@ -128,15 +140,19 @@ impl SecretStore {
     }
 
     fn keyring_failed(&mut self, e: &keyring::Error) {
-        // The error text names the service, never the secret.
-        match &self.file {
-            Some(f) => info!(
-                "no usable keyring ({e}); secrets go to {} (mode 0600)",
-                f.path.display()
-            ),
-            None => info!("no usable keyring ({e}); secrets are not saved"),
+        // Said once per outage; the error text names the service, never
+        // the secret.
+        if !self.keyring_down {
+            match &self.file {
+                Some(f) => info!(
+                    "no usable keyring ({e}); secrets go to {} (mode 0600)",
+                    f.path.display()
+                ),
+                None => info!("no usable keyring ({e}); secrets are not saved"),
+            }
         }
         self.keyring_down = true;
+        self.down_at = Some(std::time::Instant::now());
     }
 }
 

@@ -117,17 +117,19 @@ impl Announcer {
         source: SourceIndex,
         label: Option<String>,
     ) -> Announcer {
-        Announcer {
+        let mut a = Announcer {
             config,
             source,
-            label: label.map(|l| sanitize(&l, 40)).filter(|l| !l.is_empty()),
+            label: None,
             bursts: Default::default(),
             enabled: [true; 3],
             paused_until: None,
             down_since: None,
             down_told: false,
             out: Vec::new(),
-        }
+        };
+        a.relabel(source, label);
+        a
     }
 
     /// The source's place and name changed (the sources were reordered or
@@ -296,17 +298,14 @@ impl Announcer {
                 (summary, body)
             }
         };
-        let summary = match &self.label {
-            Some(l) => format!("{l} · {summary}"),
-            None => summary,
-        };
+        let (url, count) = (b.last_url.clone(), b.count);
         let toast = Toast {
             source: self.source,
             slot: ToastSlot::Kind(kind),
-            summary,
+            summary: self.named(summary),
             body,
-            url: b.last_url.clone(),
-            count: b.count,
+            url,
+            count,
         };
         self.out.push(toast);
     }
