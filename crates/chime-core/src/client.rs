@@ -20,13 +20,14 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use tracing::{debug, info, warn};
 
+use crate::dialect::dialect_of;
 use crate::inbox::InboxState;
 use crate::policy::Jitter;
 use crate::profile::{Auth, ProfileError, ServerProfile};
 use crate::protocol::{Dialect, Kind, ServerMsg, MAX_MESSAGE_BYTES};
 use crate::supervisor::{
-    classify_dial, clean, dialect_of, Action, Class, Config, ConnState, DialError, Frame, LinkEnd,
-    LinkId, Output, Supervisor,
+    classify_dial, clean, Action, Class, Config, ConnState, DialError, Frame, LinkEnd, LinkId,
+    Output, Supervisor,
 };
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;

@@ -404,14 +404,6 @@ impl Settings {
         &mut self.sources[0]
     }
 
-    /// The first source's connection (the default one if there is none).
-    pub fn first_server(&self) -> ServerSettings {
-        self.sources
-            .first()
-            .map(|s| s.server.clone())
-            .unwrap_or_default()
-    }
-
     /// Credentials pasted into any source's URL leave it (see
     /// [`ServerSettings::take_url_credential`]): (source index, secret).
     pub fn take_url_credentials(&mut self) -> Vec<(usize, Secret)> {

@@ -621,8 +621,6 @@ impl Supervisor {
     }
 }
 
-pub(crate) use crate::dialect::dialect_of;
-
 pub(crate) fn classify_dial(error: &DialError) -> (Class, String) {
     match error {
         DialError::Http { status, message } => {
