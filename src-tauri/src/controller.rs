@@ -78,7 +78,7 @@ struct Source {
     generation: u64,
     announcer: Announcer,
     pending: Pending,
-    last_url: [Option<String>; 3],
+    last_url: [Option<String>; 4],
     site: Option<String>,
     /// Counts have arrived on the current link.
     counts_fresh: bool,
@@ -107,11 +107,7 @@ pub struct Controller {
 }
 
 fn kind_index(kind: Kind) -> usize {
-    match kind {
-        Kind::Like => 0,
-        Kind::Dislike => 1,
-        Kind::Reply => 2,
-    }
+    kind.index()
 }
 
 fn now_ms() -> i64 {
@@ -158,6 +154,7 @@ impl Controller {
                 s.announcer
                     .set_enabled(kind, notify.get(kind) && s.kinds.get(kind) && !s.muted);
             }
+            s.announcer.set_min_priority(s.kinds.min_priority);
         }
         self.notifier.set_sound(notify.sound);
         self.quiet = quiet;
@@ -198,6 +195,7 @@ impl Controller {
                     self.notify.get(kind) && spec.kinds.get(kind) && !spec.muted,
                 );
             }
+            announcer.set_min_priority(spec.kinds.min_priority);
             announcer.pause_until(self.paused_until);
             let profile = spec.profile;
             // Per server and account; the URL alone was the key before.
@@ -210,6 +208,7 @@ impl Controller {
             info!(source = n, last_seq = resume.last_seq, "resuming");
             let host = profile.host_label();
             let site = site_root(&profile);
+            let dialect = profile.dialect;
             let (client, state) = match Client::spawn(profile, spec.config, resume.clone()) {
                 Ok(mut c) => {
                     forward(&mut c, generation, self.events_tx.clone());
@@ -248,6 +247,7 @@ impl Controller {
                 state,
                 host,
                 counts: Counts::default(),
+                kinds: dialect.kinds().to_vec(),
             });
         }
         // Sources no longer listed (or changed) let go of their links.
@@ -279,6 +279,7 @@ impl Controller {
                 },
                 host: "server".into(),
                 counts: Counts::default(),
+                kinds: chime_core::Dialect::Auto.kinds().to_vec(),
             });
         }
         self.publish_status();
@@ -585,8 +586,11 @@ impl Controller {
         if let Some(url) = web_url(&row.url).or(site) {
             open_url(&self.app, &url);
         }
-        if let (0, Some(n)) = (left, n) {
-            self.send_to(n, Command::MarkRead(Some(row.kind)));
+        match (left, n) {
+            (0, Some(n)) => self.send_to(n, Command::MarkRead(Some(row.kind))),
+            // Counts kept here (push services) go down one by one.
+            (_, Some(n)) if !row.read => self.send_to(n, Command::ReadOne(row.kind)),
+            _ => {}
         }
         self.inbox_changed();
     }
@@ -621,12 +625,11 @@ impl Controller {
                 };
                 self.send_to(n, cmd);
             }
-            ids::LIKES | ids::DISLIKES | ids::REPLIES => {
-                let kind = match base {
-                    ids::LIKES => Kind::Like,
-                    ids::DISLIKES => Kind::Dislike,
-                    _ => Kind::Reply,
-                };
+            ids::LIKES | ids::DISLIKES | ids::REPLIES | ids::MESSAGES => {
+                let kind = Kind::ALL
+                    .into_iter()
+                    .find(|&k| ids::kind(k) == base)
+                    .unwrap_or(Kind::Message);
                 let Some(src) = self.sources.get(n) else {
                     return;
                 };
@@ -654,6 +657,7 @@ impl Controller {
     fn toast_event(&mut self, ev: ToastEvent) {
         let kind_of = |slot| match slot {
             ToastSlot::Kind(k) => Some(k),
+            ToastSlot::Urgent => Some(Kind::Message),
             ToastSlot::Connection => None,
         };
         match ev {

@@ -333,6 +333,7 @@ fn setup(app: AppHandle, args: cli::Args) {
                     state: ConnState::Idle,
                     host: s.profile.host_label(),
                     counts: Counts::default(),
+                    kinds: s.profile.dialect.kinds().to_vec(),
                 })
                 .collect(),
             paused: None,

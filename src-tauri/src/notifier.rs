@@ -16,6 +16,8 @@ use tracing::{debug, info, warn};
 /// The notification's default action (a click on its body).
 pub const ACTION_OPEN: &str = "default";
 pub const ACTION_READ: &str = "read";
+/// A message's own buttons (ntfy `view` actions, attachments): `link0` …
+pub const ACTION_LINK: &str = "link";
 
 /// What the user did to a toast.
 #[derive(Debug, Clone)]
@@ -93,7 +95,15 @@ struct Task {
     icon: Option<PathBuf>,
     sound: bool,
     ids: HashMap<Key, u32>,
-    by_id: HashMap<u32, (Key, Option<String>)>,
+    by_id: HashMap<u32, Shown>,
+}
+
+/// What a shown notification's actions lead to.
+#[derive(Debug, Clone)]
+struct Shown {
+    key: Key,
+    url: Option<String>,
+    links: Vec<String>,
 }
 
 impl Task {
@@ -141,14 +151,32 @@ impl Task {
     async fn show(&mut self, toast: Toast) {
         let mut n = self.base(&toast.summary, &toast.body);
         n.hint(Hint::Category("im.received".into()));
+        if toast.urgent {
+            n.urgency(notify_rust::Urgency::Critical);
+        }
         if self.sound {
             n.hint(Hint::SoundName("message-new-instant".into()));
         } else {
             n.hint(Hint::SuppressSound(true));
         }
-        if matches!(toast.slot, ToastSlot::Kind(_)) {
+        if matches!(toast.slot, ToastSlot::Kind(_) | ToastSlot::Urgent) {
             n.action(ACTION_OPEN, "Open")
                 .action(ACTION_READ, "Mark as read");
+        }
+        // Only http/https links were kept from the wire; checked again.
+        let links: Vec<(String, String)> = toast
+            .links
+            .iter()
+            .filter_map(|l| {
+                Some((
+                    chime_core::announce::sanitize(&l.label, 30),
+                    web_url(&l.url)?,
+                ))
+            })
+            .take(3)
+            .collect();
+        for (i, (label, _)) in links.iter().enumerate() {
+            n.action(&format!("{ACTION_LINK}{i}"), label);
         }
         let key = (toast.source, toast.slot);
         if let Some(id) = self.ids.get(&key) {
@@ -163,8 +191,12 @@ impl Task {
                         self.by_id.remove(&old);
                     }
                 }
-                self.by_id
-                    .insert(id, (key, toast.url.as_deref().and_then(web_url)));
+                let shown = Shown {
+                    key,
+                    url: toast.url.as_deref().and_then(web_url),
+                    links: links.into_iter().map(|(_, u)| u).collect(),
+                };
+                self.by_id.insert(id, shown);
             }
             Ok(Err(e)) => warn!("cannot show a notification: {e}"),
             Err(_) => warn!(
@@ -186,15 +218,27 @@ impl Task {
     fn resolve(&mut self, signal: BusSignal) -> Option<ToastEvent> {
         match signal {
             BusSignal::Action(id, key) => {
-                let ((source, slot), url) = self.by_id.get(&id).cloned()?;
+                let shown = self.by_id.get(&id).cloned()?;
+                let (source, slot) = shown.key;
                 match key.as_str() {
-                    ACTION_OPEN => Some(ToastEvent::Open { source, slot, url }),
+                    ACTION_OPEN => Some(ToastEvent::Open {
+                        source,
+                        slot,
+                        url: shown.url,
+                    }),
                     ACTION_READ => Some(ToastEvent::MarkRead { source, slot }),
-                    _ => None,
+                    other => {
+                        let n: usize = other.strip_prefix(ACTION_LINK)?.parse().ok()?;
+                        Some(ToastEvent::Open {
+                            source,
+                            slot,
+                            url: Some(shown.links.get(n)?.clone()),
+                        })
+                    }
                 }
             }
             BusSignal::Closed(id) => {
-                if let Some((key, _)) = self.by_id.remove(&id) {
+                if let Some(Shown { key, .. }) = self.by_id.remove(&id) {
                     if self.ids.get(&key) == Some(&id) {
                         self.ids.remove(&key);
                     }

@@ -170,6 +170,7 @@ fn method_name(method: chime_core::settings::AuthMethod) -> &'static str {
         AuthMethod::Token => "token",
         AuthMethod::Cookie => "cookie",
         AuthMethod::Query => "query",
+        AuthMethod::Basic => "password",
     }
 }
 

@@ -22,6 +22,16 @@ pub mod ids {
     pub const LIKES: &str = "kind-like";
     pub const DISLIKES: &str = "kind-dislike";
     pub const REPLIES: &str = "kind-reply";
+    pub const MESSAGES: &str = "kind-message";
+    /// The menu id of a kind's line (`kind-like` …).
+    pub fn kind(kind: chime_core::Kind) -> &'static str {
+        match kind {
+            chime_core::Kind::Like => LIKES,
+            chime_core::Kind::Dislike => DISLIKES,
+            chime_core::Kind::Reply => REPLIES,
+            chime_core::Kind::Message => MESSAGES,
+        }
+    }
     pub const MARK_ALL_READ: &str = "mark-all-read";
     pub const OPEN_INBOX: &str = "open-inbox";
     pub const SETTINGS: &str = "settings";
@@ -42,6 +52,8 @@ pub struct SourceView {
     pub state: ConnState,
     pub host: String,
     pub counts: Counts,
+    /// The kinds its protocol brings (a line each in the menu).
+    pub kinds: Vec<Kind>,
 }
 
 /// What the tray shows; the controller owns it.
@@ -111,6 +123,7 @@ impl View {
                 state,
                 host,
                 counts: Counts::default(),
+                kinds: chime_core::Dialect::Auto.kinds().to_vec(),
             }],
             paused: None,
         }
@@ -195,9 +208,8 @@ fn human_secs(ms: u64) -> String {
 
 struct SourceItems {
     status: MenuItem<Wry>,
-    likes: MenuItem<Wry>,
-    dislikes: MenuItem<Wry>,
-    replies: MenuItem<Wry>,
+    /// A line per kind of the source.
+    kinds: Vec<(Kind, MenuItem<Wry>)>,
     /// With several sources: pause or resume this one.
     pause: Option<MenuItem<Wry>>,
 }
@@ -245,13 +257,11 @@ fn build_menu(app: &AppHandle, view: &View) -> tauri::Result<(Menu<Wry>, Items)>
     for (i, s) in view.sources.iter().enumerate() {
         let items = SourceItems {
             status: item(&source_id(ids::STATUS, i), &status_text(view, i), false)?,
-            likes: item(&source_id(ids::LIKES, i), &s.kind_line(Kind::Like), true)?,
-            dislikes: item(
-                &source_id(ids::DISLIKES, i),
-                &s.kind_line(Kind::Dislike),
-                true,
-            )?,
-            replies: item(&source_id(ids::REPLIES, i), &s.kind_line(Kind::Reply), true)?,
+            kinds: s
+                .kinds
+                .iter()
+                .map(|&k| Ok((k, item(&source_id(ids::kind(k), i), &s.kind_line(k), true)?)))
+                .collect::<tauri::Result<_>>()?,
             pause: None,
         };
         let mut items = items;
@@ -262,9 +272,9 @@ fn build_menu(app: &AppHandle, view: &View) -> tauri::Result<(Menu<Wry>, Items)>
             entries.push(Box::new(PredefinedMenuItem::separator(app)?));
             entries.push(Box::new(items.status.clone()));
         }
-        entries.push(Box::new(items.likes.clone()));
-        entries.push(Box::new(items.dislikes.clone()));
-        entries.push(Box::new(items.replies.clone()));
+        for (_, line) in &items.kinds {
+            entries.push(Box::new(line.clone()));
+        }
         if view.sources.len() > 1 {
             let site = format!("Open {}", s.host);
             entries.push(Box::new(item(&source_id(ids::OPEN_SITE, i), &site, true)?));
@@ -346,10 +356,13 @@ impl Tray {
         let mut shown = self.shown.lock().unwrap_or_else(|p| p.into_inner());
         let mut items = self.items.lock().unwrap_or_else(|p| p.into_inner());
         let mut old = shown.take();
-        if old
-            .as_ref()
-            .is_some_and(|o| o.sources.len() != view.sources.len())
-        {
+        let shape = |v: &View| {
+            v.sources
+                .iter()
+                .map(|s| s.kinds.clone())
+                .collect::<Vec<_>>()
+        };
+        if old.as_ref().is_some_and(|o| shape(o) != shape(view)) {
             let (menu, fresh) = build_menu(&self.app, view)?;
             self.icon.set_menu(Some(menu))?;
             *items = fresh;
@@ -370,11 +383,8 @@ impl Tray {
             if changed(&|v| status_text(v, i)) {
                 si.status.set_text(status_text(view, i))?;
             }
-            for (kind, item) in [
-                (Kind::Like, &si.likes),
-                (Kind::Dislike, &si.dislikes),
-                (Kind::Reply, &si.replies),
-            ] {
+            for (kind, item) in &si.kinds {
+                let kind = *kind;
                 if changed(&|v| v.sources[i].kind_line(kind)) {
                     item.set_text(view.sources[i].kind_line(kind))?;
                 }
@@ -425,6 +435,7 @@ mod tests {
                 likes,
                 ..Counts::default()
             },
+            kinds: chime_core::Dialect::Auto.kinds().to_vec(),
         }
     }
 

@@ -303,6 +303,7 @@ async fn the_inbox_shows_every_row_around_a_bad_one_and_pages_through_all_it_kee
                     url: format!("https://example.com/p/{seq}"),
                 },
                 time,
+                message: None,
             })
         };
         let state = InboxState::default();

@@ -19,18 +19,21 @@ use serde_json::json;
 #[derive(Parser, Debug)]
 #[command(name = "chime-watch", version)]
 struct Args {
-    /// Server URL: ws://host:port/pushMsg (seed) or wss://host/v1/stream
-    /// (native). Repeat for several sources.
+    /// Server URL: ws://host:port/pushMsg (seed), wss://host/v1/stream
+    /// (native), https://ntfy.sh/topic1,topic2 (ntfy) or
+    /// https://gotify.example (Gotify). Repeat for several sources.
     #[arg(long, required = true)]
     server: Vec<String>,
     /// This source's name in the output (default: host and path).
     #[arg(long)]
     name: Vec<String>,
-    /// This source's wire dialect (default auto).
-    #[arg(long, value_parser = ["seed", "native", "auto"])]
+    /// This source's wire dialect (default auto: seed or native).
+    #[arg(long, value_parser = ["seed", "native", "auto", "ntfy", "gotify"])]
     dialect: Vec<String>,
-    /// Bearer token (or set CHIME_TOKEN, which keeps it out of the process
-    /// list; the variable applies only with one --server).
+    /// Bearer token — a Gotify client token, an ntfy access token, or
+    /// USER:PASSWORD for an ntfy account (or set CHIME_TOKEN, which keeps it
+    /// out of the process list; the variable applies only with one
+    /// --server).
     #[arg(long, env = "CHIME_TOKEN", hide_env_values = true)]
     token: Vec<String>,
     /// Cookie header value, e.g. "sessionid=…" (or CHIME_COOKIE, with one --server).
@@ -68,10 +71,12 @@ fn secs(v: f64, what: &str) -> Result<Duration, String> {
 fn build(src: &SourceFlags, args: &Args) -> Result<(ServerProfile, Config), String> {
     let (mut profile, mut config) = src.profile()?;
     profile.extra_ca = args.ca_file.clone();
-    config.heartbeat = Heartbeat {
-        timeout: secs(args.pong_timeout, "pong-timeout")?,
-        ..config.heartbeat
-    };
+    if !config.dialect.server_pings() {
+        config.heartbeat = Heartbeat {
+            timeout: secs(args.pong_timeout, "pong-timeout")?,
+            ..config.heartbeat
+        };
+    }
     Ok((profile, config))
 }
 
@@ -271,6 +276,9 @@ impl Printer {
                 ConnState::Offline => "offline: waiting for the network".into(),
             },
             Output::Items(items) => items.iter().map(item_text).collect::<Vec<_>>().join("\n"),
+            Output::Counts(c) if c.messages > 0 && c.likes + c.dislikes + c.replies == 0 => {
+                format!("unread: {} messages", c.messages)
+            }
             Output::Counts(c) => format!(
                 "unread: {} likes, {} dislikes, {} replies",
                 c.likes, c.dislikes, c.replies
@@ -282,11 +290,7 @@ impl Printer {
 }
 
 fn dialect_name(d: Dialect) -> &'static str {
-    match d {
-        Dialect::Seed => "seed",
-        Dialect::Native => "native",
-        Dialect::Auto => "auto",
-    }
+    d.as_str()
 }
 
 fn human_ms(ms: u64) -> String {
@@ -300,15 +304,23 @@ fn human_ms(ms: u64) -> String {
 }
 
 fn counts_json(c: &Counts) -> serde_json::Value {
-    json!({"type": "counts", "likes": c.likes, "dislikes": c.dislikes, "replies": c.replies})
+    json!({"type": "counts", "likes": c.likes, "dislikes": c.dislikes, "replies": c.replies,
+           "messages": c.messages})
 }
 
 fn item_json(item: &NewItem) -> serde_json::Value {
     match item {
-        NewItem::Event(e) => json!({
-            "kind": e.kind, "seq": e.seq, "actor": e.actor,
-            "title": e.target.title, "url": e.target.url, "time": e.time,
-        }),
+        NewItem::Event(e) => match &e.message {
+            Some(m) => json!({
+                "kind": e.kind, "id": m.id, "topic": e.actor, "title": e.target.title,
+                "message": m.body, "priority": m.priority, "tags": m.tags,
+                "click": e.target.url, "links": m.links, "time": e.time,
+            }),
+            None => json!({
+                "kind": e.kind, "seq": e.seq, "actor": e.actor,
+                "title": e.target.title, "url": e.target.url, "time": e.time,
+            }),
+        },
         NewItem::Bump { kind, by, total } => json!({"kind": kind, "new": by, "total": total}),
     }
 }
@@ -320,11 +332,29 @@ fn safe(s: &str, max: usize) -> String {
 
 fn item_text(item: &NewItem) -> String {
     match item {
+        NewItem::Event(e) if e.message.is_some() => {
+            let m = e.message.as_deref().cloned().unwrap_or_default();
+            let title = if e.target.title.is_empty() {
+                String::new()
+            } else {
+                format!("{}: ", safe(&e.target.title, 200))
+            };
+            let url = chime_core::announce::web_url(&e.target.url)
+                .map(|u| format!(" {}", safe(&u, 300)))
+                .unwrap_or_default();
+            format!(
+                "[{}] p{} {title}{}{url}",
+                safe(&e.actor, 64),
+                m.priority,
+                safe(&m.body, 500)
+            )
+        }
         NewItem::Event(e) => {
             let verb = match e.kind {
                 chime_core::Kind::Like => "liked",
                 chime_core::Kind::Dislike => "disliked",
                 chime_core::Kind::Reply => "replied to",
+                chime_core::Kind::Message => "sent",
             };
             format!(
                 "#{} {} {verb} “{}” {}",

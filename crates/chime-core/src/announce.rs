@@ -45,6 +45,9 @@ impl Default for AnnounceConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ToastSlot {
     Kind(Kind),
+    /// Urgent messages (priority 4–5): their own toast, never folded into
+    /// the ordinary messages' count.
+    Urgent,
     Connection,
 }
 
@@ -63,6 +66,10 @@ pub struct Toast {
     pub url: Option<String>,
     /// Items this toast stands for (for "mark as read").
     pub count: u64,
+    /// Critical urgency (an urgent message).
+    pub urgent: bool,
+    /// Buttons: a message's http/https links (an ntfy `view` action).
+    pub links: Vec<crate::protocol::Link>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -80,7 +87,12 @@ struct Burst {
     pending: bool,
     /// Single-event text, while the burst has only one native event.
     single: Option<(String, String)>,
+    last_links: Vec<crate::protocol::Link>,
 }
+
+/// Bursts per source: one per kind, and the urgent messages'.
+const SLOTS: usize = Kind::ALL.len() + 1;
+const URGENT: usize = Kind::ALL.len();
 
 /// The announcer state machine.
 #[derive(Debug)]
@@ -89,8 +101,10 @@ pub struct Announcer {
     source: SourceIndex,
     /// Named in every toast when the app watches several sources.
     label: Option<String>,
-    bursts: [Burst; 3],
-    enabled: [bool; 3],
+    bursts: [Burst; SLOTS],
+    enabled: [bool; 4],
+    /// Messages below this priority are not toasted.
+    min_priority: u8,
     paused_until: Option<Instant>,
     down_since: Option<Instant>,
     down_told: bool,
@@ -98,10 +112,14 @@ pub struct Announcer {
 }
 
 fn idx(kind: Kind) -> usize {
-    match kind {
-        Kind::Like => 0,
-        Kind::Dislike => 1,
-        Kind::Reply => 2,
+    kind.index()
+}
+
+/// The burst an item belongs to.
+fn slot_of(item: &NewItem) -> usize {
+    match item {
+        NewItem::Event(e) if e.message.as_ref().is_some_and(|m| m.is_urgent()) => URGENT,
+        _ => idx(item.kind()),
     }
 }
 
@@ -122,7 +140,8 @@ impl Announcer {
             source,
             label: None,
             bursts: Default::default(),
-            enabled: [true; 3],
+            enabled: [true; 4],
+            min_priority: crate::protocol::DEFAULT_PRIORITY,
             paused_until: None,
             down_since: None,
             down_told: false,
@@ -141,6 +160,11 @@ impl Announcer {
 
     pub fn set_enabled(&mut self, kind: Kind, on: bool) {
         self.enabled[idx(kind)] = on;
+    }
+
+    /// Messages below `priority` (1–5) go to the inbox without a toast.
+    pub fn set_min_priority(&mut self, priority: u8) {
+        self.min_priority = priority.clamp(1, 5);
     }
 
     /// Silence item toasts until `until` (`None` resumes).
@@ -180,13 +204,13 @@ impl Announcer {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
-        for k in Kind::ALL {
-            let b = &self.bursts[idx(k)];
+        for slot in 0..SLOTS {
+            let b = &self.bursts[slot];
             if b.pending
                 && b.last_shown
                     .is_some_and(|s| now >= s + self.config.update_every)
             {
-                self.show(now, k);
+                self.show(now, slot);
             }
         }
         if let (Some(since), false) = (self.down_since, self.down_told) {
@@ -200,6 +224,8 @@ impl Announcer {
                     body: "The connection has been down for over 2 minutes. Chime keeps trying and will catch up on what you missed.".into(),
                     url: None,
                     count: 0,
+                    urgent: false,
+                    links: Vec::new(),
                 });
             }
         }
@@ -217,6 +243,8 @@ impl Announcer {
                     body: format!("Connected to {} again.", sanitize(host, 80)),
                     url: None,
                     count: 0,
+                    urgent: false,
+                    links: Vec::new(),
                 });
             }
             self.down_since = None;
@@ -228,14 +256,23 @@ impl Announcer {
 
     pub fn handle_items(&mut self, now: Instant, items: &[NewItem]) {
         let paused = self.is_paused(now);
-        let mut touched = [false; 3];
+        let mut touched = [false; SLOTS];
         for item in items {
             let kind = item.kind();
             if paused || !self.enabled[idx(kind)] {
                 continue;
             }
+            if let NewItem::Event(e) = item {
+                if e.message
+                    .as_ref()
+                    .is_some_and(|m| m.priority < self.min_priority)
+                {
+                    continue;
+                }
+            }
+            let slot = slot_of(item);
             let window = self.config.burst_window;
-            let b = &mut self.bursts[idx(kind)];
+            let b = &mut self.bursts[slot];
             if b.last_item.is_none_or(|t| now.duration_since(t) >= window) {
                 *b = Burst::default();
             }
@@ -257,7 +294,18 @@ impl Announcer {
                     }
                     b.last_title = sanitize(&e.target.title, 120);
                     b.last_url = web_url(&e.target.url);
-                    b.single = (b.count == 1).then(|| single_text(kind, &actor, &b.last_title));
+                    b.last_links = e
+                        .message
+                        .as_ref()
+                        .map(|m| m.links.clone())
+                        .unwrap_or_default();
+                    b.single = match &e.message {
+                        Some(m) => Some(message_text(&actor, &b.last_title, m)),
+                        None => (b.count == 1).then(|| single_text(kind, &actor, &b.last_title)),
+                    };
+                    if b.count > 1 && e.message.is_none() {
+                        b.single = None;
+                    }
                 }
                 NewItem::Bump { by, .. } => {
                     b.count = b.count.saturating_add(*by);
@@ -265,31 +313,39 @@ impl Announcer {
                     b.last_url = None;
                 }
             }
-            touched[idx(kind)] = true;
+            touched[slot] = true;
         }
-        for k in Kind::ALL {
-            if !touched[idx(k)] {
+        for slot in 0..SLOTS {
+            if !touched[slot] {
                 continue;
             }
-            let b = &mut self.bursts[idx(k)];
+            let b = &mut self.bursts[slot];
             let due = b
                 .last_shown
                 .is_none_or(|s| now.duration_since(s) >= self.config.update_every);
             if due {
-                self.show(now, k);
+                self.show(now, slot);
             } else {
                 b.pending = true;
             }
         }
     }
 
-    fn show(&mut self, now: Instant, kind: Kind) {
-        let b = &mut self.bursts[idx(kind)];
+    fn show(&mut self, now: Instant, slot: usize) {
+        let kind = Kind::ALL.get(slot).copied().unwrap_or(Kind::Message);
+        let b = &mut self.bursts[slot];
         b.pending = false;
         b.last_shown = Some(now);
-        let (summary, body) = match &b.single {
-            Some((s, body)) => (s.clone(), body.clone()),
-            None => {
+        let (summary, body) = match (&b.single, b.count) {
+            (Some((s, body)), 1) => (s.clone(), body.clone()),
+            // Messages: the newest one in full, and how many came with it.
+            (Some((s, body)), n) => {
+                let more = n - 1;
+                let what = if slot == URGENT { "urgent " } else { "" };
+                let noun = if more == 1 { "message" } else { "messages" };
+                (format!("{s} (+{more} {what}{noun})"), body.clone())
+            }
+            (None, _) => {
                 let summary = format!("{} new {}", b.count, kind.noun(b.count));
                 let body = match b.actors.len() {
                     0 => String::new(),
@@ -298,17 +354,45 @@ impl Announcer {
                 (summary, body)
             }
         };
-        let (url, count) = (b.last_url.clone(), b.count);
+        let (url, count, links) = (b.last_url.clone(), b.count, b.last_links.clone());
         let toast = Toast {
             source: self.source,
-            slot: ToastSlot::Kind(kind),
+            slot: if slot == URGENT {
+                ToastSlot::Urgent
+            } else {
+                ToastSlot::Kind(kind)
+            },
             summary: self.named(summary),
             body,
             url,
             count,
+            urgent: slot == URGENT,
+            links,
         };
         self.out.push(toast);
     }
+}
+
+/// A message's toast: its title (else its topic or application) after the
+/// emoji of its tags, and its body as plain text.
+fn message_text(actor: &str, title: &str, m: &crate::protocol::Message) -> (String, String) {
+    let emoji: String = m
+        .tags
+        .iter()
+        .filter_map(|t| crate::markup::shortcode(t))
+        .collect();
+    let head = if title.is_empty() { actor } else { title };
+    let summary = if emoji.is_empty() {
+        head.to_owned()
+    } else {
+        format!("{emoji} {head}")
+    };
+    let body = if m.markdown {
+        crate::markup::markdown_to_text(&m.body)
+    } else {
+        m.body.clone()
+    };
+    (summary, body)
 }
 
 impl Announcer {
@@ -325,6 +409,7 @@ fn single_text(kind: Kind, actor: &str, title: &str) -> (String, String) {
         Kind::Like => "liked",
         Kind::Dislike => "disliked",
         Kind::Reply => "replied to",
+        Kind::Message => "sent",
     };
     if title.is_empty() {
         (format!("{actor} {verb} your post"), String::new())
@@ -424,6 +509,7 @@ mod tests {
                 url: "https://example.com/p/1".into(),
             },
             time: 0,
+            message: None,
         })
     }
 
@@ -487,7 +573,7 @@ mod tests {
             a.handle_timeout(t);
         }
         shown.extend(drain(&mut a));
-        for k in Kind::ALL {
+        for k in [Kind::Like, Kind::Dislike, Kind::Reply] {
             let of_kind: Vec<_> = shown
                 .iter()
                 .filter(|t| t.slot == ToastSlot::Kind(k))

@@ -23,11 +23,11 @@ use tracing::{debug, info, warn};
 use crate::dialect::dialect_of;
 use crate::inbox::InboxState;
 use crate::policy::Jitter;
-use crate::profile::{Auth, ProfileError, ServerProfile};
+use crate::profile::{ProfileError, ServerProfile};
 use crate::protocol::{Dialect, Kind, ServerMsg, MAX_MESSAGE_BYTES};
 use crate::supervisor::{
-    classify_dial, clean, Action, Class, Config, ConnState, DialError, Frame, LinkEnd, LinkId,
-    Output, Supervisor,
+    classify_dial, clean, Action, Class, Config, ConnState, DialError, Fetched, Frame, LinkEnd,
+    LinkId, Output, Supervisor,
 };
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -63,6 +63,8 @@ pub enum Command {
     Pause,
     Unpause,
     MarkRead(Option<Kind>),
+    /// One item of this kind was read here (a row opened).
+    ReadOne(Kind),
     Shutdown,
 }
 
@@ -105,7 +107,11 @@ impl Client {
         let (events_tx, events) = mpsc::unbounded_channel();
         let (tx, cmd_rx) = mpsc::unbounded_channel();
         let sup = Supervisor::new(config, inbox, Jitter::from_entropy());
+        let (fetched_tx, fetched_rx) = mpsc::unbounded_channel();
         let driver = Driver {
+            fetched_tx,
+            fetched_rx,
+            http: None,
             sup,
             profile: Arc::new(profile),
             tls,
@@ -154,7 +160,16 @@ struct Driver {
     cmd_rx: mpsc::UnboundedReceiver<Command>,
     link: Option<OpenLink>,
     dialing: Option<(LinkId, DialFuture)>,
+    /// Fetches a session asked for (Gotify's message list) come back here.
+    fetched_tx: mpsc::UnboundedSender<(LinkId, String, Fetched)>,
+    fetched_rx: mpsc::UnboundedReceiver<(LinkId, String, Fetched)>,
+    http: Option<reqwest::Client>,
 }
+
+/// A fetch's answer is read up to this size.
+const MAX_FETCH_BYTES: usize = 8 * 1024 * 1024;
+/// A fetch may take this long in all.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(20);
 
 fn now() -> std::time::Instant {
     Instant::now().into_std()
@@ -192,6 +207,9 @@ impl Driver {
                     }
                 }
                 msg = read_next(&mut self.link) => self.inbound(msg),
+                Some((id, path, result)) = self.fetched_rx.recv() => {
+                    self.sup.handle_fetched(now(), id, &path, result);
+                }
                 () = sleep_until(deadline) => self.sup.handle_timeout(now()),
             }
             // Suspend stops the monotonic clock but not the wall clock.
@@ -225,6 +243,7 @@ impl Driver {
             Command::NetworkDown => self.sup.handle_network_down(t),
             Command::Pause => self.sup.handle_pause(),
             Command::MarkRead(kind) => self.sup.handle_mark_read(kind),
+            Command::ReadOne(kind) => self.sup.handle_read_one(kind),
             Command::Shutdown => self.sup.handle_shutdown(),
         }
     }
@@ -234,7 +253,11 @@ impl Driver {
             match action {
                 Action::Dial(id) => {
                     debug!(url = %self.profile.display_url(), ?id, "dialing");
-                    let fut = dial(self.profile.clone(), self.tls.clone());
+                    let fut = dial(
+                        self.profile.clone(),
+                        self.tls.clone(),
+                        self.sup.inbox().state().clone(),
+                    );
                     self.dialing = Some((id, Box::pin(fut)));
                 }
                 Action::AbortDial(id) => {
@@ -256,6 +279,12 @@ impl Driver {
                         );
                     }
                 }
+                Action::Ping(id) => {
+                    if let Some(link) = self.link.as_ref().filter(|l| l.id == id) {
+                        let _ = link.writes.try_send(Message::Ping(Default::default()));
+                    }
+                }
+                Action::Fetch(id, path) => self.fetch(id, path),
                 Action::Close(id, code, reason) => {
                     if let Some(link) = self.link.take_if(|l| l.id == id) {
                         let frame = CloseFrame {
@@ -280,6 +309,54 @@ impl Driver {
             }
             let _ = self.events_tx.send(out);
         }
+    }
+
+    /// GET `path` on the server's HTTP side with the link's credentials;
+    /// the answer comes back through `fetched_rx`.
+    fn fetch(&mut self, id: LinkId, path: String) {
+        let tx = self.fetched_tx.clone();
+        let request = match self.http_client().and_then(|client| {
+            let ep = crate::dialect::endpoint(&self.profile, self.sup.inbox().state())?;
+            let url = crate::dialect::fetch_url(&self.profile, &path)?;
+            let mut req = client.get(url.as_str());
+            for (name, value) in ep.headers {
+                req = req.header(name, value);
+            }
+            Ok(req)
+        }) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = tx.send((id, path, Err(e)));
+                return;
+            }
+        };
+        debug!(path = %crate::secrets::redact(&path), "fetching");
+        tokio::spawn(async move {
+            let result = tokio::time::timeout(FETCH_TIMEOUT, read_capped(request))
+                .await
+                .unwrap_or_else(|_| Err("no answer in time".into()));
+            let _ = tx.send((id, path, result));
+        });
+    }
+
+    fn http_client(&mut self) -> Result<reqwest::Client, String> {
+        if let Some(c) = &self.http {
+            return Ok(c.clone());
+        }
+        let tls = match &self.tls {
+            Some(t) => (**t).clone(),
+            None => plain_tls_config(),
+        };
+        let client = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            // A redirect could carry the credential header elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("Chime/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| crate::secrets::redact(&e.to_string()).into_owned())?;
+        self.http = Some(client.clone());
+        Ok(client)
     }
 
     fn attach(&mut self, id: LinkId, ws: Ws) {
@@ -374,34 +451,45 @@ pub fn ws_config() -> WebSocketConfig {
         .max_write_buffer_size(MAX_WRITE_BUFFER)
 }
 
+/// The body of a GET, up to [`MAX_FETCH_BYTES`].
+async fn read_capped(request: reqwest::RequestBuilder) -> Fetched {
+    let clean =
+        |e: reqwest::Error| crate::secrets::redact(&e.without_url().to_string()).into_owned();
+    let mut resp = request.send().await.map_err(clean)?;
+    let status = resp.status().as_u16();
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(clean)? {
+        if body.len() + chunk.len() > MAX_FETCH_BYTES {
+            return Err("the answer is too large".into());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// TLS for a client that will only speak plain HTTP (it is never used,
+/// but the HTTP client wants one, and finding no OS roots is not an error
+/// for a `ws://` server).
+fn plain_tls_config() -> rustls::ClientConfig {
+    install_crypto_provider();
+    rustls::ClientConfig::builder()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth()
+}
+
 async fn dial(
     profile: Arc<ServerProfile>,
     tls: Option<Arc<rustls::ClientConfig>>,
+    state: InboxState,
 ) -> Result<Ws, DialError> {
-    let mut req = profile
-        .dial_url()
-        .as_str()
-        .into_client_request()
-        .map_err(|e| DialError::BadRequest(e.to_string()))?;
+    let ep = crate::dialect::endpoint(&profile, &state).map_err(DialError::BadRequest)?;
+    let mut req =
+        ep.url.as_str().into_client_request().map_err(|e| {
+            DialError::BadRequest(crate::secrets::redact(&e.to_string()).into_owned())
+        })?;
     let headers = req.headers_mut();
-    for (name, value) in &profile.headers {
-        headers.append(name.clone(), value.clone());
-    }
-    let secret_header = |s: String| {
-        let mut v = http::HeaderValue::from_str(&s)
-            .map_err(|_| DialError::BadRequest("credential is not a valid header".into()))?;
-        v.set_sensitive(true);
-        Ok::<_, DialError>(v)
-    };
-    match &profile.auth {
-        Auth::Bearer(t) => {
-            let v = secret_header(format!("Bearer {}", t.expose()))?;
-            headers.insert(http::header::AUTHORIZATION, v);
-        }
-        Auth::Cookie(c) => {
-            headers.insert(http::header::COOKIE, secret_header(c.expose().to_owned())?);
-        }
-        Auth::None | Auth::Query { .. } => {}
+    for (name, value) in ep.headers {
+        headers.append(name, value);
     }
     let connector = match tls {
         Some(cfg) => Connector::Rustls(cfg),
@@ -539,8 +627,11 @@ pub async fn probe(profile: &ServerProfile, timeout: Duration) -> ProbeOutcome {
     } else {
         None
     };
+    let pings = profile.dialect.server_pings();
+    let dialect = profile.dialect;
     let profile = Arc::new(profile.clone());
-    let mut ws = match tokio::time::timeout(timeout, dial(profile, tls)).await {
+    let dialed = dial(profile, tls, InboxState::default());
+    let mut ws = match tokio::time::timeout(timeout, dialed).await {
         Err(_) => {
             return ProbeOutcome::Unreachable {
                 message: format!("no answer within {} s", timeout.as_secs()),
@@ -558,6 +649,13 @@ pub async fn probe(profile: &ServerProfile, timeout: Duration) -> ProbeOutcome {
         }
         Ok(Ok(ws)) => ws,
     };
+    if pings {
+        // Push services accept the upgrade only with a valid sign-in.
+        let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+        return ProbeOutcome::Connected {
+            dialect: Some(dialect),
+        };
+    }
     let first = tokio::time::timeout(timeout.min(Duration::from_secs(3)), ws.next()).await;
     let dialect = match first {
         Ok(Some(Ok(Message::Text(text)))) => match ServerMsg::parse(Dialect::Auto, &text) {

@@ -51,13 +51,44 @@ pub struct InboxState {
     /// shown.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unsent_reads: Vec<Kind>,
+    /// Push services (ntfy, Gotify): unread messages, counted here (those
+    /// servers keep no read state).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub local_unread: u64,
+    /// Push services: the id of the last message seen, where the next link
+    /// resumes (ntfy's `since=`, Gotify's paging stop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// Push services: the ids of the latest messages, newest last, so a
+    /// replay that overlaps what was seen announces nothing twice.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent: Vec<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Message ids remembered for dedup (see [`InboxState::recent`]).
+pub const MAX_RECENT_IDS: usize = 256;
+
+/// Where the badge's numbers come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Mode {
+    /// Seed totals minus what was dismissed here.
+    #[default]
+    Seed,
+    /// The native server's counts.
+    Native,
+    /// Counted here (push services).
+    Local,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct Inbox {
     state: InboxState,
     seen_above: BTreeSet<u64>,
-    native: bool,
+    mode: Mode,
 }
 
 impl InboxState {
@@ -69,6 +100,13 @@ impl InboxState {
     pub fn checked(mut self) -> InboxState {
         if self.last_seq > MAX_WIRE_INT {
             self.last_seq = 0;
+        }
+        self.local_unread = self.local_unread.min(MAX_WIRE_INT);
+        self.recent.retain(|id| id.len() <= 64);
+        let excess = self.recent.len().saturating_sub(MAX_RECENT_IDS);
+        self.recent.drain(..excess);
+        if self.cursor.as_ref().is_some_and(|c| c.len() > 64) {
+            self.cursor = None;
         }
         for c in [
             &mut self.totals,
@@ -84,12 +122,21 @@ impl InboxState {
     }
 }
 
+fn state_is_local(state: &InboxState) -> bool {
+    state.cursor.is_some() || state.local_unread > 0
+}
+
 impl Inbox {
     pub fn new(state: InboxState) -> Inbox {
+        let state = state.checked();
         Inbox {
-            state: state.checked(),
+            state: state.clone(),
             seen_above: BTreeSet::new(),
-            native: false,
+            mode: if state_is_local(&state) {
+                Mode::Local
+            } else {
+                Mode::Seed
+            },
         }
     }
 
@@ -102,7 +149,7 @@ impl Inbox {
     /// cursor (a server that lost its log cannot replay it anyway). Returns
     /// whether the cursor was reset.
     pub fn apply_epoch(&mut self, epoch: &str) -> bool {
-        self.native = true;
+        self.mode = Mode::Native;
         let changed = self.state.epoch.as_deref().is_some_and(|e| e != epoch);
         if changed {
             self.state.last_seq = 0;
@@ -119,8 +166,15 @@ impl Inbox {
 
     /// What the badge shows.
     pub fn unread(&self) -> Counts {
-        if self.native {
-            return self.state.native_unread;
+        match self.mode {
+            Mode::Native => return self.state.native_unread,
+            Mode::Local => {
+                return Counts {
+                    messages: self.state.local_unread,
+                    ..Counts::default()
+                }
+            }
+            Mode::Seed => {}
         }
         let mut c = Counts::default();
         for k in Kind::ALL {
@@ -138,7 +192,7 @@ impl Inbox {
     /// nothing to announce). An equal total — as after every reconnect —
     /// announces nothing.
     pub fn apply_seed(&mut self, snap: SeedSnapshot) -> Vec<NewItem> {
-        self.native = false;
+        self.mode = Mode::Seed;
         let mut items = Vec::new();
         for kind in Kind::ALL {
             let Some(total) = snap.get(kind) else {
@@ -162,7 +216,7 @@ impl Inbox {
     /// Native: `Some(event)` the first time a sequence number is seen, `None`
     /// for a duplicate, whatever the order of arrival.
     pub fn apply_event(&mut self, event: Event) -> Option<Event> {
-        self.native = true;
+        self.mode = Mode::Native;
         let seq = event.seq;
         if seq <= self.state.last_seq || !self.seen_above.insert(seq) {
             return None;
@@ -180,10 +234,63 @@ impl Inbox {
         Some(event)
     }
 
+    /// Push services: `Some(event)` the first time a message id is seen
+    /// (`None` for a repeat), counted as unread. Messages without an id
+    /// cannot be told apart and are always new.
+    pub fn apply_message(&mut self, event: Event) -> Option<Event> {
+        self.mode = Mode::Local;
+        let id = event
+            .message
+            .as_ref()
+            .map(|m| m.id.clone())
+            .unwrap_or_default();
+        if !id.is_empty() {
+            if self.state.recent.contains(&id) {
+                return None;
+            }
+            self.state.recent.push(id.clone());
+            let excess = self.state.recent.len().saturating_sub(MAX_RECENT_IDS);
+            self.state.recent.drain(..excess);
+        }
+        self.state.local_unread = self.state.local_unread.saturating_add(1).min(MAX_WIRE_INT);
+        Some(event)
+    }
+
+    /// One item of `kind` was read here. Only counts kept here change (a
+    /// site's server counts for itself). Returns whether the badge changed.
+    pub fn read_one(&mut self, kind: Kind) -> bool {
+        if self.mode != Mode::Local || kind != Kind::Message || self.state.local_unread == 0 {
+            return false;
+        }
+        self.state.local_unread -= 1;
+        true
+    }
+
+    /// Push services: resume after `cursor` next time (a message id).
+    pub fn set_cursor(&mut self, cursor: String) {
+        self.mode = Mode::Local;
+        self.state.cursor = Some(cursor);
+    }
+
+    /// Push services: the message id to resume after.
+    pub fn cursor(&self) -> Option<&str> {
+        self.state.cursor.as_deref()
+    }
+
+    /// Whether a message id was seen lately.
+    pub fn has_seen(&self, id: &str) -> bool {
+        self.state.recent.iter().any(|r| r == id)
+    }
+
+    /// Push services: the link is up, counts are ours.
+    pub fn use_local_counts(&mut self) {
+        self.mode = Mode::Local;
+    }
+
     /// Native: the server finished its replay up to `last_seq`; anything
     /// older it did not send is gone for good.
     pub fn apply_synced(&mut self, last_seq: u64) {
-        self.native = true;
+        self.mode = Mode::Native;
         if last_seq > self.state.last_seq {
             self.state.last_seq = last_seq;
             self.seen_above = self.seen_above.split_off(&last_seq.saturating_add(1));
@@ -195,7 +302,7 @@ impl Inbox {
     /// Kinds read here that the server has not been told of stay read.
     pub fn apply_counts(&mut self, mut counts: Counts) -> bool {
         let before = self.unread();
-        self.native = true;
+        self.mode = Mode::Native;
         for &k in &self.state.unsent_reads {
             *counts.get_mut(k) = 0;
         }
@@ -236,6 +343,9 @@ impl Inbox {
             if kind.is_none() || kind == Some(k) {
                 *self.state.dismissed.get_mut(k) = self.state.totals.get(k);
                 *self.state.native_unread.get_mut(k) = 0;
+                if k == Kind::Message {
+                    self.state.local_unread = 0;
+                }
                 if tell_server && !self.state.unsent_reads.contains(&k) {
                     self.state.unsent_reads.push(k);
                 }
@@ -275,6 +385,7 @@ mod tests {
             actor: "a".into(),
             target: Target::default(),
             time: 0,
+            message: None,
         }
     }
 
@@ -338,7 +449,8 @@ mod tests {
             Counts {
                 likes: 4,
                 dislikes: 2,
-                replies: 1
+                replies: 1,
+                messages: 0,
             }
         );
     }
@@ -418,6 +530,7 @@ mod tests {
             likes: 2,
             dislikes: 0,
             replies: 7,
+            messages: 0,
         };
         assert!(inbox.apply_counts(c));
         assert!(!inbox.apply_counts(c));

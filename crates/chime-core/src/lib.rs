@@ -19,6 +19,7 @@ pub mod client;
 pub mod dialect;
 pub mod inbox;
 pub mod localtime;
+pub mod markup;
 pub mod policy;
 pub mod profile;
 pub mod protocol;

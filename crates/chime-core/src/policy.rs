@@ -75,6 +75,14 @@ impl Default for Heartbeat {
 }
 
 impl Heartbeat {
+    /// Servers that ping us every 45 s and drop a client that misses them
+    /// (ntfy, Gotify): nothing is sent; a link is dead once 45 s + 30 s
+    /// pass without a frame or a ping.
+    pub const SERVER_PINGS: Heartbeat = Heartbeat {
+        interval: Duration::from_secs(45),
+        timeout: Duration::from_secs(30),
+    };
+
     /// Shortest interval a user may configure.
     pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
 

@@ -52,6 +52,8 @@ pub enum Auth {
     Cookie(Secret),
     /// `?<name>=<value>` in the URL.
     Query { name: String, value: Secret },
+    /// `Authorization: Basic base64(user:password)` (ntfy accounts).
+    Basic { user: String, password: Secret },
 }
 
 impl Auth {
@@ -127,6 +129,14 @@ impl ServerProfile {
         })
     }
 
+    /// A profile for `dialect`, from what a user typed (push services are
+    /// pasted as web addresses; see [`crate::dialect::normalize_url`]).
+    pub fn for_dialect(url: &str, dialect: Dialect) -> Result<ServerProfile, ProfileError> {
+        let mut p = ServerProfile::new(&crate::dialect::normalize_url(dialect, url))?;
+        p.dialect = dialect;
+        Ok(p)
+    }
+
     /// Add a `Name:Value` header.
     pub fn add_header(&mut self, spec: &str) -> Result<(), ProfileError> {
         // Name only: the value may be a credential (`Authorization: …`).
@@ -155,8 +165,8 @@ impl ServerProfile {
         cookie: Option<String>,
         query: Option<&str>,
     ) -> Result<ServerProfile, String> {
-        let mut profile = ServerProfile::new(url).map_err(|e| e.to_string())?;
-        profile.dialect = dialect.parse::<crate::protocol::Dialect>()?;
+        let dialect = dialect.parse::<crate::protocol::Dialect>()?;
+        let mut profile = ServerProfile::for_dialect(url, dialect).map_err(|e| e.to_string())?;
         for h in headers {
             profile.add_header(h).map_err(|e| e.to_string())?;
         }
@@ -184,6 +194,15 @@ impl ServerProfile {
                     Ok(())
                 }
             }
+            Auth::Basic { user, password } => {
+                if user.is_empty() || password.expose().is_empty() {
+                    Err(ProfileError::Credential("empty user name or password"))
+                } else if user.contains(':') || user.chars().any(char::is_control) {
+                    Err(ProfileError::Credential("a user name cannot hold ':'"))
+                } else {
+                    Ok(())
+                }
+            }
         }
     }
 
@@ -196,6 +215,11 @@ impl ServerProfile {
         match &self.auth {
             Auth::None => {}
             Auth::Bearer(s) | Auth::Cookie(s) => register_secret(s.expose()),
+            Auth::Basic { user, password } => {
+                register_secret(password.expose());
+                let header = crate::dialect::basic(user, password.expose());
+                register_secret(header.trim_start_matches("Basic "));
+            }
             Auth::Query { value, .. } => {
                 register_secret(value.expose());
                 // As it appears in the dialled URL, percent-encoded.
@@ -268,6 +292,7 @@ impl ServerProfile {
             Auth::Bearer(s) => ("token", s.expose().to_owned()),
             Auth::Cookie(s) => ("cookie", s.expose().to_owned()),
             Auth::Query { name, value } => ("query", format!("{name}={}", value.expose())),
+            Auth::Basic { user, password } => ("basic", format!("{user}:{}", password.expose())),
         };
         let mut who = secret;
         who.push('\u{0}');
@@ -376,15 +401,34 @@ impl SourceFlags {
             self.cookie.clone(),
             self.query_token.as_deref(),
         )?;
-        let secs = self.heartbeat.unwrap_or(30.0);
-        if let Some(p) = crate::settings::heartbeat_problem(profile.dialect, secs) {
-            return Err(format!("--heartbeat: {p}"));
+        let mut profile = profile;
+        // ntfy accounts: `--token user:password` (ntfy tokens hold no ':').
+        if let (Dialect::Ntfy, Auth::Bearer(t)) = (profile.dialect, &profile.auth) {
+            if let Some((user, pw)) = t.expose().split_once(':') {
+                profile.auth = Auth::Basic {
+                    user: user.to_owned(),
+                    password: Secret::new(pw),
+                };
+                profile.validate().map_err(|e| e.to_string())?;
+            }
         }
+        let heartbeat = if profile.dialect.server_pings() {
+            if self.heartbeat.is_some() {
+                return Err(
+                    "--heartbeat: ntfy and Gotify servers ping Chime; nothing is sent".into(),
+                );
+            }
+            crate::policy::Heartbeat::SERVER_PINGS
+        } else {
+            let secs = self.heartbeat.unwrap_or(30.0);
+            if let Some(p) = crate::settings::heartbeat_problem(profile.dialect, secs) {
+                return Err(format!("--heartbeat: {p}"));
+            }
+            crate::policy::Heartbeat::with_interval(std::time::Duration::from_secs_f64(secs))
+        };
         let config = crate::supervisor::Config {
             dialect: profile.dialect,
-            heartbeat: crate::policy::Heartbeat::with_interval(std::time::Duration::from_secs_f64(
-                secs,
-            )),
+            heartbeat,
             ..crate::supervisor::Config::default()
         };
         Ok((profile, config))

@@ -44,23 +44,31 @@ pub enum ProtocolError {
     Version(u64),
 }
 
-/// What a user is told about: the three kinds the sites push.
+/// What a user is told about: the three kinds the sites push, and the
+/// generic message of push services (title, body, priority, links).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Like,
     Dislike,
     Reply,
+    Message,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::Like, Kind::Dislike, Kind::Reply];
+    pub const ALL: [Kind; 4] = [Kind::Like, Kind::Dislike, Kind::Reply, Kind::Message];
+
+    /// Its place in per-kind arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Like => "like",
             Kind::Dislike => "dislike",
             Kind::Reply => "reply",
+            Kind::Message => "message",
         }
     }
 
@@ -73,6 +81,8 @@ impl Kind {
             (Kind::Dislike, false) => "dislikes",
             (Kind::Reply, true) => "reply",
             (Kind::Reply, false) => "replies",
+            (Kind::Message, true) => "message",
+            (Kind::Message, false) => "messages",
         }
     }
 
@@ -81,6 +91,7 @@ impl Kind {
             "like" | "likes" => Some(Kind::Like),
             "dislike" | "dislikes" => Some(Kind::Dislike),
             "reply" | "replies" => Some(Kind::Reply),
+            "message" | "messages" => Some(Kind::Message),
             _ => None,
         }
     }
@@ -95,6 +106,12 @@ pub struct Counts {
     pub dislikes: u64,
     #[serde(default)]
     pub replies: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub messages: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Counts {
@@ -103,6 +120,7 @@ impl Counts {
             Kind::Like => self.likes,
             Kind::Dislike => self.dislikes,
             Kind::Reply => self.replies,
+            Kind::Message => self.messages,
         }
     }
 
@@ -111,6 +129,7 @@ impl Counts {
             Kind::Like => &mut self.likes,
             Kind::Dislike => &mut self.dislikes,
             Kind::Reply => &mut self.replies,
+            Kind::Message => &mut self.messages,
         }
     }
 
@@ -118,6 +137,7 @@ impl Counts {
         self.likes
             .saturating_add(self.dislikes)
             .saturating_add(self.replies)
+            .saturating_add(self.messages)
     }
 }
 
@@ -135,6 +155,7 @@ impl SeedSnapshot {
             Kind::Like => self.likes,
             Kind::Dislike => self.dislikes,
             Kind::Reply => self.replies,
+            Kind::Message => None,
         }
     }
 
@@ -169,6 +190,123 @@ pub struct Event {
     /// Unix time in milliseconds.
     #[serde(default)]
     pub time: i64,
+    /// A message's own parts (push services, native `message` events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<Box<Message>>,
+}
+
+/// Priority of a message on Chime's scale, which is ntfy's: 1 min, 2 low,
+/// 3 default, 4 high, 5 urgent. Other services' scales are mapped by
+/// their protocol module.
+pub const DEFAULT_PRIORITY: u8 = 3;
+/// From this priority on a message is urgent (critical urgency, its own
+/// toast).
+pub const URGENT_PRIORITY: u8 = 4;
+/// Links a message may carry (ntfy allows 3 actions, plus an attachment).
+pub const MAX_LINKS: usize = 4;
+/// Tags a message may carry.
+pub const MAX_TAGS: usize = 10;
+
+/// What a push message carries beyond a site event. Its title is the
+/// event's `target.title`, its click URL `target.url`, and its topic or
+/// application the `actor`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// The server's own id for it (ntfy's string, Gotify's number): what
+    /// resumes and deduplicates it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default = "default_priority")]
+    pub priority: u8,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// Buttons and attachments: only http/https targets are kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<Link>,
+    /// The body is Markdown (shown as plain text in toasts).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub markdown: bool,
+}
+
+fn default_priority() -> u8 {
+    DEFAULT_PRIORITY
+}
+
+impl Default for Message {
+    fn default() -> Self {
+        Message {
+            id: String::new(),
+            body: String::new(),
+            priority: DEFAULT_PRIORITY,
+            tags: Vec::new(),
+            links: Vec::new(),
+            markdown: false,
+        }
+    }
+}
+
+/// A labelled http/https link of a message (an ntfy `view` action, an
+/// attachment).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub label: String,
+    pub url: String,
+}
+
+/// `url` if it is an absolute http or https URL with a host, else `None`:
+/// the only links Chime ever opens or offers.
+pub fn web_link(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url.trim()).ok()?;
+    let web = matches!(parsed.scheme(), "http" | "https") && parsed.host_str().is_some();
+    (web && url.len() <= 2048).then(|| parsed.to_string())
+}
+
+impl Message {
+    /// Clean a message from the wire: strings bounded and free of control
+    /// characters (the body keeps its line breaks), priority in 1..=5,
+    /// tags and links bounded, links http/https only.
+    pub fn cleaned(mut self) -> Message {
+        self.id = sanitize(&self.id, 64);
+        self.body = clean_body(&self.body, 4096);
+        self.priority = self.priority.clamp(1, 5);
+        self.tags = self
+            .tags
+            .iter()
+            .map(|t| sanitize(t, 40))
+            .filter(|t| !t.is_empty())
+            .take(MAX_TAGS)
+            .collect();
+        self.links = self
+            .links
+            .iter()
+            .filter_map(|l| {
+                Some(Link {
+                    label: sanitize(&l.label, 40),
+                    url: web_link(&l.url)?,
+                })
+            })
+            .take(MAX_LINKS)
+            .collect();
+        self
+    }
+
+    pub fn is_urgent(&self) -> bool {
+        self.priority >= URGENT_PRIORITY
+    }
+}
+
+/// A message body: each line cleaned as [`sanitize`] does, line breaks
+/// kept (at most 40 lines), bounded to `max` characters.
+pub fn clean_body(s: &str, max: usize) -> String {
+    let lines: Vec<String> = s.lines().take(40).map(|l| sanitize(l, max)).collect();
+    let joined = lines.join("\n");
+    let mut out: String = joined.chars().take(max).collect();
+    while out.ends_with('\n') {
+        out.pop();
+    }
+    out
 }
 
 /// Which wire format a link speaks.
@@ -180,17 +318,62 @@ pub enum Dialect {
     /// Decide from the first frame the server sends.
     #[default]
     Auto,
+    /// An ntfy server's topics (`/<topics>/ws`).
+    Ntfy,
+    /// A Gotify server's stream (`/stream`) and message list.
+    Gotify,
+}
+
+impl Dialect {
+    pub const ALL: [Dialect; 5] = [
+        Dialect::Seed,
+        Dialect::Native,
+        Dialect::Auto,
+        Dialect::Ntfy,
+        Dialect::Gotify,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dialect::Seed => "seed",
+            Dialect::Native => "native",
+            Dialect::Auto => "auto",
+            Dialect::Ntfy => "ntfy",
+            Dialect::Gotify => "gotify",
+        }
+    }
+
+    /// The kinds of item its servers bring.
+    pub fn kinds(self) -> &'static [Kind] {
+        match self {
+            Dialect::Ntfy | Dialect::Gotify => &[Kind::Message],
+            Dialect::Seed | Dialect::Native | Dialect::Auto => {
+                &[Kind::Like, Kind::Dislike, Kind::Reply]
+            }
+        }
+    }
+
+    /// Whether its servers can be told what was read (`auto` may learn it
+    /// can).
+    pub fn tells_reads(self) -> bool {
+        matches!(self, Dialect::Native | Dialect::Auto)
+    }
+
+    /// Whether its servers ping us (WebSocket Ping every 45 s) and know no
+    /// application-level heartbeat: the dead-link rule waits for their
+    /// pings instead of sending any.
+    pub fn server_pings(self) -> bool {
+        matches!(self, Dialect::Ntfy | Dialect::Gotify)
+    }
 }
 
 impl std::str::FromStr for Dialect {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "seed" => Ok(Dialect::Seed),
-            "native" => Ok(Dialect::Native),
-            "auto" => Ok(Dialect::Auto),
-            other => Err(format!("unknown dialect {other:?} (seed, native or auto)")),
-        }
+        Dialect::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| format!("unknown dialect {s:?} (seed, native, auto, ntfy or gotify)"))
     }
 }
 
@@ -345,6 +528,7 @@ impl ServerMsg {
                     likes: s.likes.unwrap_or(0),
                     dislikes: s.dislikes.unwrap_or(0),
                     replies: s.replies.unwrap_or(0),
+                    messages: 0,
                 })
             }
             ServerMsg::Welcome { version, epoch } => {
@@ -375,7 +559,7 @@ impl ServerMsg {
         let native = map.contains_key("type");
         match (dialect, native) {
             (Dialect::Seed, _) | (Dialect::Auto, false) => parse_seed(&map),
-            (Dialect::Native, _) | (Dialect::Auto, true) => parse_native(map),
+            _ => parse_native(map),
         }
     }
 }
@@ -400,6 +584,7 @@ fn parse_seed(map: &serde_json::Map<String, Value>) -> Result<ServerMsg, Protoco
             Kind::Reply => snap.replies = Some(n),
             Kind::Like => snap.likes = Some(n),
             Kind::Dislike => snap.dislikes = Some(n),
+            Kind::Message => {}
         }
     }
     if any {
@@ -458,7 +643,14 @@ impl Event {
         if self.time as u64 > MAX_WIRE_INT {
             return bad("time", "above 2^53 - 1");
         }
-        Ok(self)
+        let mut event = self;
+        if let Some(m) = event.message.take() {
+            if !(1..=5).contains(&m.priority) {
+                return bad("priority", "not in 1..=5");
+            }
+            event.message = Some(Box::new(m.cleaned()));
+        }
+        Ok(event)
     }
 }
 
@@ -468,6 +660,7 @@ impl Counts {
             ("likes", self.likes),
             ("dislikes", self.dislikes),
             ("replies", self.replies),
+            ("messages", self.messages),
         ] {
             if n > MAX_WIRE_INT {
                 return Err(ProtocolError::BadField {
@@ -622,6 +815,7 @@ mod tests {
                 url: "https://example.com/p/1".into(),
             },
             time: 1_764_000_000_000,
+            message: None,
         };
         for msg in [
             ServerMsg::Welcome {
@@ -633,6 +827,7 @@ mod tests {
                 likes: 1,
                 dislikes: 2,
                 replies: 3,
+                messages: 0,
             }),
             ServerMsg::Synced { last_seq: 42 },
             ServerMsg::Ping,
@@ -783,6 +978,7 @@ mod tests {
             likes: 2,
             dislikes: 0,
             replies: 1,
+            messages: 0,
         });
         assert_eq!(
             text,

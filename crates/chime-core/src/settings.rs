@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::policy::Heartbeat;
-use crate::profile::{Auth, Secret, ServerProfile};
+use crate::profile::{Auth, ProfileError, Secret, ServerProfile};
 use crate::protocol::{Dialect, Kind};
 use crate::supervisor::Config;
 
@@ -60,6 +60,9 @@ pub enum AuthMethod {
     Cookie,
     /// `?<query_name>=<secret>` in the URL (servers that take `?token=`).
     Query,
+    /// `Authorization: Basic` with `username` and the secret as password
+    /// (ntfy accounts).
+    Basic,
 }
 
 /// Query parameters that carry a credential: pasted in a URL, they are
@@ -88,7 +91,8 @@ pub fn heartbeat_problem(dialect: Dialect, secs: f64) -> Option<String> {
     if !secs.is_finite() || !(0.0..86_400.0).contains(&secs) {
         return Some("the heartbeat must be a number of seconds".into());
     }
-    (dialect != Dialect::Native && secs >= SEED_HEARTBEAT_LIMIT_SECS).then(|| {
+    let seedlike = matches!(dialect, Dialect::Seed | Dialect::Auto);
+    (seedlike && secs >= SEED_HEARTBEAT_LIMIT_SECS).then(|| {
         "seed servers close a link that is silent for 60 s: use a heartbeat under 60 s \
          (or the native protocol)"
             .into()
@@ -208,6 +212,11 @@ pub struct SourceKinds {
     pub likes: bool,
     pub dislikes: bool,
     pub replies: bool,
+    pub messages: bool,
+    /// Messages below this priority (Chime's 1–5 scale, see
+    /// [`crate::protocol::DEFAULT_PRIORITY`]) go to the inbox and the
+    /// badge without a toast.
+    pub min_priority: u8,
 }
 
 impl Default for SourceKinds {
@@ -216,6 +225,8 @@ impl Default for SourceKinds {
             likes: true,
             dislikes: true,
             replies: true,
+            messages: true,
+            min_priority: crate::protocol::DEFAULT_PRIORITY,
         }
     }
 }
@@ -226,6 +237,7 @@ impl SourceKinds {
             Kind::Like => self.likes,
             Kind::Dislike => self.dislikes,
             Kind::Reply => self.replies,
+            Kind::Message => self.messages,
         }
     }
 }
@@ -252,6 +264,8 @@ pub struct ServerSettings {
     pub allow_insecure: bool,
     /// The parameter name of the Query sign-in method.
     pub query_name: String,
+    /// The user name of the Basic sign-in method.
+    pub username: String,
 }
 
 impl Default for ServerSettings {
@@ -263,6 +277,7 @@ impl Default for ServerSettings {
             heartbeat_secs: 30,
             allow_insecure: false,
             query_name: "token".into(),
+            username: String::new(),
         }
     }
 }
@@ -273,6 +288,7 @@ pub struct NotifySettings {
     pub likes: bool,
     pub dislikes: bool,
     pub replies: bool,
+    pub messages: bool,
     pub sound: bool,
 }
 
@@ -282,6 +298,7 @@ impl Default for NotifySettings {
             likes: true,
             dislikes: true,
             replies: true,
+            messages: true,
             sound: true,
         }
     }
@@ -293,6 +310,7 @@ impl NotifySettings {
             Kind::Like => self.likes,
             Kind::Dislike => self.dislikes,
             Kind::Reply => self.replies,
+            Kind::Message => self.messages,
         }
     }
 }
@@ -420,7 +438,13 @@ impl ServerSettings {
     pub fn validate(&self, at: &str, errors: &mut Vec<FieldError>) {
         let s = self;
         if !s.url.trim().is_empty() {
-            match ServerProfile::new(s.url.trim()) {
+            let profile = ServerProfile::for_dialect(s.url.trim(), s.dialect).and_then(|p| {
+                // The dialect's own reading of the address (ntfy topics).
+                crate::dialect::endpoint(&p, &Default::default())
+                    .map(|_| p)
+                    .map_err(ProfileError::Url)
+            });
+            match profile {
                 Err(e) => errors.push(field(format!("{at}url"), e.to_string())),
                 Ok(p) if !p.is_tls() && !is_loopback(&p) && !s.allow_insecure => {
                     errors.push(field(
@@ -444,6 +468,13 @@ impl ServerSettings {
         } else if let Some(p) = heartbeat_problem(s.dialect, f64::from(s.heartbeat_secs)) {
             errors.push(field(format!("{at}heartbeat_secs"), p));
         }
+        if s.auth == AuthMethod::Basic && (s.username.trim().is_empty() || s.username.contains(':'))
+        {
+            errors.push(field(
+                format!("{at}username"),
+                "enter the user name (without ':')",
+            ));
+        }
         if s.auth == AuthMethod::Query && !valid_param_name(&s.query_name) {
             errors.push(field(
                 format!("{at}query_name"),
@@ -462,8 +493,8 @@ impl ServerSettings {
         if s.url.trim().is_empty() {
             return Ok(None);
         }
-        let mut profile = ServerProfile::new(s.url.trim()).map_err(|e| e.to_string())?;
-        profile.dialect = s.dialect;
+        let mut profile =
+            ServerProfile::for_dialect(s.url.trim(), s.dialect).map_err(|e| e.to_string())?;
         profile.auth = match (s.auth, secret) {
             (AuthMethod::None, _) => Auth::None,
             (AuthMethod::Token, Some(t)) => Auth::Bearer(t),
@@ -471,6 +502,10 @@ impl ServerSettings {
             (AuthMethod::Query, Some(v)) => Auth::Query {
                 name: s.query_name.trim().to_owned(),
                 value: v,
+            },
+            (AuthMethod::Basic, Some(password)) => Auth::Basic {
+                user: s.username.trim().to_owned(),
+                password,
             },
             (_, None) => return Err("no saved secret for this server: enter it in Settings".into()),
         };
@@ -485,7 +520,11 @@ impl ServerSettings {
         }
         let config = Config {
             dialect: s.dialect,
-            heartbeat: Heartbeat::with_interval(Duration::from_secs(u64::from(secs))),
+            heartbeat: if s.dialect.server_pings() {
+                Heartbeat::SERVER_PINGS
+            } else {
+                Heartbeat::with_interval(Duration::from_secs(u64::from(secs)))
+            },
             ..Config::default()
         };
         Ok(Some((profile, config)))

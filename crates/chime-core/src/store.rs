@@ -11,19 +11,19 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use crate::inbox::{InboxState, NewItem};
-use crate::protocol::Kind;
+use crate::protocol::{Event, Kind};
 
 /// Rows kept; beyond it the oldest read rows go first, then the oldest.
 pub const DEFAULT_CAP: usize = 5000;
 
-const SCHEMA: i64 = 3;
+const SCHEMA: i64 = 4;
 
 /// The source of rows and resume states from before there were several
 /// (and of apps that watch one).
 pub const DEFAULT_SOURCE: &str = "default";
 
 /// The columns [`row`] reads, in its order.
-const ROW_COLUMNS: &str = "id, kind, actor, title, url, time, read, source";
+const ROW_COLUMNS: &str = "id, kind, actor, title, url, time, read, source, body, extra";
 
 /// The items table of schema 3: every key is scoped by its source.
 const ITEMS_V3: &str = "(
@@ -37,6 +37,8 @@ const ITEMS_V3: &str = "(
     time INTEGER NOT NULL,
     read INTEGER NOT NULL DEFAULT 0,
     content TEXT,
+    body TEXT NOT NULL DEFAULT '',
+    extra TEXT,
     UNIQUE (source, key)
 )";
 
@@ -74,6 +76,10 @@ pub struct Row {
     pub read: bool,
     /// The source (see [`DEFAULT_SOURCE`]).
     pub source: String,
+    /// A message's text (plain, or Markdown when `message.markdown`).
+    pub body: String,
+    /// A message's priority, tags, links (`None` for site events).
+    pub message: Option<crate::protocol::Message>,
 }
 
 pub struct Store {
@@ -125,6 +131,19 @@ impl Store {
             .exists([])?;
         if has_items && version < 3 {
             migrate_to_v3(&mut conn)?;
+        }
+        let has_body = conn
+            .prepare("SELECT 1 FROM pragma_table_info('items') WHERE name = 'body'")?
+            .exists([])?;
+        if has_items && !has_body {
+            // Schema 4: messages (body, and priority/tags/links as JSON).
+            let tx = conn.transaction()?;
+            tx.execute_batch(
+                "ALTER TABLE items ADD COLUMN body TEXT NOT NULL DEFAULT '';
+                 ALTER TABLE items ADD COLUMN extra TEXT;
+                 PRAGMA user_version = 4;",
+            )?;
+            tx.commit()?;
         }
         conn.execute_batch(&format!(
             "CREATE TABLE IF NOT EXISTS items {ITEMS_V3};
@@ -218,14 +237,28 @@ impl Store {
         {
             let mut insert = tx.prepare_cached(
                 "INSERT OR IGNORE INTO items
-                   (source, key, kind, actor, title, url, time, read, content)
-                 VALUES (?8, ?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)",
+                   (source, key, kind, actor, title, url, time, read, content, body, extra)
+                 VALUES (?8, ?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?9, ?10)",
             )?;
             for (n, item) in items.iter().enumerate() {
                 let content = content_key(item, now_ms);
+                let (body, extra) = match item {
+                    NewItem::Event(Event {
+                        message: Some(m), ..
+                    }) => {
+                        let mut rest = (**m).clone();
+                        let body = std::mem::take(&mut rest.body);
+                        (body, serde_json::to_string(&rest).ok())
+                    }
+                    _ => (String::new(), None),
+                };
                 let (key, actor, title, url, time) = match item {
                     NewItem::Event(e) => (
-                        format!("{}:{}", state.epoch.as_deref().unwrap_or(""), e.seq),
+                        match e.message.as_deref() {
+                            // A push service's own id is the message.
+                            Some(m) if !m.id.is_empty() => format!("msg:{}", m.id),
+                            _ => format!("{}:{}", state.epoch.as_deref().unwrap_or(""), e.seq),
+                        },
                         e.actor.as_str(),
                         e.target.title.clone(),
                         e.target.url.as_str(),
@@ -249,7 +282,9 @@ impl Store {
                     url,
                     time,
                     content,
-                    source
+                    source,
+                    body,
+                    extra
                 ])?;
                 if added > 0 {
                     fresh.push(item.clone());
@@ -274,7 +309,8 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {ROW_COLUMNS} FROM items
              WHERE (?1 IS NULL OR kind = ?1) AND (?2 IS NULL OR source = ?2)
-               AND (?3 IS NULL OR title LIKE ?3 ESCAPE '\\' OR actor LIKE ?3 ESCAPE '\\')
+               AND (?3 IS NULL OR title LIKE ?3 ESCAPE '\\' OR actor LIKE ?3 ESCAPE '\\'
+                    OR body LIKE ?3 ESCAPE '\\')
              ORDER BY time DESC, id DESC LIMIT ?4"
         ))?;
         let pattern = filter
@@ -400,6 +436,11 @@ fn content_key(item: &NewItem, now_ms: i64) -> Option<String> {
     let NewItem::Event(e) = item else {
         return None;
     };
+    // A message with its server's id needs no second key (two equal
+    // messages in one second are two messages).
+    if e.message.as_ref().is_some_and(|m| !m.id.is_empty()) {
+        return None;
+    }
     if e.time <= 0 || sane_time(e.time, now_ms) != e.time {
         return None;
     }
@@ -428,6 +469,11 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Row>> {
         time: r.get(5)?,
         read: r.get::<_, i64>(6)? != 0,
         source: r.get(7)?,
+        body: r.get(8)?,
+        message: r
+            .get::<_, Option<String>>(9)?
+            .and_then(|x| serde_json::from_str::<crate::protocol::Message>(&x).ok())
+            .map(|m| m.cleaned()),
     }))
 }
 
@@ -505,6 +551,7 @@ mod tests {
                 url: format!("https://example.com/p/{seq}"),
             },
             time: T0 + time,
+            message: None,
         })
     }
 
@@ -715,6 +762,7 @@ mod tests {
             actor: "x".into(),
             target: Target::default(),
             time: 0,
+            message: None,
         });
         assert!(store
             .record(DEFAULT_SOURCE, &[again], &state(9), T0)
@@ -852,6 +900,7 @@ mod tests {
                 likes: 3,
                 dislikes: 0,
                 replies: 0,
+                messages: 0,
             },
             ..InboxState::default()
         };

@@ -70,7 +70,16 @@ pub enum Action {
     Send(LinkId, String),
     /// Close the open link with this code and forget it.
     Close(LinkId, u16, &'static str),
+    /// Send a WebSocket Ping on the open link (dialects whose servers know
+    /// no application-level ping: ntfy, Gotify).
+    Ping(LinkId),
+    /// GET this path (and query) of the server's HTTP side, with the
+    /// link's credentials, and report it with `handle_fetched`.
+    Fetch(LinkId, String),
 }
+
+/// What an HTTP fetch brought: status and body, or why there was none.
+pub type Fetched = Result<(u16, String), String>;
 
 /// The connection state observers see.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -303,7 +312,11 @@ impl Supervisor {
         match &self.link {
             // A live link may have survived (another interface): probe it.
             Link::Open { id, session, .. } => {
-                self.actions.push_back(Action::Send(*id, session.probe()));
+                let probe = match session.probe() {
+                    Some(text) => Action::Send(*id, text),
+                    None => Action::Ping(*id),
+                };
+                self.actions.push_back(probe);
             }
             Link::Parked { .. } if self.state == ConnState::Paused => {}
             _ => self.handle_start(now),
@@ -337,7 +350,7 @@ impl Supervisor {
         let before = self.inbox.state().clone();
         let tellable = match &self.link {
             Link::Open { session, .. } => session.tells_reads(),
-            _ => self.config.dialect != Dialect::Seed,
+            _ => self.config.dialect.tells_reads(),
         };
         if self.inbox.mark_read(kind, tellable) {
             self.outputs.push_back(Output::Counts(self.inbox.unread()));
@@ -368,8 +381,11 @@ impl Supervisor {
         if current != id {
             return;
         }
-        let session = dialect::open(self.config.dialect);
+        let mut session = dialect::open(self.config.dialect);
         let dialect = session.dialect();
+        let before = self.inbox.state().clone();
+        let mut fx = Effects::default();
+        session.on_open(&mut self.inbox, &mut fx);
         self.link = Link::Open {
             id,
             session,
@@ -381,6 +397,38 @@ impl Supervisor {
         // Not the slow (sign-in) schedule: an accepted upgrade proves
         // nothing until the session has lasted (see `trusted_after`).
         self.set_state(ConnState::Connected { dialect });
+        self.apply(id, fx);
+        self.saved_if_changed(&before);
+    }
+
+    /// A fetch the session asked for (see [`Action::Fetch`]) came back.
+    pub fn handle_fetched(&mut self, _now: Instant, id: LinkId, path: &str, result: Fetched) {
+        let Link::Open {
+            id: current,
+            ref mut session,
+            ..
+        } = self.link
+        else {
+            return;
+        };
+        if current != id {
+            return;
+        }
+        let before = self.inbox.state().clone();
+        let mut fx = Effects::default();
+        session.on_fetched(path, result, &mut self.inbox, &mut fx);
+        self.apply(id, fx);
+        self.saved_if_changed(&before);
+    }
+
+    /// The user read one item here (a row of the inbox): counts kept here
+    /// (push services) go down by one.
+    pub fn handle_read_one(&mut self, kind: Kind) {
+        let before = self.inbox.state().clone();
+        if self.inbox.read_one(kind) {
+            self.outputs.push_back(Output::Counts(self.inbox.unread()));
+        }
+        self.saved_if_changed(&before);
     }
 
     pub fn handle_dial_failed(&mut self, now: Instant, id: LinkId, error: DialError) {
@@ -515,6 +563,9 @@ impl Supervisor {
     fn apply(&mut self, id: LinkId, fx: Effects) {
         for text in fx.sends {
             self.actions.push_back(Action::Send(id, text));
+        }
+        for path in fx.fetches {
+            self.actions.push_back(Action::Fetch(id, path));
         }
         for out in fx.outputs {
             match out {

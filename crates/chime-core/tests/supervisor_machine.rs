@@ -535,7 +535,8 @@ fn auto_learns_native_from_welcome_and_resumes_from_last_seq() {
         Counts {
             likes: 0,
             dislikes: 0,
-            replies: 3
+            replies: 3,
+            messages: 0,
         }
     );
 }

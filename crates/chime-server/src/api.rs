@@ -248,6 +248,13 @@ async fn publish(
     if !valid_user(&new.user) {
         return error(StatusCode::BAD_REQUEST, "bad request: user");
     }
+    if new.kind == Kind::Message {
+        // The counters protocol's kinds; messages come from push services.
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad request: kind is like, dislike or reply",
+        );
+    }
     if new.actor.len() > MAX_ACTOR
         || new.target.title.len() > MAX_TITLE
         || new.target.url.len() > MAX_URL

@@ -206,6 +206,7 @@ impl MemoryStore {
                 actor: new.actor,
                 target: new.target,
                 time,
+                message: None,
             });
             u.next_seq += 1;
             *u.unread.get_mut(new.kind) += 1;
@@ -278,6 +279,7 @@ fn count_field(kind: Kind) -> &'static str {
         Kind::Like => "likes",
         Kind::Dislike => "dislikes",
         Kind::Reply => "replies",
+        Kind::Message => "messages",
     }
 }
 
@@ -381,6 +383,7 @@ impl RedisStore {
             likes,
             dislikes,
             replies,
+            messages: 0,
         })
     }
 
@@ -397,6 +400,7 @@ impl RedisStore {
             likes: get(0),
             dislikes: get(1),
             replies: get(2),
+            messages: 0,
         })
     }
 
@@ -433,6 +437,7 @@ fn event_from_row(id: &str, fields: Vec<(String, String)>) -> Result<Event, Stor
         actor: String::new(),
         target: Target::default(),
         time: 0,
+        message: None,
     };
     for (k, v) in fields {
         match k.as_str() {

@@ -19,6 +19,7 @@ fn event(seq: u64) -> NewItem {
             url: format!("https://example.com/posts/{seq}"),
         },
         time: 1_700_000_000_000 + seq as i64,
+        message: None,
     })
 }
 

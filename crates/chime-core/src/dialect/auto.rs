@@ -64,16 +64,16 @@ impl Session for Auto {
     fn on_heartbeat(&mut self, inbox: &Inbox, fx: &mut Effects) {
         match self.inner() {
             Some(inner) => inner.on_heartbeat(inbox, fx),
-            None => fx.send(self.probe()),
+            None => fx.send(ClientMsg::SeedHeartbeat.encode()),
         }
     }
 
-    fn probe(&self) -> String {
+    fn probe(&self) -> Option<String> {
         match &self.learnt {
             Some(Learnt::Seed(s)) => s.probe(),
             Some(Learnt::Native(n)) => n.probe(),
             // Seed servers cut a silent client; native ones ignore it.
-            None => ClientMsg::SeedHeartbeat.encode(),
+            None => Some(ClientMsg::SeedHeartbeat.encode()),
         }
     }
 

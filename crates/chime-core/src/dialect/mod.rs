@@ -8,14 +8,23 @@
 //! * [`native`] — Chime's own (`/v1/stream`): welcome/hello resume,
 //!   sequenced events, acks, reads.
 //! * [`auto`] — decides between the two on the first frame it recognises.
+//! * [`ntfy`] — an ntfy server's topics; resumes with `since=<id>`.
+//! * [`gotify`] — a Gotify stream; pages back through `GET /message`.
+//!
+//! A dialect may also say where to dial ([`endpoint`]: its path, its
+//! resume cursor, where the credential goes) and ask for HTTP fetches
+//! ([`Effects::fetches`], answered by [`Session::on_fetched`]).
 
 pub mod auto;
+pub mod gotify;
 pub mod native;
+pub mod ntfy;
 pub mod seed;
 
 use std::fmt;
 
-use crate::inbox::{Inbox, NewItem};
+use crate::inbox::{Inbox, InboxState, NewItem};
+use crate::profile::{Auth, ServerProfile};
 use crate::protocol::{Dialect, ServerMsg};
 use crate::supervisor::Output;
 
@@ -24,6 +33,9 @@ use crate::supervisor::Output;
 #[derive(Debug, Default)]
 pub struct Effects {
     pub sends: Vec<String>,
+    /// HTTP GETs (path and query) on the server, with the link's
+    /// credentials; answered through [`Session::on_fetched`].
+    pub fetches: Vec<String>,
     pub outputs: Vec<Output>,
 }
 
@@ -55,8 +67,22 @@ pub trait Session: fmt::Debug + Send {
     /// The heartbeat is due.
     fn on_heartbeat(&mut self, inbox: &Inbox, fx: &mut Effects);
 
-    /// What to send to find out whether a link survived (network up).
-    fn probe(&self) -> String;
+    /// The link opened: what to send or fetch first.
+    fn on_open(&mut self, _inbox: &mut Inbox, _fx: &mut Effects) {}
+
+    /// What to send to find out whether a link survived (network up);
+    /// `None`: a WebSocket Ping (servers with no application ping).
+    fn probe(&self) -> Option<String>;
+
+    /// A fetch asked for in [`Effects::fetches`] came back.
+    fn on_fetched(
+        &mut self,
+        _path: &str,
+        _result: crate::supervisor::Fetched,
+        _inbox: &mut Inbox,
+        _fx: &mut Effects,
+    ) {
+    }
 
     /// Whether this dialect can tell the server that something was read
     /// (`true` while `auto` does not know yet).
@@ -73,7 +99,107 @@ pub fn open(dialect: Dialect) -> Box<dyn Session> {
         Dialect::Seed => Box::new(seed::Seed::default()),
         Dialect::Native => Box::new(native::Native::default()),
         Dialect::Auto => Box::new(auto::Auto::default()),
+        Dialect::Ntfy => Box::new(ntfy::Ntfy::default()),
+        Dialect::Gotify => Box::new(gotify::Gotify::default()),
     }
+}
+
+/// What the driver dials: the URL and the request headers.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub url: url::Url,
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+}
+
+impl Endpoint {
+    /// The profile's URL (with an address credential) and headers (added
+    /// ones and the sign-in's), as the site dialects dial them.
+    pub fn standard(profile: &ServerProfile) -> Result<Endpoint, String> {
+        let mut headers = profile.headers.clone();
+        match &profile.auth {
+            Auth::Bearer(t) => headers.push((
+                http::header::AUTHORIZATION,
+                secret_header(&format!("Bearer {}", t.expose()))?,
+            )),
+            Auth::Basic { user, password } => headers.push((
+                http::header::AUTHORIZATION,
+                secret_header(&basic(user, password.expose()))?,
+            )),
+            Auth::Cookie(c) => headers.push((http::header::COOKIE, secret_header(c.expose())?)),
+            Auth::None | Auth::Query { .. } => {}
+        }
+        Ok(Endpoint {
+            url: profile.dial_url(),
+            headers,
+        })
+    }
+}
+
+/// Where and how a link of `profile` dials, given its resume state.
+pub fn endpoint(profile: &ServerProfile, state: &InboxState) -> Result<Endpoint, String> {
+    match profile.dialect {
+        Dialect::Ntfy => ntfy::endpoint(profile, state),
+        Dialect::Gotify => gotify::endpoint(profile),
+        Dialect::Seed | Dialect::Native | Dialect::Auto => Endpoint::standard(profile),
+    }
+}
+
+/// The HTTP address of a fetch of `path` (see [`Effects::fetches`]).
+pub fn fetch_url(profile: &ServerProfile, path: &str) -> Result<url::Url, String> {
+    gotify::fetch_url(profile, path)
+}
+
+/// The address a user typed, as a WebSocket URL for `dialect`: push
+/// services are pasted as their web address (`https://ntfy.sh/topic`,
+/// `ntfy.sh/a,b`, `https://gotify.example`), which maps to `wss://`.
+/// Site dialects keep what was typed.
+pub fn normalize_url(dialect: Dialect, input: &str) -> String {
+    let t = input.trim();
+    if !matches!(dialect, Dialect::Ntfy | Dialect::Gotify) || t.is_empty() {
+        return t.to_owned();
+    }
+    if let Some(rest) = t.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = t.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else if t.contains("://") {
+        t.to_owned()
+    } else {
+        format!("wss://{t}")
+    }
+}
+
+/// A header value that holds a credential (never printed by `http`).
+pub(crate) fn secret_header(s: &str) -> Result<http::HeaderValue, String> {
+    let mut v = http::HeaderValue::from_str(s)
+        .map_err(|_| "credential is not a valid header".to_string())?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+/// `Basic base64(user:password)`.
+pub(crate) fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    let raw = format!("{user}:{password}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
+
+/// The Authorization value for a credential a user typed: `user:password`
+/// is Basic, anything else a bearer token.
+pub(crate) fn authorization_value(credential: &str) -> String {
+    match credential.split_once(':') {
+        Some((user, pw)) => basic(user, pw),
+        None => format!("Bearer {credential}"),
+    }
+}
+
+/// base64url without padding.
+pub(crate) fn base64url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// The dialect a message reveals, if it is one both sides recognise.
@@ -146,7 +272,7 @@ mod tests {
             let mut fx = Effects::default();
             s.on_heartbeat(&Inbox::default(), &mut fx);
             assert_eq!(fx.sends, vec![want.to_owned()], "{d:?}");
-            assert_eq!(s.probe(), want, "{d:?}");
+            assert_eq!(s.probe().as_deref(), Some(want), "{d:?}");
             assert_eq!(s.tells_reads(), d != Dialect::Seed, "{d:?}");
         }
     }

@@ -109,11 +109,11 @@ impl Session for Native {
         if std::mem::take(&mut self.unacked) {
             fx.send(ack(inbox));
         }
-        fx.send(self.probe());
+        fx.send(ClientMsg::Ping.encode());
     }
 
-    fn probe(&self) -> String {
-        ClientMsg::Ping.encode()
+    fn probe(&self) -> Option<String> {
+        Some(ClientMsg::Ping.encode())
     }
 
     fn tells_reads(&self) -> bool {

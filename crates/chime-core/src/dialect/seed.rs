@@ -40,11 +40,11 @@ impl Session for Seed {
     }
 
     fn on_heartbeat(&mut self, _inbox: &Inbox, fx: &mut Effects) {
-        fx.send(self.probe());
+        fx.send(ClientMsg::SeedHeartbeat.encode());
     }
 
-    fn probe(&self) -> String {
-        ClientMsg::SeedHeartbeat.encode()
+    fn probe(&self) -> Option<String> {
+        Some(ClientMsg::SeedHeartbeat.encode())
     }
 
     fn tells_reads(&self) -> bool {

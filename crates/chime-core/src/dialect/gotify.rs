@@ -1,0 +1,546 @@
+//! Gotify (<https://gotify.net>): `/stream` delivers each message as one
+//! JSON object per text frame, with no resume. So on every link (and at
+//! start) the session pages back through `GET /message` until the last id
+//! it had seen (kept in the resume state): what came during sleep, an
+//! outage or while Chime was closed arrives once. Gotify's `since` means
+//! "ids below", so paging goes from the newest down. The server pings
+//! over the WebSocket every 45 s and ignores what clients send.
+//!
+//! Written from Gotify's public API documentation (`docs/spec.json`,
+//! `msgextras.md`, `priority.md`).
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::{Effects, Endpoint, Session};
+use crate::announce::sanitize;
+use crate::inbox::{Inbox, NewItem};
+use crate::profile::{Auth, ServerProfile};
+use crate::protocol::{Dialect, Event, Kind, Message, Target, MAX_WIRE_INT};
+use crate::supervisor::{Fetched, Output};
+
+/// Messages asked for per page (Gotify allows up to 200).
+pub const PAGE: u32 = 100;
+/// Pages read back after an outage at most (the inbox keeps 5,000 rows).
+pub const MAX_PAGES: u32 = 50;
+/// Application names remembered.
+const MAX_APPS: usize = 1000;
+
+#[derive(Debug, Default)]
+pub struct Gotify {
+    apps: HashMap<u64, String>,
+    /// Paging back: where to stop (the last id seen before this link;
+    /// `None`: never synced — only learn where the server stands).
+    sync: Option<Sync>,
+    /// Messages the stream brought while paging: the cursor may not pass
+    /// them until the older ones are in.
+    live_max: u64,
+}
+
+#[derive(Debug)]
+struct Sync {
+    stop: Option<u64>,
+    pages: u32,
+    found: Vec<Event>,
+}
+
+/// The dialled stream: `wss://HOST[/prefix]/stream`, the client token in
+/// `X-Gotify-Key` (or `?token=` with the address sign-in).
+pub fn endpoint(profile: &ServerProfile) -> Result<Endpoint, String> {
+    let mut ep = Endpoint::standard(profile)?;
+    let mut url = ep.url.clone();
+    url.set_path(&format!("{}/stream", base_path(profile)));
+    ep.url = url;
+    if let Auth::Bearer(t) = &profile.auth {
+        ep.headers.retain(|(n, _)| n != http::header::AUTHORIZATION);
+        ep.headers.push((
+            http::HeaderName::from_static("x-gotify-key"),
+            super::secret_header(t.expose())?,
+        ));
+    }
+    Ok(ep)
+}
+
+/// `/prefix` of a Gotify behind a sub-path, without the `/stream` a user
+/// may have pasted; empty at the root.
+fn base_path(profile: &ServerProfile) -> String {
+    let p = profile.url.path().trim_end_matches('/');
+    let p = p.strip_suffix("/stream").unwrap_or(p);
+    p.trim_end_matches('/').to_owned()
+}
+
+/// The HTTP address of `path` on the server (`ws`→`http`, `wss`→`https`),
+/// with the address credential if that is the sign-in.
+pub fn fetch_url(profile: &ServerProfile, path: &str) -> Result<url::Url, String> {
+    let mut url = profile.dial_url();
+    let scheme = if profile.is_tls() { "https" } else { "http" };
+    url.set_scheme(scheme)
+        .map_err(|_| "bad address".to_string())?;
+    let (p, q) = path.split_once('?').unwrap_or((path, ""));
+    url.set_path(&format!("{}{p}", base_path(profile)));
+    let mut pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    pairs.extend(url::form_urlencoded::parse(q.as_bytes()).into_owned());
+    url.set_query(None);
+    if !pairs.is_empty() {
+        url.query_pairs_mut().extend_pairs(pairs);
+    }
+    Ok(url)
+}
+
+/// Gotify's 0–10 on Chime's 1–5, by Gotify's own convention: 0 silent,
+/// 1–3 low (inbox only), 4–7 a normal notification, 8–10 urgent.
+pub fn priority(p: u64) -> u8 {
+    match p {
+        0 => 1,
+        1..=3 => 2,
+        4..=7 => 3,
+        _ => 5,
+    }
+}
+
+/// A Gotify message as Chime's item, or why not.
+pub fn parse_message(v: &Value, apps: &HashMap<u64, String>) -> Result<(u64, Event), &'static str> {
+    let id = match v.get("id").and_then(Value::as_u64) {
+        Some(id @ 1..=MAX_WIRE_INT) => id,
+        _ => return Err("id missing or out of range"),
+    };
+    let appid = match v.get("appid") {
+        None => 0,
+        Some(a) => match a.as_u64() {
+            Some(a) if a <= MAX_WIRE_INT => a,
+            _ => return Err("appid out of range"),
+        },
+    };
+    let prio = match v.get("priority") {
+        None | Some(Value::Null) => 4,
+        Some(p) => match p.as_u64() {
+            Some(p @ 0..=10) => p,
+            _ => return Err("priority not in 0..=10"),
+        },
+    };
+    let time = match v.get("date").and_then(Value::as_str) {
+        Some(d) => d
+            .parse::<jiff::Timestamp>()
+            .map(|t| t.as_millisecond().max(0))
+            .unwrap_or(0),
+        None => 0,
+    };
+    let str_of = |f: &str| v.get(f).and_then(Value::as_str).unwrap_or_default();
+    let extras = v.get("extras");
+    let extra = |ns: &str, path: &[&str]| -> Option<String> {
+        let mut cur = extras?.get(ns)?;
+        for p in path {
+            cur = cur.get(p)?;
+        }
+        cur.as_str().map(str::to_owned)
+    };
+    let click = extra("client::notification", &["click", "url"]).unwrap_or_default();
+    let markdown = extra("client::display", &["contentType"]).as_deref() == Some("text/markdown");
+    let app = apps
+        .get(&appid)
+        .cloned()
+        .unwrap_or_else(|| format!("Application {appid}"));
+    let message = Message {
+        id: id.to_string(),
+        body: str_of("message").to_owned(),
+        priority: priority(prio),
+        tags: Vec::new(),
+        links: Vec::new(),
+        markdown,
+    }
+    .cleaned();
+    Ok((
+        id,
+        Event {
+            seq: 0,
+            kind: Kind::Message,
+            actor: app,
+            target: Target {
+                title: sanitize(str_of("title"), 200),
+                url: click,
+            },
+            time,
+            message: Some(Box::new(message)),
+        },
+    ))
+}
+
+impl Gotify {
+    fn cursor(inbox: &Inbox) -> Option<u64> {
+        inbox.cursor().and_then(|c| c.parse().ok())
+    }
+
+    fn page(before: Option<u64>) -> String {
+        match before {
+            Some(id) => format!("/message?limit={PAGE}&since={id}"),
+            None => format!("/message?limit={PAGE}"),
+        }
+    }
+
+    fn announce(&mut self, events: Vec<Event>, inbox: &mut Inbox, fx: &mut Effects) {
+        let fresh: Vec<NewItem> = events
+            .into_iter()
+            .filter_map(|e| inbox.apply_message(e))
+            .map(NewItem::Event)
+            .collect();
+        if !fresh.is_empty() {
+            fx.items(fresh);
+            fx.outputs.push(Output::Counts(inbox.unread()));
+        }
+    }
+
+    fn on_messages(&mut self, body: &str, inbox: &mut Inbox, fx: &mut Effects) {
+        let Some(sync) = self.sync.as_mut() else {
+            return;
+        };
+        let parsed: Value = match serde_json::from_str(body) {
+            Ok(v) => v,
+            Err(_) => {
+                fx.notice("the server's message list is not JSON".into());
+                return self.finish(inbox, fx);
+            }
+        };
+        let list = parsed
+            .get("messages")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut reached = false;
+        let mut lowest = None::<u64>;
+        for m in &list {
+            match parse_message(m, &self.apps) {
+                Ok((id, event)) => {
+                    lowest = Some(lowest.map_or(id, |l| l.min(id)));
+                    match sync.stop {
+                        Some(stop) if id <= stop => reached = true,
+                        Some(_) => sync.found.push(event),
+                        // First sync: only where the server stands.
+                        None => {
+                            reached = true;
+                            self.live_max = self.live_max.max(id);
+                        }
+                    }
+                }
+                Err(problem) => {
+                    fx.notice(format!("ignored a malformed Gotify message ({problem})"))
+                }
+            }
+        }
+        sync.pages += 1;
+        let more = !reached && list.len() >= PAGE as usize && sync.pages < MAX_PAGES;
+        match (more, lowest) {
+            (true, Some(low)) => fx.fetches.push(Self::page(Some(low))),
+            _ => self.finish(inbox, fx),
+        }
+    }
+
+    /// Paging is over: announce what was missed, oldest first, and move
+    /// the cursor past it and past what the stream brought meanwhile.
+    fn finish(&mut self, inbox: &mut Inbox, fx: &mut Effects) {
+        let Some(sync) = self.sync.take() else {
+            return;
+        };
+        let mut found = sync.found;
+        found.sort_by_key(message_id);
+        // What the stream already brought during the paging (the latest
+        // ids) is dropped before the older ones push it out of the recent
+        // ids.
+        found.retain(|e| !e.message.as_ref().is_some_and(|m| inbox.has_seen(&m.id)));
+        let top = found.last().map(message_id).unwrap_or(0);
+        self.announce(found, inbox, fx);
+        let cursor = Self::cursor(inbox).unwrap_or(0).max(top).max(self.live_max);
+        if cursor > 0 {
+            inbox.set_cursor(cursor.to_string());
+        }
+    }
+}
+
+fn message_id(e: &Event) -> u64 {
+    e.message
+        .as_ref()
+        .and_then(|m| m.id.parse().ok())
+        .unwrap_or(0)
+}
+
+impl Session for Gotify {
+    fn dialect(&self) -> Option<Dialect> {
+        Some(Dialect::Gotify)
+    }
+
+    fn on_open(&mut self, inbox: &mut Inbox, fx: &mut Effects) {
+        inbox.use_local_counts();
+        fx.outputs.push(Output::Counts(inbox.unread()));
+        self.sync = Some(Sync {
+            stop: Self::cursor(inbox),
+            pages: 0,
+            found: Vec::new(),
+        });
+        // Names first, so the messages read back are labelled.
+        fx.fetches.push("/application".into());
+    }
+
+    fn on_fetched(&mut self, path: &str, result: Fetched, inbox: &mut Inbox, fx: &mut Effects) {
+        let ok_body = match result {
+            Ok((200, body)) => Some(body),
+            Ok((status, _)) => {
+                fx.notice(format!(
+                    "the server answered {status} to GET {}",
+                    sanitize(path, 60)
+                ));
+                None
+            }
+            Err(e) => {
+                fx.notice(format!(
+                    "GET {} failed: {}",
+                    sanitize(path, 60),
+                    sanitize(&e, 120)
+                ));
+                None
+            }
+        };
+        if path == "/application" {
+            if let Some(list) = ok_body
+                .and_then(|b| serde_json::from_str::<Value>(&b).ok())
+                .and_then(|v| v.as_array().cloned())
+            {
+                for a in list.iter().take(MAX_APPS) {
+                    if let (Some(id), Some(name)) = (
+                        a.get("id").and_then(Value::as_u64),
+                        a.get("name").and_then(Value::as_str),
+                    ) {
+                        let name = sanitize(name, 60);
+                        if !name.is_empty() {
+                            self.apps.insert(id, name);
+                        }
+                    }
+                }
+            }
+            fx.fetches.push(Self::page(None));
+            return;
+        }
+        match ok_body {
+            Some(body) => self.on_messages(&body, inbox, fx),
+            // The stream still works; what paging missed waits for the
+            // next link (the cursor did not move).
+            None => {
+                self.sync = None;
+            }
+        }
+    }
+
+    fn on_text(&mut self, text: &str, inbox: &mut Inbox, fx: &mut Effects) {
+        let value: Value = match serde_json::from_str(text) {
+            Ok(v @ Value::Object(_)) => v,
+            _ => {
+                fx.notice(format!(
+                    "ignored a malformed message from the server ({})",
+                    sanitize(text, 60)
+                ));
+                return;
+            }
+        };
+        match parse_message(&value, &self.apps) {
+            Ok((id, event)) => {
+                self.announce(vec![event], inbox, fx);
+                if self.sync.is_some() {
+                    self.live_max = self.live_max.max(id);
+                } else if Self::cursor(inbox).is_none_or(|c| id > c) {
+                    inbox.set_cursor(id.to_string());
+                }
+            }
+            Err(problem) => fx.notice(format!("ignored a malformed Gotify message ({problem})")),
+        }
+    }
+
+    fn on_heartbeat(&mut self, _inbox: &Inbox, _fx: &mut Effects) {}
+
+    fn probe(&self) -> Option<String> {
+        None
+    }
+
+    fn tells_reads(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inbox::InboxState;
+
+    fn m(id: u64, prio: u64) -> String {
+        format!(
+            r#"{{"id":{id},"appid":1,"message":"body {id}","title":"t{id}","priority":{prio},"date":"2026-11-30T10:00:00Z"}}"#
+        )
+    }
+
+    fn page(ids: &[u64]) -> String {
+        let list: Vec<String> = ids.iter().map(|&i| m(i, 5)).collect();
+        format!(
+            r#"{{"paging":{{"size":{},"limit":100}},"messages":[{}]}}"#,
+            ids.len(),
+            list.join(",")
+        )
+    }
+
+    fn announced(fx: &Effects) -> Vec<u64> {
+        fx.outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Items(i) => Some(i.clone()),
+                _ => None,
+            })
+            .flatten()
+            .filter_map(|i| match i {
+                NewItem::Event(e) => Some(message_id(&e)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn gotify_priorities_follow_its_own_convention() {
+        let table = [(0, 1), (1, 2), (3, 2), (4, 3), (7, 3), (8, 5), (10, 5)];
+        for (g, want) in table {
+            assert_eq!(priority(g), want, "{g}");
+        }
+    }
+
+    #[test]
+    fn the_stream_and_fetches_go_under_the_base_path_with_the_token_header() {
+        let mut p = ServerProfile::for_dialect("https://h/gotify/", Dialect::Gotify).unwrap();
+        p.auth = Auth::Bearer(crate::profile::Secret::new("C123"));
+        let ep = endpoint(&p).unwrap();
+        assert_eq!(ep.url.as_str(), "wss://h/gotify/stream");
+        assert!(ep
+            .headers
+            .iter()
+            .any(|(n, v)| n == "x-gotify-key" && v == "C123"));
+        assert!(!ep
+            .headers
+            .iter()
+            .any(|(n, _)| n == http::header::AUTHORIZATION));
+        assert_eq!(
+            fetch_url(&p, "/message?limit=100&since=7")
+                .unwrap()
+                .as_str(),
+            "https://h/gotify/message?limit=100&since=7"
+        );
+        p.auth = Auth::Query {
+            name: "token".into(),
+            value: crate::profile::Secret::new("C9"),
+        };
+        assert_eq!(
+            endpoint(&p).unwrap().url.as_str(),
+            "wss://h/gotify/stream?token=C9"
+        );
+        assert_eq!(
+            fetch_url(&p, "/application").unwrap().as_str(),
+            "https://h/gotify/application?token=C9"
+        );
+    }
+
+    #[test]
+    fn a_new_link_pages_back_to_the_cursor_and_announces_the_gap_once_in_order() {
+        let mut s = Gotify::default();
+        let mut inbox = Inbox::new(InboxState {
+            cursor: Some("100".into()),
+            ..InboxState::default()
+        });
+        let mut fx = Effects::default();
+        s.on_open(&mut inbox, &mut fx);
+        assert_eq!(fx.fetches, vec!["/application"]);
+        s.on_fetched(
+            "/application",
+            Ok((200, r#"[{"id":1,"name":"Backups"}]"#.into())),
+            &mut inbox,
+            &mut fx,
+        );
+        assert_eq!(fx.fetches[1], "/message?limit=100");
+        // The stream delivers 251 while the list is read.
+        s.on_text(&m(251, 5), &mut inbox, &mut fx);
+        let first: Vec<u64> = (152..=251).rev().collect();
+        s.on_fetched(
+            "/message?limit=100",
+            Ok((200, page(&first))),
+            &mut inbox,
+            &mut fx,
+        );
+        assert_eq!(fx.fetches[2], "/message?limit=100&since=152");
+        assert_eq!(inbox.cursor(), Some("100"), "the cursor waits for the gap");
+        let second: Vec<u64> = (52..=151).rev().collect();
+        s.on_fetched(
+            "/message?limit=100&since=152",
+            Ok((200, page(&second))),
+            &mut inbox,
+            &mut fx,
+        );
+        assert_eq!(fx.fetches.len(), 3, "reached the cursor: no further page");
+        let got = announced(&fx);
+        let mut want = vec![251];
+        want.extend(101..=250);
+        assert_eq!(got, want);
+        assert_eq!(inbox.cursor(), Some("251"));
+        assert_eq!(inbox.unread().messages, 151);
+        let ev = match &fx.outputs.iter().find(|o| matches!(o, Output::Items(_))) {
+            Some(Output::Items(i)) => i[0].clone(),
+            _ => unreachable!(),
+        };
+        let NewItem::Event(ev) = ev else {
+            unreachable!()
+        };
+        assert_eq!(ev.actor, "Backups");
+        assert_eq!(
+            ev.message.unwrap().priority,
+            3,
+            "Gotify's 5 is a normal one"
+        );
+    }
+
+    #[test]
+    fn the_first_link_only_learns_where_the_server_stands() {
+        let mut s = Gotify::default();
+        let mut inbox = Inbox::default();
+        let mut fx = Effects::default();
+        s.on_open(&mut inbox, &mut fx);
+        s.on_fetched("/application", Err("refused".into()), &mut inbox, &mut fx);
+        s.on_fetched(
+            "/message?limit=100",
+            Ok((200, page(&[9, 8, 7]))),
+            &mut inbox,
+            &mut fx,
+        );
+        assert!(announced(&fx).is_empty());
+        assert_eq!(inbox.cursor(), Some("9"));
+        s.on_text(&m(10, 5), &mut inbox, &mut fx);
+        s.on_text(&m(10, 5), &mut inbox, &mut fx);
+        assert_eq!(announced(&fx), vec![10]);
+        assert_eq!(inbox.cursor(), Some("10"));
+    }
+
+    #[test]
+    fn hostile_messages_are_noticed_and_skipped() {
+        let mut s = Gotify::default();
+        let mut inbox = Inbox::default();
+        let mut fx = Effects::default();
+        for text in [
+            m(0, 5),
+            m(1, 11),
+            r#"{"id":9007199254740993}"#.to_owned(),
+            r#"{"id":-1}"#.to_owned(),
+            r#"{"id":3,"appid":-2}"#.to_owned(),
+            "[]".to_owned(),
+            "{".to_owned(),
+        ] {
+            s.on_text(&text, &mut inbox, &mut fx);
+        }
+        assert!(announced(&fx).is_empty());
+        let notices = fx
+            .outputs
+            .iter()
+            .filter(|o| matches!(o, Output::Notice(_)))
+            .count();
+        assert_eq!(notices, 7);
+    }
+}
