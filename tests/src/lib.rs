@@ -2,6 +2,8 @@
 //! fault-injecting TCP proxy, scripted misbehaving WebSocket servers, a
 //! private Redis, and helpers that wait for events with a deadline.
 
+pub mod push;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -610,12 +612,16 @@ pub struct Watcher {
 
 impl Watcher {
     pub fn start(url: &str, token: Option<&str>, config: Config) -> Watcher {
-        let mut profile = ServerProfile::new(url).expect("url");
-        profile.dialect = config.dialect;
+        let mut profile = ServerProfile::for_dialect(url, config.dialect).expect("url");
         if let Some(t) = token {
             profile.auth = chime_core::Auth::Bearer(chime_core::Secret::new(t));
         }
-        let client = Client::spawn(profile, config, InboxState::default()).expect("spawn");
+        Watcher::resume(profile, config, InboxState::default())
+    }
+
+    /// A client of `profile` resuming from `state` (as after a restart).
+    pub fn resume(profile: ServerProfile, config: Config, state: InboxState) -> Watcher {
+        let client = Client::spawn(profile, config, state).expect("spawn");
         Watcher {
             client: Some(client),
             items: Vec::new(),

@@ -315,10 +315,7 @@ impl Announcer {
             }
             touched[slot] = true;
         }
-        for slot in 0..SLOTS {
-            if !touched[slot] {
-                continue;
-            }
+        for (slot, _) in touched.iter().enumerate().filter(|(_, t)| **t) {
             let b = &mut self.bursts[slot];
             let due = b
                 .last_shown

@@ -886,3 +886,50 @@ fn a_server_that_restarts_every_link_at_once_gets_growing_delays() {
     let (wait, _) = m.wait_for_dial();
     assert!(wait <= Duration::from_secs(1), "{wait:?}");
 }
+
+#[test]
+fn push_service_links_send_nothing_and_die_only_when_the_servers_pings_stop() {
+    for dialect in [Dialect::Ntfy, Dialect::Gotify] {
+        let mut m = Machine::new(Config {
+            dialect,
+            heartbeat: chime_core::policy::Heartbeat::SERVER_PINGS,
+            ..Config::default()
+        });
+        let id = m.last_dial().expect("dialed");
+        m.sup.handle_open(m.now, id);
+        m.pump();
+        // The server's Ping every 45 s keeps the link for ten minutes.
+        for _ in 0..13 {
+            m.advance(Duration::from_secs(45));
+            m.sup.handle_frame(m.now, id, Frame::Control);
+            m.pump();
+        }
+        assert!(m.sup.state().is_connected(), "{dialect:?}");
+        assert!(
+            !m.actions
+                .iter()
+                .any(|a| matches!(a, Action::Send(..) | Action::Close(..))),
+            "{dialect:?}: nothing sent to a server that knows no heartbeat: {:?}",
+            m.actions
+        );
+        // The pings stop: dead 75 s after the last one, not before.
+        m.advance(Duration::from_secs(74));
+        assert!(m.sup.state().is_connected(), "{dialect:?}");
+        m.advance(Duration::from_secs(1));
+        assert!(
+            m.actions
+                .iter()
+                .any(|a| matches!(a, Action::Close(i, 4000, _) if *i == id)),
+            "{dialect:?}: {:?}",
+            m.actions
+        );
+        // A probe after "network up" is a WebSocket Ping, not a frame.
+        let (_, id) = m.wait_for_dial();
+        m.sup.handle_open(m.now, id);
+        m.pump();
+        m.actions.clear();
+        m.sup.handle_network_up(m.now);
+        m.pump();
+        assert_eq!(m.actions, vec![Action::Ping(id)], "{dialect:?}");
+    }
+}

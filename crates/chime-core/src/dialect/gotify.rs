@@ -249,10 +249,10 @@ impl Gotify {
         found.retain(|e| !e.message.as_ref().is_some_and(|m| inbox.has_seen(&m.id)));
         let top = found.last().map(message_id).unwrap_or(0);
         self.announce(found, inbox, fx);
+        // "0": synced with a server that had nothing yet, so the next
+        // link announces everything it finds.
         let cursor = Self::cursor(inbox).unwrap_or(0).max(top).max(self.live_max);
-        if cursor > 0 {
-            inbox.set_cursor(cursor.to_string());
-        }
+        inbox.set_cursor(cursor.to_string());
     }
 }
 
@@ -517,6 +517,32 @@ mod tests {
         s.on_text(&m(10, 5), &mut inbox, &mut fx);
         assert_eq!(announced(&fx), vec![10]);
         assert_eq!(inbox.cursor(), Some("10"));
+    }
+
+    #[test]
+    fn a_server_that_had_nothing_at_the_first_sync_has_everything_announced_next_time() {
+        let mut s = Gotify::default();
+        let mut inbox = Inbox::default();
+        let mut fx = Effects::default();
+        s.on_open(&mut inbox, &mut fx);
+        s.on_fetched("/application", Ok((200, "[]".into())), &mut inbox, &mut fx);
+        s.on_fetched(
+            "/message?limit=100",
+            Ok((200, page(&[]))),
+            &mut inbox,
+            &mut fx,
+        );
+        assert_eq!(inbox.cursor(), Some("0"));
+        let mut s = Gotify::default();
+        s.on_open(&mut inbox, &mut fx);
+        s.on_fetched("/application", Ok((200, "[]".into())), &mut inbox, &mut fx);
+        s.on_fetched(
+            "/message?limit=100",
+            Ok((200, page(&[2, 1]))),
+            &mut inbox,
+            &mut fx,
+        );
+        assert_eq!(announced(&fx), vec![1, 2]);
     }
 
     #[test]

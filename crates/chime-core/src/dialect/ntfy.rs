@@ -216,27 +216,27 @@ impl Session for Ntfy {
                 return;
             }
         };
-        match value.get("event").and_then(Value::as_str) {
-            Some("message") => match parse_message(&value) {
-                Ok(event) => {
-                    let id = event
-                        .message
-                        .as_ref()
-                        .map(|m| m.id.clone())
-                        .unwrap_or_default();
-                    if let Some(event) = inbox.apply_message(event) {
-                        fx.items(vec![NewItem::Event(event)]);
-                        self.tell_counts(inbox, fx);
-                    }
-                    inbox.set_cursor(id);
+        // `open` names the topics; `keepalive` only exists on the HTTP
+        // streams; `poll_request` is for clients that cannot hold a
+        // socket. Unknown events (newer servers) are ignored, as the API
+        // asks.
+        if value.get("event").and_then(Value::as_str) != Some("message") {
+            return;
+        }
+        match parse_message(&value) {
+            Ok(event) => {
+                let id = event
+                    .message
+                    .as_ref()
+                    .map(|m| m.id.clone())
+                    .unwrap_or_default();
+                if let Some(event) = inbox.apply_message(event) {
+                    fx.items(vec![NewItem::Event(event)]);
+                    self.tell_counts(inbox, fx);
                 }
-                Err(problem) => fx.notice(format!("ignored a malformed ntfy message ({problem})")),
-            },
-            // `open` names the topics; `keepalive` only exists on the HTTP
-            // streams; `poll_request` is for clients that cannot hold a
-            // socket. Unknown events (newer servers) are ignored, as the
-            // API asks.
-            _ => {}
+                inbox.set_cursor(id);
+            }
+            Err(problem) => fx.notice(format!("ignored a malformed ntfy message ({problem})")),
         }
     }
 

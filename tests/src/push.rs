@@ -1,0 +1,613 @@
+//! Test servers for the push services Chime speaks, written from each
+//! project's public API documentation (neither ntfy nor Gotify can be
+//! installed here: both are Go programs outside the reachable
+//! registries). Each listens on `127.0.0.1:0`, keeps its messages across
+//! `kill`/`restart` (as ntfy's cache file and Gotify's database do), pings
+//! its WebSocket clients at a set interval (both send a Ping every 45 s),
+//! and can send raw frames for the fault tests.
+//!
+//! * ntfy (`docs/subscribe/api.md`): `GET /<topics>/ws` with
+//!   `since=<id>|all|<unix time>`, `open` then cached then live `message`
+//!   events; Basic, Bearer `tk_…` and `?auth=` (base64url of the header).
+//! * Gotify (`docs/spec.json`): `GET /stream` (client token in
+//!   `X-Gotify-Key`, `?token=` or `Authorization: Bearer`), `GET
+//!   /message?limit=&since=` (newest first, `since` = ids below),
+//!   `GET /application`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+
+/// What both servers share: the listener's life and the live sockets.
+struct Life {
+    /// Bumped by `kill`: every socket of the old life drops (no close
+    /// frame), as when the process dies.
+    generation: watch::Sender<u64>,
+    live: broadcast::Sender<Value>,
+    raw: broadcast::Sender<String>,
+    ping_every: Mutex<Duration>,
+    connections: std::sync::atomic::AtomicU64,
+}
+
+impl Life {
+    fn new() -> Life {
+        Life {
+            generation: watch::channel(0).0,
+            live: broadcast::channel(4096).0,
+            raw: broadcast::channel(64).0,
+            ping_every: Mutex::new(Duration::from_secs(45)),
+            connections: 0.into(),
+        }
+    }
+}
+
+/// A socket's life: `first` (the replay), then live messages that pass
+/// `keep`, raw frames, pings, until the server is killed.
+async fn pump(
+    mut socket: WebSocket,
+    life: Arc<Life>,
+    first: Vec<Value>,
+    keep: impl Fn(&Value) -> bool + Send,
+    mut live: broadcast::Receiver<Value>,
+) {
+    life.connections
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut generation = life.generation.subscribe();
+    let mut raw = life.raw.subscribe();
+    let every = *life.ping_every.lock().unwrap_or_else(|p| p.into_inner());
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    for v in first {
+        if socket
+            .send(WsMessage::Text(v.to_string().into()))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+    loop {
+        tokio::select! {
+            _ = generation.changed() => return,
+            m = live.recv() => match m {
+                Ok(v) if keep(&v) => {
+                    if socket.send(WsMessage::Text(v.to_string().into())).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => return,
+                Err(_) => return,
+            },
+            r = raw.recv() => match r {
+                Ok(text) => {
+                    if socket.send(WsMessage::Text(text.into())).await.is_err() {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            },
+            _ = ping.tick() => {
+                if socket.send(WsMessage::Ping(Default::default())).await.is_err() {
+                    return;
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
+
+/// A listener with a restart handle on the same port.
+struct Listening {
+    addr: SocketAddr,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Listening {
+    async fn start(router: Router, addr: Option<SocketAddr>) -> Listening {
+        let listener = match addr {
+            None => TcpListener::bind("127.0.0.1:0").await.expect("bind"),
+            Some(a) => {
+                let deadline = tokio::time::Instant::now() + crate::SOON;
+                loop {
+                    match TcpListener::bind(a).await {
+                        Ok(l) => break l,
+                        Err(_) if tokio::time::Instant::now() < deadline => {
+                            tokio::time::sleep(Duration::from_millis(5)).await
+                        }
+                        Err(e) => panic!("rebind {a}: {e}"),
+                    }
+                }
+            }
+        };
+        let addr = listener.local_addr().expect("addr");
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Listening {
+            addr,
+            task: Some(task),
+        }
+    }
+
+    fn kill(&mut self, life: &Life) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+        life.generation.send_modify(|g| *g += 1);
+    }
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({"code": 40101, "http": 401, "error": "unauthorized"})),
+    )
+        .into_response()
+}
+
+// ---------------------------------------------------------------- ntfy
+
+struct NtfyState {
+    life: Arc<Life>,
+    /// Every message published, oldest first (the cache).
+    cache: Mutex<Vec<Value>>,
+    /// Accepted `Authorization` values; empty: anyone may read.
+    accepted: Mutex<Vec<String>>,
+    next_id: std::sync::atomic::AtomicU64,
+    /// The `since` of each subscription, in order.
+    sinces: Mutex<Vec<Option<String>>>,
+}
+
+/// An ntfy server (see the module docs).
+pub struct NtfyServer {
+    state: Arc<NtfyState>,
+    listening: Listening,
+}
+
+fn ntfy_router(state: Arc<NtfyState>) -> Router {
+    Router::new()
+        .route("/{topics}/ws", get(ntfy_ws))
+        .with_state(state)
+}
+
+/// ntfy ids: 12 letters and digits.
+fn ntfy_id(n: u64) -> String {
+    const ABC: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    // A bijection of n written in base 62 (11 digits hold any u64): unique.
+    let mut x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5DEE_CE66;
+    let mut id: String = (0..11)
+        .map(|_| {
+            let c = ABC[(x % 62) as usize] as char;
+            x /= 62;
+            c
+        })
+        .collect();
+    id.push('x');
+    id
+}
+
+async fn ntfy_ws(
+    State(state): State<Arc<NtfyState>>,
+    Path(topics): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let accepted = state
+        .accepted
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    if !accepted.is_empty() {
+        let from_query = q.get("auth").and_then(|a| {
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(a.trim_end_matches('='))
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+        });
+        let given = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .or(from_query);
+        if !given.is_some_and(|g| accepted.contains(&g)) {
+            return unauthorized();
+        }
+    }
+    let topics: Vec<String> = topics.split(',').map(str::to_owned).collect();
+    let since = q.get("since").cloned();
+    state
+        .sinces
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(since.clone());
+    let live = state.life.live.subscribe();
+    let cache = state
+        .cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let wants = {
+        let topics = topics.clone();
+        move |v: &Value| {
+            v.get("topic")
+                .and_then(Value::as_str)
+                .is_some_and(|t| topics.iter().any(|x| x == t))
+        }
+    };
+    let mut first = vec![
+        json!({"id": "open00000000", "time": now_secs(), "event": "open", "topic": topics.join(",")}),
+    ];
+    let replay: Vec<Value> = match since.as_deref() {
+        None | Some("latest") => Vec::new(),
+        Some("all") => cache.iter().filter(|v| wants(v)).cloned().collect(),
+        Some(s) if s.bytes().all(|b| b.is_ascii_digit()) => {
+            let t: u64 = s.parse().unwrap_or(0);
+            cache
+                .iter()
+                .filter(|v| wants(v) && v["time"].as_u64().unwrap_or(0) >= t)
+                .cloned()
+                .collect()
+        }
+        Some(id) => match cache.iter().position(|v| v["id"] == id) {
+            Some(at) => cache[at + 1..]
+                .iter()
+                .filter(|v| wants(v))
+                .cloned()
+                .collect(),
+            // An id the cache does not hold: everything it holds.
+            None => cache.iter().filter(|v| wants(v)).cloned().collect(),
+        },
+    };
+    first.extend(replay);
+    let life = state.life.clone();
+    ws.on_upgrade(move |socket| pump(socket, life, first, wants, live))
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl NtfyServer {
+    pub async fn start() -> NtfyServer {
+        let state = Arc::new(NtfyState {
+            life: Arc::new(Life::new()),
+            cache: Mutex::new(Vec::new()),
+            accepted: Mutex::new(Vec::new()),
+            next_id: 1.into(),
+            sinces: Mutex::new(Vec::new()),
+        });
+        let listening = Listening::start(ntfy_router(state.clone()), None).await;
+        NtfyServer { state, listening }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.listening.addr
+    }
+
+    /// What a user pastes: `http://127.0.0.1:PORT/<topics>`.
+    pub fn url(&self, topics: &str) -> String {
+        format!("http://{}/{topics}", self.listening.addr)
+    }
+
+    /// Only these `Authorization` values may subscribe.
+    pub fn require_auth(&self, accepted: &[&str]) {
+        *self
+            .state
+            .accepted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = accepted.iter().map(|s| s.to_string()).collect();
+    }
+
+    pub fn ping_every(&self, every: Duration) {
+        *self
+            .state
+            .life
+            .ping_every
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = every;
+    }
+
+    /// Publish `fields` (`message`, `title`, `priority`, `tags`, `click`,
+    /// `actions`, `attachment`) to `topic`, as `POST /` with JSON would;
+    /// returns the message id. Published while the server is down, it is
+    /// in the cache when it comes back (as a publish to another instance
+    /// sharing the cache would be).
+    pub fn publish(&self, topic: &str, fields: Value) -> String {
+        let n = self
+            .state
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = ntfy_id(n);
+        let mut v = json!({"id": id, "time": now_secs(), "expires": now_secs() + 43200,
+                           "event": "message", "topic": topic});
+        if let (Some(obj), Some(extra)) = (v.as_object_mut(), fields.as_object()) {
+            for (k, val) in extra {
+                obj.insert(k.clone(), val.clone());
+            }
+        }
+        self.state
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(v.clone());
+        let _ = self.state.life.live.send(v);
+        id
+    }
+
+    /// A raw text frame to every subscriber.
+    pub fn send_raw(&self, text: &str) {
+        let _ = self.state.life.raw.send(text.to_owned());
+    }
+
+    /// The `since` each subscription asked for, in order.
+    pub fn sinces(&self) -> Vec<Option<String>> {
+        self.state
+            .sinces
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn connections_total(&self) -> u64 {
+        self.state
+            .life
+            .connections
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Crash: sockets drop, the port closes; the cache survives.
+    pub fn kill(&mut self) {
+        self.listening.kill(&self.state.life);
+    }
+
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.listening =
+            Listening::start(ntfy_router(self.state.clone()), Some(self.listening.addr)).await;
+    }
+}
+
+impl Drop for NtfyServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+// ---------------------------------------------------------------- Gotify
+
+struct GotifyState {
+    life: Arc<Life>,
+    /// Every message, oldest first (the database).
+    messages: Mutex<Vec<Value>>,
+    apps: Mutex<Vec<Value>>,
+    /// Client tokens that may read.
+    tokens: Mutex<Vec<String>>,
+    next_id: std::sync::atomic::AtomicU64,
+    /// `GET /message` requests served.
+    lists: std::sync::atomic::AtomicU64,
+}
+
+/// A Gotify server (see the module docs).
+pub struct GotifyServer {
+    state: Arc<GotifyState>,
+    listening: Listening,
+}
+
+fn gotify_router(state: Arc<GotifyState>) -> Router {
+    Router::new()
+        .route("/stream", get(gotify_stream))
+        .route("/message", get(gotify_messages))
+        .route("/application", get(gotify_apps))
+        .with_state(state)
+}
+
+fn gotify_token(state: &GotifyState, headers: &HeaderMap, q: &HashMap<String, String>) -> bool {
+    let given = q
+        .get("token")
+        .cloned()
+        .or_else(|| {
+            headers
+                .get("x-gotify-key")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        })
+        .or_else(|| {
+            headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::to_owned)
+        });
+    let tokens = state.tokens.lock().unwrap_or_else(|p| p.into_inner());
+    given.is_some_and(|g| tokens.contains(&g))
+}
+
+fn gotify_unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({"error": "Unauthorized", "errorCode": 401,
+                    "errorDescription": "you need to provide a valid access token or user credentials to access this api"})),
+    )
+        .into_response()
+}
+
+async fn gotify_stream(
+    State(state): State<Arc<GotifyState>>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if !gotify_token(&state, &headers, &q) {
+        return gotify_unauthorized();
+    }
+    let live = state.life.live.subscribe();
+    let life = state.life.clone();
+    ws.on_upgrade(move |socket| pump(socket, life, Vec::new(), |_| true, live))
+}
+
+async fn gotify_messages(
+    State(state): State<Arc<GotifyState>>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if !gotify_token(&state, &headers, &q) {
+        return gotify_unauthorized();
+    }
+    state
+        .lists
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let limit: usize = q
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(100)
+        .clamp(1, 200);
+    let since: u64 = q.get("since").and_then(|s| s.parse().ok()).unwrap_or(0);
+    let all = state
+        .messages
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    // Newest first; `since` keeps ids below it (0: no bound).
+    let below: Vec<Value> = all
+        .iter()
+        .rev()
+        .filter(|m| since == 0 || m["id"].as_u64().unwrap_or(0) < since)
+        .cloned()
+        .collect();
+    let page: Vec<Value> = below.iter().take(limit).cloned().collect();
+    let lowest = page.last().and_then(|m| m["id"].as_u64()).unwrap_or(0);
+    let mut paging = json!({"size": page.len(), "since": lowest, "limit": limit});
+    if below.len() > limit {
+        paging["next"] = json!(format!("/message?limit={limit}&since={lowest}"));
+    }
+    Json(json!({"messages": page, "paging": paging})).into_response()
+}
+
+async fn gotify_apps(
+    State(state): State<Arc<GotifyState>>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if !gotify_token(&state, &headers, &q) {
+        return gotify_unauthorized();
+    }
+    let apps = state.apps.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    Json(Value::Array(apps)).into_response()
+}
+
+impl GotifyServer {
+    /// A server with one client token and the applications `apps`
+    /// (ids from 1).
+    pub async fn start(client_token: &str, apps: &[&str]) -> GotifyServer {
+        let apps = apps
+            .iter()
+            .enumerate()
+            .map(|(i, name)| json!({"id": i + 1, "token": format!("A{i}"), "name": name,
+                                    "description": "", "internal": false, "image": "static/defaultapp.png"}))
+            .collect();
+        let state = Arc::new(GotifyState {
+            life: Arc::new(Life::new()),
+            messages: Mutex::new(Vec::new()),
+            apps: Mutex::new(apps),
+            tokens: Mutex::new(vec![client_token.to_owned()]),
+            next_id: 1.into(),
+            lists: 0.into(),
+        });
+        let listening = Listening::start(gotify_router(state.clone()), None).await;
+        GotifyServer { state, listening }
+    }
+
+    /// What a user pastes: the base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.listening.addr)
+    }
+
+    pub fn ping_every(&self, every: Duration) {
+        *self
+            .state
+            .life
+            .ping_every
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = every;
+    }
+
+    /// Publish a message as application `appid` would (`POST /message`);
+    /// returns its id. While the server is down it goes to the database
+    /// only (no stream is open).
+    pub fn publish(
+        &self,
+        appid: u64,
+        title: &str,
+        message: &str,
+        priority: u64,
+        extras: Value,
+    ) -> u64 {
+        let id = self
+            .state
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut v = json!({"id": id, "appid": appid, "message": message, "title": title,
+                           "priority": priority, "date": "2026-12-01T10:00:00Z"});
+        if !extras.is_null() {
+            v["extras"] = extras;
+        }
+        self.state
+            .messages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(v.clone());
+        let _ = self.state.life.live.send(v);
+        id
+    }
+
+    pub fn send_raw(&self, text: &str) {
+        let _ = self.state.life.raw.send(text.to_owned());
+    }
+
+    pub fn list_requests(&self) -> u64 {
+        self.state.lists.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn connections_total(&self) -> u64 {
+        self.state
+            .life
+            .connections
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn kill(&mut self) {
+        self.listening.kill(&self.state.life);
+    }
+
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.listening =
+            Listening::start(gotify_router(self.state.clone()), Some(self.listening.addr)).await;
+    }
+}
+
+impl Drop for GotifyServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
