@@ -5,7 +5,59 @@ let source = "";
 let text = "";
 // Source id → name, when there are several (rows then say which).
 let sourceNames = new Map();
-const KIND_LABEL = { like: "Like", dislike: "Dislike", reply: "Reply" };
+const KIND_LABEL = { like: "Like", dislike: "Dislike", reply: "Reply", message: "Message" };
+const PRIORITY = { 1: "min", 2: "low", 4: "high", 5: "urgent" };
+
+// Markdown as DOM nodes: paragraphs, **bold**, *em* / _em_, `code`; links
+// show their text. Built with textContent only, so no server HTML is ever
+// parsed.
+function markdown(text) {
+  const box = chime.el("div", "body");
+  for (const line of String(text).split("\n")) {
+    const p = chime.el("p");
+    const clean = line.replace(/^\s*#+\s*/, "").replace(/^\s*[-*]\s+/, "• ").replace(/^\s*>\s?/, "");
+    const re = /(\*\*[^*]+\*\*|__[^_]+__|\*[^*]+\*|_[^_]+_|`[^`]+`|!?\[[^\]]*\]\([^)]*\))/g;
+    let at = 0;
+    for (const m of clean.matchAll(re)) {
+      if (m.index > at) p.appendChild(document.createTextNode(clean.slice(at, m.index)));
+      const t = m[0];
+      if (t.startsWith("**") || t.startsWith("__")) p.appendChild(chime.el("strong", "", t.slice(2, -2)));
+      else if (t.startsWith("`")) p.appendChild(chime.el("code", "", t.slice(1, -1)));
+      else if (t.startsWith("[") || t.startsWith("![")) p.appendChild(document.createTextNode(t.slice(t.indexOf("[") + 1, t.indexOf("]"))));
+      else p.appendChild(chime.el("em", "", t.slice(1, -1)));
+      at = m.index + t.length;
+    }
+    if (at < clean.length) p.appendChild(document.createTextNode(clean.slice(at)));
+    box.appendChild(p);
+  }
+  return box;
+}
+
+// A message's body, priority, tags and link buttons.
+function messageParts(li, item) {
+  const m = item.message || {};
+  if (item.body) {
+    if (m.markdown) li.appendChild(markdown(item.body));
+    else li.appendChild(chime.el("div", "body", item.body));
+  }
+  const meta = chime.el("div", "meta");
+  const p = m.priority || 3;
+  if (PRIORITY[p]) meta.appendChild(chime.el("span", "prio p" + p, PRIORITY[p]));
+  for (const t of m.tags || []) meta.appendChild(chime.el("span", "tag", "#" + t));
+  (m.links || []).forEach((l, n) => {
+    const b = chime.el("button", "link", l.label || "Open");
+    b.type = "button";
+    b.title = l.url;
+    b.addEventListener("click", (ev) => {
+      ev.stopPropagation();
+      chime.invoke("inbox_open", { id: item.id, link: n }).catch((e) => {
+        document.getElementById("error").textContent = chime.errorText(e);
+      });
+    });
+    meta.appendChild(b);
+  });
+  if (meta.childNodes.length) li.appendChild(meta);
+}
 // Rows asked for: one page more each "Show older", up to all the store keeps.
 const PAGE = 500;
 let limit = PAGE;
@@ -40,7 +92,8 @@ function rowFor(item) {
   if (sourceNames.size > 1) {
     what.appendChild(chime.el("span", "source", sourceNames.get(item.source) || item.source));
   }
-  what.appendChild(chime.el("span", "title", item.title || "(untitled)"));
+  const title = item.kind === "message" ? (item.title || item.actor) : item.title;
+  what.appendChild(chime.el("span", "title", (item.emoji ? item.emoji + " " : "") + (title || "(untitled)")));
   li.appendChild(what);
   const time = chime.el("time", "when", when(item.time));
   const d = validDate(item.time);
@@ -49,7 +102,12 @@ function rowFor(item) {
     time.title = d.toLocaleString();
   }
   li.appendChild(time);
-  li.appendChild(chime.el("span", "who", item.actor ? "by " + item.actor : ""));
+  if (item.kind === "message") {
+    messageParts(li, item);
+    li.appendChild(chime.el("span", "who", item.actor || ""));
+  } else {
+    li.appendChild(chime.el("span", "who", item.actor ? "by " + item.actor : ""));
+  }
   li.setAttribute("aria-label", (item.read ? "" : "Unread. ") + (KIND_LABEL[item.kind] || "") + ": " + (item.title || "") + (item.actor ? ", by " + item.actor : ""));
   return li;
 }

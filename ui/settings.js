@@ -15,10 +15,22 @@ function isLoopback(host) {
   return host === "localhost" || host === "[::1]" || /^127\./.test(host);
 }
 
+// Push services are pasted as web addresses, with or without a scheme.
+const PUSH = new Set(["ntfy", "gotify"]);
+const URL_HINTS = {
+  auto: ["wss://example.com/v1/stream", "The address of the site's push server (ws:// or wss://)."],
+  native: ["wss://example.com/v1/stream", "The address of a Chime push server."],
+  seed: ["wss://example.com/pushMsg", "The site's counters socket."],
+  ntfy: ["https://ntfy.sh/topic1,topic2", "The server and its topics, as you use them elsewhere: several topics separated by commas."],
+  gotify: ["https://gotify.example.com", "The server's address. Sign in with a client token (Gotify: Clients → Create client)."],
+};
+
 function needsConsent() {
   try {
-    const u = new URL($("url").value.trim());
-    return u.protocol === "ws:" && !isLoopback(u.hostname);
+    let text = $("url").value.trim();
+    if (PUSH.has($("dialect").value) && !text.includes("://")) text = "https://" + text;
+    const u = new URL(text);
+    return (u.protocol === "ws:" || u.protocol === "http:") && !isLoopback(u.hostname);
   } catch (_) {
     return false;
   }
@@ -29,13 +41,26 @@ function refreshVisibility() {
   const auth = $("auth").value;
   $("secret-field").hidden = auth === "none";
   $("query-name-field").hidden = auth !== "query";
+  $("username-field").hidden = auth !== "basic";
+  const dialect = $("dialect").value;
+  const push = PUSH.has(dialect);
+  // Push servers ping Chime; they know no heartbeat of ours.
+  $("heartbeat-field").hidden = push;
+  for (const id of ["sk-likes", "sk-dislikes", "sk-replies"]) $(id).parentElement.hidden = push;
+  $("sk-messages").parentElement.hidden = !push;
+  $("priority-field").hidden = !push;
+  const [placeholder, hint] = URL_HINTS[dialect] || URL_HINTS.auto;
+  $("url").placeholder = placeholder;
+  $("url-hint").textContent = hint;
   const current = sources[sel];
   const saved = view && current && (view.saved_secrets || []).includes(current.id);
-  $("secret").placeholder = saved ? "Saved — leave empty to keep it" : (auth === "cookie" ? "sessionid=…" : "Paste the token");
+  const ask = auth === "cookie" ? "sessionid=…" : auth === "basic" ? "Password" : dialect === "ntfy" ? "tk_… (or user:password with the address parameter)" : dialect === "gotify" ? "The client token" : "Paste the token";
+  $("secret").placeholder = saved ? "Saved — leave empty to keep it" : ask;
 }
 
 // A source as a new settings file has it.
-const NEW_SOURCE = { id: "default", name: "", enabled: true, muted: false, kinds: { likes: true, dislikes: true, replies: true }, url: "", dialect: "auto", auth: "none", heartbeat_secs: 30, allow_insecure: false, query_name: "token" };
+const NEW_KINDS = { likes: true, dislikes: true, replies: true, messages: true, min_priority: 3 };
+const NEW_SOURCE = { id: "default", name: "", enabled: true, muted: false, kinds: NEW_KINDS, url: "", dialect: "auto", auth: "none", heartbeat_secs: 30, allow_insecure: false, query_name: "token", username: "" };
 
 function newId() {
   const used = new Set(sources.map((s) => s.id));
@@ -60,10 +85,13 @@ function loadForm() {
   const src = Object.assign({}, NEW_SOURCE, sources[sel] || {});
   $("name").value = src.name || "";
   $("muted").checked = !!src.muted;
-  const kinds = Object.assign({ likes: true, dislikes: true, replies: true }, src.kinds || {});
+  const kinds = Object.assign({}, NEW_KINDS, src.kinds || {});
   $("sk-likes").checked = kinds.likes;
   $("sk-dislikes").checked = kinds.dislikes;
   $("sk-replies").checked = kinds.replies;
+  $("sk-messages").checked = kinds.messages;
+  $("min-priority").value = String(kinds.min_priority);
+  $("username").value = src.username || "";
   $("url").value = src.url;
   $("dialect").value = src.dialect;
   $("auth").value = src.auth;
@@ -83,7 +111,14 @@ function storeForm() {
   Object.assign(src, {
     name: $("name").value.trim(),
     muted: $("muted").checked,
-    kinds: { likes: $("sk-likes").checked, dislikes: $("sk-dislikes").checked, replies: $("sk-replies").checked },
+    kinds: {
+      likes: $("sk-likes").checked,
+      dislikes: $("sk-dislikes").checked,
+      replies: $("sk-replies").checked,
+      messages: $("sk-messages").checked,
+      min_priority: Number.parseInt($("min-priority").value, 10) || 3,
+    },
+    username: $("username").value.trim(),
     url: $("url").value.trim(),
     dialect: $("dialect").value,
     auth: $("auth").value,
@@ -194,6 +229,7 @@ function fill(v) {
   $("n-likes").checked = s.notify.likes;
   $("n-dislikes").checked = s.notify.dislikes;
   $("n-replies").checked = s.notify.replies;
+  $("n-messages").checked = s.notify.messages !== false;
   $("n-sound").checked = s.notify.sound;
   $("q-enabled").checked = s.quiet_hours.enabled;
   $("q-from").value = s.quiet_hours.from;
@@ -219,6 +255,7 @@ function collect() {
       likes: $("n-likes").checked,
       dislikes: $("n-dislikes").checked,
       replies: $("n-replies").checked,
+      messages: $("n-messages").checked,
       sound: $("n-sound").checked,
     },
     quiet_hours: { enabled: $("q-enabled").checked, from: $("q-from").value, to: $("q-to").value, days },
@@ -275,6 +312,8 @@ async function save(ev) {
   }
 }
 
+const DIALECT_NAMES = { native: "Chime protocol", seed: "counters only", ntfy: "ntfy", gotify: "Gotify" };
+
 async function test() {
   const out = $("test-result");
   out.className = "";
@@ -287,7 +326,7 @@ async function test() {
     switch (r.outcome) {
       case "connected":
         out.className = "ok";
-        out.textContent = "Connected" + (r.dialect ? " (" + (r.dialect === "native" ? "Chime protocol" : "counters only") + ")" : "") + ".";
+        out.textContent = "Connected" + (r.dialect ? " (" + (DIALECT_NAMES[r.dialect] || r.dialect) + ")" : "") + ".";
         break;
       case "auth_failed":
         out.className = "bad";
@@ -329,7 +368,7 @@ document.addEventListener("DOMContentLoaded", async () => {
     storeForm();
     renderList();
   });
-  for (const id of ["url", "auth", "allow-insecure"]) $(id).addEventListener("input", refreshVisibility);
+  for (const id of ["url", "auth", "dialect", "allow-insecure"]) $(id).addEventListener("input", refreshVisibility);
   document.addEventListener("keydown", (ev) => {
     if ((ev.ctrlKey || ev.metaKey) && ev.key === "s") save(ev);
   });

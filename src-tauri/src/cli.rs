@@ -13,17 +13,19 @@ use crate::controller::SourceSpec;
 #[derive(Parser, Debug, Clone, Default)]
 #[command(name = "chime", version)]
 pub struct Args {
-    /// Push server URL (ws:// or wss://), for this run (Settings are not
-    /// changed). Repeat for several sources.
+    /// Push server URL (ws:// or wss://; for ntfy and Gotify their web
+    /// address), for this run (Settings are not changed). Repeat for
+    /// several sources.
     #[arg(long)]
     pub server: Vec<String>,
     /// This source's name in the tray and toasts.
     #[arg(long)]
     pub name: Vec<String>,
-    /// This source's wire dialect: seed, native or auto.
+    /// This source's wire dialect: seed, native, auto, ntfy or gotify.
     #[arg(long)]
     pub dialect: Vec<String>,
-    /// Bearer token (or CHIME_TOKEN, with one --server).
+    /// Bearer token — a Gotify client token, an ntfy token or ntfy
+    /// USER:PASSWORD (or CHIME_TOKEN, with one --server).
     #[arg(long, env = "CHIME_TOKEN", hide_env_values = true)]
     pub token: Vec<String>,
     /// Cookie header value (or CHIME_COOKIE, with one --server).

@@ -28,9 +28,11 @@ pub fn inbox_list(
     )
 }
 
+/// Open a row: its page, or with `link` the message's link of that index
+/// (only the http/https links the store kept).
 #[tauri::command]
-pub fn inbox_open(shared: State<'_, Shared>, id: i64) -> Result<(), CmdError> {
-    shared.send(crate::Cmd::OpenItem(id))
+pub fn inbox_open(shared: State<'_, Shared>, id: i64, link: Option<usize>) -> Result<(), CmdError> {
+    shared.send(crate::Cmd::OpenItem(id, link))
 }
 
 #[tauri::command]

@@ -351,7 +351,7 @@ impl Controller {
             Cmd::Toast(ev) => self.toast_event(ev),
             // Sleep, wake and the network concern every link.
             Cmd::Os(cmd) => self.send_all(cmd),
-            Cmd::OpenItem(id) => self.open_item(id),
+            Cmd::OpenItem(id, link) => self.open_item(id, link),
             Cmd::MarkRead(None, kind) => self.mark_read(None, kind),
             Cmd::MarkRead(Some(id), kind) => {
                 // A source that is gone has nothing left to mark.
@@ -563,7 +563,7 @@ impl Controller {
 
     /// A row of the inbox was opened: open its page, mark it read, and
     /// once no unread row of its kind is left, tell its server.
-    fn open_item(&mut self, id: i64) {
+    fn open_item(&mut self, id: i64, link: Option<usize>) {
         let row = {
             let mut store = lock(&self.store);
             match store.mark_read(id) {
@@ -583,7 +583,15 @@ impl Controller {
         };
         let n = self.sources.iter().position(|s| s.id == row.source);
         let site = n.and_then(|n| self.sources[n].site.clone());
-        if let Some(url) = web_url(&row.url).or(site) {
+        let target = match link {
+            Some(i) => row
+                .message
+                .as_ref()
+                .and_then(|m| m.links.get(i))
+                .and_then(|l| web_url(&l.url)),
+            None => web_url(&row.url).or(site),
+        };
+        if let Some(url) = target {
             open_url(&self.app, &url);
         }
         match (left, n) {

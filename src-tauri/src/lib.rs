@@ -41,7 +41,8 @@ pub enum Cmd {
     /// The OS woke up, or the network changed.
     Os(chime_core::Command),
     /// The inbox window opened a row.
-    OpenItem(i64),
+    /// A row of the inbox, and which of its links (none: its page).
+    OpenItem(i64, Option<usize>),
     /// Mark read: of one source (by store id) or all, one kind or all.
     MarkRead(Option<String>, Option<Kind>),
     /// Settings were saved.

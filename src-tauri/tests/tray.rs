@@ -600,3 +600,129 @@ async fn a_muted_source_and_a_kind_switched_off_for_one_source_count_but_make_no
         r.notes
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ntfy_and_gotify_beside_a_site_toast_by_priority_with_their_buttons_and_count_in_the_badge()
+{
+    use chime_e2e::push::{GotifyServer, NtfyServer};
+    use serde_json::json;
+    let site = TestServer::start(server_config()).await;
+    let ntfy = NtfyServer::start().await;
+    let gotify = GotifyServer::start("Cnas", &["Backups"]).await;
+    let mut d = Desktop::start(true).await;
+    let (site_url, ntfy_url, gotify_url) =
+        (site.native_url(), ntfy.url("alerts,backups"), gotify.url());
+    let _app = d.launch(&[
+        "--server",
+        &site_url,
+        "--token",
+        TOKEN,
+        "--name",
+        "Blog",
+        "--server",
+        &ntfy_url,
+        "--dialect",
+        "ntfy",
+        "--name",
+        "Home",
+        "--server",
+        &gotify_url,
+        "--dialect",
+        "gotify",
+        "--token",
+        "Cnas",
+        "--name",
+        "NAS",
+    ]);
+    let item = d.tray_item().await;
+    for name in ["Blog", "Home", "NAS"] {
+        wait_label(&d, &item, &format!("{name} — Connected")).await;
+    }
+    // Gotify's first sync is done once its cursor is kept; wait for the
+    // list request so its first message is not taken for history.
+    d.poll("Gotify's first sync", || async {
+        (gotify.list_requests() >= 1).then_some(())
+    })
+    .await;
+    // Low priority: inbox and badge, no toast.
+    ntfy.publish(
+        "alerts",
+        json!({"title": "Low", "message": "quiet", "priority": 2}),
+    );
+    wait_badge(&d, &item, Some("1")).await;
+    let labels = wait_label(&d, &item, "1 new message").await;
+    assert!(
+        labels.iter().any(|l| l == "No new likes"),
+        "the site keeps its lines: {labels:?}"
+    );
+    // Default: a normal toast named after its source, tags as emoji.
+    ntfy.publish(
+        "backups",
+        json!({"title": "Backup done", "message": "42 GB <b>ok</b>", "tags": ["white_check_mark"]}),
+    );
+    let normal = d
+        .toast("the ntfy toast", |n| n.summary.contains("Backup done"))
+        .await;
+    assert_eq!(normal.summary, "Home · ✅ Backup done");
+    assert_eq!(normal.body, "42 GB &lt;b&gt;ok&lt;/b&gt;");
+    assert_ne!(normal.hints.get("urgency").map(String::as_str), Some("2"));
+    // Urgent: critical, its own toast, with the view action as a button
+    // (the http action is never offered).
+    ntfy.publish(
+        "alerts",
+        json!({"title": "Disk failing", "message": "sda", "priority": 5,
+               "actions": [{"action": "view", "label": "Open NAS", "url": "https://nas.example/disks"},
+                           {"action": "http", "label": "Reboot", "url": "https://nas.example/reboot"}]}),
+    );
+    let urgent = d
+        .toast("the urgent toast", |n| n.summary.contains("Disk failing"))
+        .await;
+    assert_eq!(urgent.hints.get("urgency").map(String::as_str), Some("2"));
+    assert_ne!(
+        urgent.id, normal.id,
+        "not folded into the ordinary messages' toast"
+    );
+    assert_eq!(
+        urgent.actions,
+        vec![
+            "default",
+            "Open",
+            "read",
+            "Mark as read",
+            "link0",
+            "Open NAS"
+        ]
+    );
+    wait_badge(&d, &item, Some("3")).await;
+    // Its button opens its link and reads the source's messages.
+    d.invoke_action(urgent.id, "link0").await;
+    assert_eq!(d.opened().await, "https://nas.example/disks");
+    wait_badge(&d, &item, None).await;
+    // Gotify: 0 is silent, 8 urgent; the application names the message.
+    gotify.publish(1, "nightly", "silent one", 0, json!(null));
+    gotify.publish(
+        1,
+        "Backup failed",
+        "see the log",
+        8,
+        json!({"client::notification": {"click": {"url": "https://nas.example/log"}}}),
+    );
+    let failed = d
+        .toast("the Gotify toast", |n| n.summary.contains("Backup failed"))
+        .await;
+    assert_eq!(failed.summary, "NAS · Backup failed");
+    assert_eq!(failed.hints.get("urgency").map(String::as_str), Some("2"));
+    {
+        let r = d.shared.lock().expect("lock");
+        assert!(!r
+            .notes
+            .iter()
+            .any(|n| n.summary.contains("Low") || n.body.contains("silent")));
+    }
+    // The site's likes count beside them: 2 Gotify messages and a like.
+    site.publish(USER, "like", "Ann", "Post").await;
+    wait_badge(&d, &item, Some("3")).await;
+    d.invoke_action(failed.id, "read").await;
+    wait_badge(&d, &item, Some("1")).await;
+    wait_label(&d, &item, "1 new like").await;
+}

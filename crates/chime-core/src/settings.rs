@@ -398,6 +398,9 @@ impl Settings {
                 errors.push(field(format!("{at}id"), "two sources have this id"));
             }
             src.server.validate(&at, &mut errors);
+            if !(1..=5).contains(&src.kinds.min_priority) {
+                errors.push(field(format!("{at}min_priority"), "a priority from 1 to 5"));
+            }
         }
         for (name, value) in [
             ("quiet_hours.from", &self.quiet_hours.from),

@@ -80,6 +80,8 @@ pub struct Row {
     pub body: String,
     /// A message's priority, tags, links (`None` for site events).
     pub message: Option<crate::protocol::Message>,
+    /// The emoji of its tags that are known shortcodes (ntfy's way).
+    pub emoji: String,
 }
 
 pub struct Store {
@@ -460,6 +462,19 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Row>> {
     let Some(kind) = Kind::parse(&kind) else {
         return Ok(None);
     };
+    let message: Option<crate::protocol::Message> = r
+        .get::<_, Option<String>>(9)?
+        .and_then(|x| serde_json::from_str::<crate::protocol::Message>(&x).ok())
+        .map(|m| m.cleaned());
+    let emoji = message
+        .as_ref()
+        .map(|m| {
+            m.tags
+                .iter()
+                .filter_map(|t| crate::markup::shortcode(t))
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(Some(Row {
         id: r.get(0)?,
         kind,
@@ -470,10 +485,8 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Row>> {
         read: r.get::<_, i64>(6)? != 0,
         source: r.get(7)?,
         body: r.get(8)?,
-        message: r
-            .get::<_, Option<String>>(9)?
-            .and_then(|x| serde_json::from_str::<crate::protocol::Message>(&x).ok())
-            .map(|m| m.cleaned()),
+        message,
+        emoji,
     }))
 }
 
