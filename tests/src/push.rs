@@ -39,6 +39,11 @@ struct Life {
     raw: broadcast::Sender<String>,
     ping_every: Mutex<Duration>,
     connections: std::sync::atomic::AtomicU64,
+    /// Pings sent, all sockets.
+    pings: watch::Sender<u64>,
+    /// Half-dead: sockets stay open but nothing more is sent (no pings, no
+    /// messages), as behind a NAT that forgot the flow.
+    silent: std::sync::atomic::AtomicBool,
 }
 
 impl Life {
@@ -49,6 +54,8 @@ impl Life {
             raw: broadcast::channel(64).0,
             ping_every: Mutex::new(Duration::from_secs(45)),
             connections: 0.into(),
+            pings: watch::channel(0).0,
+            silent: false.into(),
         }
     }
 }
@@ -77,11 +84,12 @@ async fn pump(
             return;
         }
     }
+    let silent = || life.silent.load(std::sync::atomic::Ordering::Relaxed);
     loop {
         tokio::select! {
             _ = generation.changed() => return,
             m = live.recv() => match m {
-                Ok(v) if keep(&v) => {
+                Ok(v) if keep(&v) && !silent() => {
                     if socket.send(WsMessage::Text(v.to_string().into())).await.is_err() {
                         return;
                     }
@@ -99,9 +107,13 @@ async fn pump(
                 Err(_) => return,
             },
             _ = ping.tick() => {
+                if silent() {
+                    continue;
+                }
                 if socket.send(WsMessage::Ping(Default::default())).await.is_err() {
                     return;
                 }
+                life.pings.send_modify(|n| *n += 1);
             }
             incoming = socket.recv() => match incoming {
                 Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return,
@@ -354,6 +366,23 @@ impl NtfyServer {
         id
     }
 
+    /// Wait until `n` pings went out (to any socket).
+    pub async fn until_pings(&self, n: u64) {
+        let mut rx = self.state.life.pings.subscribe();
+        crate::within(crate::SOON, "pings", rx.wait_for(|v| *v >= n))
+            .await
+            .expect("the server lives");
+    }
+
+    /// Half-dead link: open sockets get nothing more (see [`Life`]); new
+    /// sockets are served normally again after `silent(false)`.
+    pub fn silent(&self, on: bool) {
+        self.state
+            .life
+            .silent
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// A raw text frame to every subscriber.
     pub fn send_raw(&self, text: &str) {
         let _ = self.state.life.raw.send(text.to_owned());
@@ -404,7 +433,7 @@ struct GotifyState {
     tokens: Mutex<Vec<String>>,
     next_id: std::sync::atomic::AtomicU64,
     /// `GET /message` requests served.
-    lists: std::sync::atomic::AtomicU64,
+    lists: watch::Sender<u64>,
 }
 
 /// A Gotify server (see the module docs).
@@ -473,9 +502,6 @@ async fn gotify_messages(
     if !gotify_token(&state, &headers, &q) {
         return gotify_unauthorized();
     }
-    state
-        .lists
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let limit: usize = q
         .get("limit")
         .and_then(|l| l.parse().ok())
@@ -500,7 +526,9 @@ async fn gotify_messages(
     if below.len() > limit {
         paging["next"] = json!(format!("/message?limit={limit}&since={lowest}"));
     }
-    Json(json!({"messages": page, "paging": paging})).into_response()
+    let body = Json(json!({"messages": page, "paging": paging})).into_response();
+    state.lists.send_modify(|n| *n += 1);
+    body
 }
 
 async fn gotify_apps(
@@ -531,7 +559,7 @@ impl GotifyServer {
             apps: Mutex::new(apps),
             tokens: Mutex::new(vec![client_token.to_owned()]),
             next_id: 1.into(),
-            lists: 0.into(),
+            lists: watch::channel(0).0,
         });
         let listening = Listening::start(gotify_router(state.clone()), None).await;
         GotifyServer { state, listening }
@@ -585,7 +613,19 @@ impl GotifyServer {
     }
 
     pub fn list_requests(&self) -> u64 {
-        self.state.lists.load(std::sync::atomic::Ordering::Relaxed)
+        *self.state.lists.borrow()
+    }
+
+    /// Wait until `n` message lists were served (a client's read-back).
+    pub async fn until_lists(&self, n: u64) {
+        let mut rx = self.state.lists.subscribe();
+        crate::within(
+            crate::SOON,
+            "a message list to be read",
+            rx.wait_for(|v| *v >= n),
+        )
+        .await
+        .expect("the server lives");
     }
 
     pub fn connections_total(&self) -> u64 {

@@ -383,3 +383,41 @@ async fn gotify_takes_the_token_in_the_query_refuses_a_bad_one_and_skips_hostile
         .await;
     w.stop().await;
 }
+
+#[tokio::test]
+async fn a_push_link_lives_on_the_servers_pings_alone_and_is_redialled_when_they_stop() {
+    let server = NtfyServer::start().await;
+    server.ping_every(Duration::from_millis(100));
+    // Dead after 600 ms without a frame or a ping (45 s + 30 s in use).
+    let config = Config {
+        heartbeat: chime_core::policy::Heartbeat {
+            interval: Duration::from_millis(300),
+            timeout: Duration::from_millis(300),
+        },
+        ..config(Dialect::Ntfy)
+    };
+    let p = profile(&server.url("alerts"), Dialect::Ntfy, Auth::None);
+    let mut w = Watcher::resume(p, config, InboxState::default());
+    w.until_connected(SOON).await;
+    // 30 pings = 3 s, five times the dead-link limit: the pings alone keep
+    // the link (Chime sends ntfy nothing).
+    server.until_pings(30).await;
+    assert_eq!(server.connections_total(), 1, "the link never dropped");
+    let first = server.publish("alerts", json!({"message": "one"}));
+    until_messages(&mut w, 1).await;
+    // The link goes half-dead: open, but silent. Chime notices, redials,
+    // and what was published meanwhile arrives once.
+    server.silent(true);
+    let lost = server.publish("alerts", json!({"message": "while silent"}));
+    w.until_state(SOON, "the dead link noticed", |s| !s.is_connected())
+        .await;
+    server.silent(false);
+    w.until_connected(SOON).await;
+    until_messages(&mut w, 2).await;
+    assert_once(&w.items, &[first, lost]);
+    assert!(w
+        .states
+        .iter()
+        .any(|(_, s)| matches!(s, ConnState::Waiting { reason, .. } if reason.contains("no sign of life"))));
+    w.stop().await;
+}

@@ -284,7 +284,10 @@ impl Printer {
                 c.likes, c.dislikes, c.replies
             ),
             Output::Notice(n) => format!("note: {n}"),
-            Output::Saved(s) => format!("resume from {}", s.last_seq),
+            Output::Saved(s) => match &s.cursor {
+                Some(c) => format!("resume after message {}", safe(c, 64)),
+                None => format!("resume from {}", s.last_seq),
+            },
         }
     }
 }

@@ -435,3 +435,81 @@ async fn chime_watch_with_several_servers_labels_text_lines_and_refuses_an_ambig
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("only with one --server"));
 }
+
+#[tokio::test]
+async fn chime_watch_prints_one_line_per_ntfy_and_gotify_message_as_users_paste_them() {
+    use chime_e2e::push::{GotifyServer, NtfyServer};
+    let ntfy = NtfyServer::start().await;
+    let gotify = GotifyServer::start("Cwatch", &["Backups"]).await;
+    // The addresses as users paste them: web addresses, the topics in the path.
+    let ntfy_url = ntfy.url("alerts,ci");
+    let mut w = Watch::spawn(
+        &[
+            "--server",
+            &ntfy_url,
+            "--dialect",
+            "ntfy",
+            "--name",
+            "home",
+            "--server",
+            &gotify.url(),
+            "--dialect",
+            "gotify",
+            "--token",
+            "Cwatch",
+            "--name",
+            "nas",
+            "--json",
+        ],
+        None,
+    );
+    w.until("two connected", |l| is_state(l, "connected")).await;
+    w.until("two connected", |l| is_state(l, "connected")).await;
+    // Gotify's first read-back learns where the server stands.
+    gotify.until_lists(1).await;
+    ntfy.publish("ci", serde_json::json!({"title": "Build", "message": "green \u{1b}[31mred", "priority": 4, "tags": ["tada"]}));
+    let id = gotify.publish(1, "Backup", "done", 5, serde_json::json!(null));
+    let item = |l: &str, topic: &str| {
+        let v = json(l);
+        v["type"] == "items" && v["items"][0]["topic"] == topic
+    };
+    let line = json(&w.has("the ntfy line", |l| item(l, "ci")).await);
+    assert_eq!(line["source"], "home");
+    let n = &line["items"][0];
+    assert_eq!(n["kind"], "message");
+    assert_eq!(n["title"], "Build");
+    assert_eq!(
+        n["message"], "green [31mred",
+        "no escape reaches the terminal"
+    );
+    assert_eq!(n["priority"], 4);
+    assert_eq!(n["tags"], serde_json::json!(["tada"]));
+    let line = json(&w.has("the Gotify line", |l| item(l, "Backups")).await);
+    assert_eq!(line["source"], "nas");
+    let g = &line["items"][0];
+    assert_eq!(g["id"], id.to_string());
+    assert_eq!(g["message"], "done");
+    let messages = w
+        .seen
+        .iter()
+        .filter(|l| json(l)["type"] == "items")
+        .map(|l| json(l)["items"].as_array().map_or(0, Vec::len))
+        .sum::<usize>();
+    assert_eq!(messages, 2, "one line each: {:?}", w.seen);
+    assert_eq!(w.signal("-INT").await, 0);
+}
+
+#[tokio::test]
+async fn chime_watch_text_lines_for_messages_name_topic_priority_and_link() {
+    use chime_e2e::push::NtfyServer;
+    let ntfy = NtfyServer::start().await;
+    let mut w = Watch::spawn(
+        &["--dialect", "ntfy", "--server", &ntfy.url("alerts")],
+        None,
+    );
+    w.until("connected", |l| l.starts_with("connected")).await;
+    ntfy.publish("alerts", serde_json::json!({"title": "Disk", "message": "full", "priority": 5, "click": "https://nas.example/"}));
+    let line = w.until("the message", |l| l.starts_with("[alerts]")).await;
+    assert_eq!(line, "[alerts] p5 Disk: full https://nas.example/");
+    assert_eq!(w.signal("-TERM").await, 0);
+}
