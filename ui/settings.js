@@ -49,6 +49,7 @@ function refreshVisibility() {
   for (const id of ["sk-likes", "sk-dislikes", "sk-replies"]) $(id).parentElement.hidden = push;
   $("sk-messages").parentElement.hidden = !push;
   $("priority-field").hidden = !push;
+  $("delete-read-field").hidden = dialect !== "gotify";
   const [placeholder, hint] = URL_HINTS[dialect] || URL_HINTS.auto;
   $("url").placeholder = placeholder;
   $("url-hint").textContent = hint;
@@ -60,7 +61,7 @@ function refreshVisibility() {
 
 // A source as a new settings file has it.
 const NEW_KINDS = { likes: true, dislikes: true, replies: true, messages: true, min_priority: 3 };
-const NEW_SOURCE = { id: "default", name: "", enabled: true, muted: false, kinds: NEW_KINDS, url: "", dialect: "auto", auth: "none", heartbeat_secs: 30, allow_insecure: false, query_name: "token", username: "" };
+const NEW_SOURCE = { id: "default", name: "", enabled: true, muted: false, kinds: NEW_KINDS, url: "", dialect: "auto", auth: "none", heartbeat_secs: 30, allow_insecure: false, query_name: "token", username: "", delete_on_read: false };
 
 function newId() {
   const used = new Set(sources.map((s) => s.id));
@@ -92,6 +93,7 @@ function loadForm() {
   $("sk-messages").checked = kinds.messages;
   $("min-priority").value = String(kinds.min_priority);
   $("username").value = src.username || "";
+  $("delete-read").checked = !!src.delete_on_read;
   $("url").value = src.url;
   $("dialect").value = src.dialect;
   $("auth").value = src.auth;
@@ -119,6 +121,7 @@ function storeForm() {
       min_priority: Number.parseInt($("min-priority").value, 10) || 3,
     },
     username: $("username").value.trim(),
+    delete_on_read: $("delete-read").checked,
     url: $("url").value.trim(),
     dialect: $("dialect").value,
     auth: $("auth").value,

@@ -1,6 +1,7 @@
 //! Several sources on one app, measured: idle memory and CPU with 1 and 20
-//! sources, and 20 sources × a 1,000-event burst (every event announced
-//! once, toasts per source and kind).
+//! sources, with 5 ntfy topics and a Gotify server, and 20 sources × a
+//! 1,000-event burst (every event announced once, toasts per source and
+//! kind).
 //! `cargo build --release -p chime-app --bins --examples && ./target/release/examples/bench_sources`
 
 #[path = "../tests/desktop/mod.rs"]
@@ -82,6 +83,57 @@ async fn start(server: &TestServer, n: usize) -> (Desktop, desktop::Proc, u32) {
     (d, app, pid)
 }
 
+/// The app with ntfy topics and a Gotify server: one ntfy source holding
+/// all `topics` (`one_socket`) or one source per topic.
+async fn push_idle(topics: usize, one_socket: bool) -> (f64, f64) {
+    use chime_e2e::push::{GotifyServer, NtfyServer};
+    let ntfy = NtfyServer::start().await;
+    let gotify = GotifyServer::start("Cbench", &["Bench"]).await;
+    let names: Vec<String> = (0..topics).map(|i| format!("topic{i}")).collect();
+    let mut a: Vec<String> = Vec::new();
+    let groups = if one_socket {
+        vec![names.join(",")]
+    } else {
+        names
+    };
+    for (i, g) in groups.iter().enumerate() {
+        a.extend([
+            "--server".into(),
+            ntfy.url(g),
+            "--dialect".into(),
+            "ntfy".into(),
+            "--name".into(),
+            format!("ntfy{i}"),
+        ]);
+    }
+    a.extend([
+        "--server".into(),
+        gotify.url(),
+        "--dialect".into(),
+        "gotify".into(),
+        "--token".into(),
+        "Cbench".into(),
+        "--name".into(),
+        "gotify".into(),
+    ]);
+    let links = groups.len() as u64;
+    let mut d = Desktop::start(true).await;
+    let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+    let app = d.launch_bin(&app_bin(), &refs);
+    let pid = app.0.id();
+    let _item = d.tray_item().await;
+    d.poll_for(Duration::from_secs(60), "every link up", || async {
+        (ntfy.connections_total() >= links && gotify.connections_total() >= 1).then_some(())
+    })
+    .await;
+    gotify.until_lists(1).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let r = idle(pid).await;
+    drop(app);
+    drop(d);
+    r
+}
+
 async fn idle(pid: u32) -> (f64, f64) {
     let pss = pss_kib(pid) as f64 / 1024.0;
     let c0 = cpu_ticks(pid);
@@ -104,6 +156,17 @@ async fn main() {
     println!("1 source idle: PSS {pss1:.1} MiB, CPU {cpu1:.0} ms per minute");
     drop(app1);
     drop(d1);
+
+    for (one_socket, what) in [
+        (true, "one ntfy source with 5 topics"),
+        (false, "5 ntfy sources of a topic each"),
+    ] {
+        let (pss, cpu) = push_idle(5, one_socket).await;
+        println!(
+            "{what} + 1 Gotify idle: PSS {pss:.1} MiB (+{:.1} MiB over one site source), CPU {cpu:.0} ms per minute",
+            pss - pss1
+        );
+    }
 
     let (d, app, pid) = start(&server, SOURCES).await;
     let (pss20, cpu20) = idle(pid).await;

@@ -100,6 +100,7 @@ pub fn specs(groups: &[SourceFlags]) -> Result<Vec<SourceSpec>, String> {
                 name: label,
                 muted: false,
                 kinds: Default::default(),
+                forget_read: false,
                 identity: None,
                 profile,
                 config,

@@ -49,6 +49,8 @@ pub struct SourceSpec {
     pub muted: bool,
     /// Its own choice of kinds that pop up.
     pub kinds: chime_core::settings::SourceKinds,
+    /// Reading a message here deletes it on the server (Gotify, opt-in).
+    pub forget_read: bool,
     /// What it was made from, for saved sources: an unchanged source keeps
     /// its link when the settings are saved again.
     pub identity: Option<(SourceSettings, Option<Secret>)>,
@@ -72,6 +74,7 @@ struct Source {
     id: String,
     muted: bool,
     kinds: chime_core::settings::SourceKinds,
+    forget_read: bool,
     identity: Option<(SourceSettings, Option<Secret>)>,
     client: Option<Client>,
     /// Outputs of an older client of this source are ignored.
@@ -229,6 +232,7 @@ impl Controller {
                 id: spec.id,
                 muted: spec.muted,
                 kinds: spec.kinds,
+                forget_read: spec.forget_read,
                 identity: spec.identity,
                 client,
                 generation,
@@ -551,6 +555,9 @@ impl Controller {
     /// Mark `kind` (or everything) read, of source `n` (or every source).
     fn mark_read(&mut self, n: Option<usize>, kind: Option<Kind>) {
         let id = n.and_then(|n| self.sources.get(n)).map(|s| s.id.clone());
+        if kind.is_none_or(|k| k == Kind::Message) {
+            self.forget_read(n, None);
+        }
         if let Err(e) = lock(&self.store).mark_kind_read(id.as_deref(), kind) {
             warn!("cannot mark items read: {e}");
         }
@@ -561,9 +568,36 @@ impl Controller {
         self.inbox_changed();
     }
 
+    /// Sources that delete what was read on their server (Gotify, opt-in):
+    /// the ids of their unread messages — of source `n` (or all), of row
+    /// `row` (or all) — go to their links before the rows are marked read.
+    fn forget_read(&mut self, n: Option<usize>, row: Option<i64>) {
+        for (i, src) in self.sources.iter().enumerate() {
+            if !src.forget_read || n.is_some_and(|n| n != i) {
+                continue;
+            }
+            let ids = lock(&self.store)
+                .unread_message_ids(&src.id, row)
+                .unwrap_or_default();
+            if !ids.is_empty() {
+                if let Some(c) = &src.client {
+                    c.handle().send(Command::Forget(ids));
+                }
+            }
+        }
+    }
+
     /// A row of the inbox was opened: open its page, mark it read, and
     /// once no unread row of its kind is left, tell its server.
     fn open_item(&mut self, id: i64, link: Option<usize>) {
+        let owner = lock(&self.store)
+            .get(id)
+            .ok()
+            .flatten()
+            .and_then(|r| self.sources.iter().position(|s| s.id == r.source));
+        if let Some(n) = owner {
+            self.forget_read(Some(n), Some(id));
+        }
         let row = {
             let mut store = lock(&self.store);
             match store.mark_read(id) {

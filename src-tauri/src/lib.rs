@@ -413,6 +413,7 @@ pub(crate) fn settings_sources(
                 name: src.label(),
                 muted: src.muted,
                 kinds: src.kinds,
+                forget_read: src.server.delete_on_read && src.server.dialect.forgets_read(),
                 identity: Some((src.clone(), secrets.get(i).cloned().flatten())),
                 profile,
                 config,

@@ -434,6 +434,8 @@ struct GotifyState {
     next_id: std::sync::atomic::AtomicU64,
     /// `GET /message` requests served.
     lists: watch::Sender<u64>,
+    /// Ids deleted through `DELETE /message/{id}`.
+    deleted: watch::Sender<Vec<u64>>,
 }
 
 /// A Gotify server (see the module docs).
@@ -446,6 +448,7 @@ fn gotify_router(state: Arc<GotifyState>) -> Router {
     Router::new()
         .route("/stream", get(gotify_stream))
         .route("/message", get(gotify_messages))
+        .route("/message/{id}", axum::routing::delete(gotify_delete))
         .route("/application", get(gotify_apps))
         .with_state(state)
 }
@@ -531,6 +534,30 @@ async fn gotify_messages(
     body
 }
 
+async fn gotify_delete(
+    State(state): State<Arc<GotifyState>>,
+    Path(id): Path<u64>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if !gotify_token(&state, &headers, &q) {
+        return gotify_unauthorized();
+    }
+    let mut all = state.messages.lock().unwrap_or_else(|p| p.into_inner());
+    let before = all.len();
+    all.retain(|m| m["id"].as_u64() != Some(id));
+    if all.len() == before {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "Not Found", "errorCode": 404})),
+        )
+            .into_response();
+    }
+    drop(all);
+    state.deleted.send_modify(|d| d.push(id));
+    StatusCode::OK.into_response()
+}
+
 async fn gotify_apps(
     State(state): State<Arc<GotifyState>>,
     Query(q): Query<HashMap<String, String>>,
@@ -560,6 +587,7 @@ impl GotifyServer {
             tokens: Mutex::new(vec![client_token.to_owned()]),
             next_id: 1.into(),
             lists: watch::channel(0).0,
+            deleted: watch::channel(Vec::new()).0,
         });
         let listening = Listening::start(gotify_router(state.clone()), None).await;
         GotifyServer { state, listening }
@@ -614,6 +642,18 @@ impl GotifyServer {
 
     pub fn list_requests(&self) -> u64 {
         *self.state.lists.borrow()
+    }
+
+    /// Wait until these ids were deleted by a client.
+    pub async fn until_deleted(&self, ids: &[u64]) {
+        let mut rx = self.state.deleted.subscribe();
+        crate::within(
+            crate::SOON,
+            "messages deleted",
+            rx.wait_for(|d| ids.iter().all(|i| d.contains(i))),
+        )
+        .await
+        .expect("the server lives");
     }
 
     /// Wait until `n` message lists were served (a client's read-back).

@@ -421,3 +421,36 @@ async fn a_push_link_lives_on_the_servers_pings_alone_and_is_redialled_when_they
         .any(|(_, s)| matches!(s, ConnState::Waiting { reason, .. } if reason.contains("no sign of life"))));
     w.stop().await;
 }
+
+#[tokio::test]
+async fn gotify_deletes_what_was_read_when_asked_and_what_was_read_offline_on_the_next_link() {
+    let mut server = GotifyServer::start("Cdel", &["App"]).await;
+    let p = profile(
+        &server.url(),
+        Dialect::Gotify,
+        Auth::Bearer(Secret::new("Cdel")),
+    );
+    let mut w = Watcher::resume(p, config(Dialect::Gotify), InboxState::default());
+    w.until_connected(SOON).await;
+    server.until_lists(1).await;
+    let a = server.publish(1, "a", "one", 5, json!(null));
+    let b = server.publish(1, "b", "two", 5, json!(null));
+    until_messages(&mut w, 2).await;
+    w.handle()
+        .send(chime_core::Command::Forget(vec![a.to_string()]));
+    server.until_deleted(&[a]).await;
+    // Read while the server is down: deleted once it is back.
+    server.kill();
+    w.until_state(SOON, "the drop", |s| !s.is_connected()).await;
+    w.handle()
+        .send(chime_core::Command::Forget(vec![b.to_string()]));
+    w.until(SOON, "the deletion kept", |w| {
+        w.saved
+            .as_ref()
+            .is_some_and(|s| s.forget == vec![b.to_string()])
+    })
+    .await;
+    server.restart().await;
+    server.until_deleted(&[a, b]).await;
+    w.stop().await;
+}

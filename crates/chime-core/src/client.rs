@@ -65,6 +65,9 @@ pub enum Command {
     MarkRead(Option<Kind>),
     /// One item of this kind was read here (a row opened).
     ReadOne(Kind),
+    /// These messages (server ids) were read: delete them on the server
+    /// (Gotify with the option on).
+    Forget(Vec<String>),
     Shutdown,
 }
 
@@ -244,6 +247,7 @@ impl Driver {
             Command::Pause => self.sup.handle_pause(),
             Command::MarkRead(kind) => self.sup.handle_mark_read(kind),
             Command::ReadOne(kind) => self.sup.handle_read_one(kind),
+            Command::Forget(ids) => self.sup.handle_forget(ids),
             Command::Shutdown => self.sup.handle_shutdown(),
         }
     }
@@ -284,7 +288,8 @@ impl Driver {
                         let _ = link.writes.try_send(Message::Ping(Default::default()));
                     }
                 }
-                Action::Fetch(id, path) => self.fetch(id, path),
+                Action::Fetch(id, path) => self.fetch(id, reqwest::Method::GET, path),
+                Action::Delete(id, path) => self.fetch(id, reqwest::Method::DELETE, path),
                 Action::Close(id, code, reason) => {
                     if let Some(link) = self.link.take_if(|l| l.id == id) {
                         let frame = CloseFrame {
@@ -313,12 +318,12 @@ impl Driver {
 
     /// GET `path` on the server's HTTP side with the link's credentials;
     /// the answer comes back through `fetched_rx`.
-    fn fetch(&mut self, id: LinkId, path: String) {
+    fn fetch(&mut self, id: LinkId, method: reqwest::Method, path: String) {
         let tx = self.fetched_tx.clone();
         let request = match self.http_client().and_then(|client| {
             let ep = crate::dialect::endpoint(&self.profile, self.sup.inbox().state())?;
             let url = crate::dialect::fetch_url(&self.profile, &path)?;
-            let mut req = client.get(url.as_str());
+            let mut req = client.request(method.clone(), url.as_str());
             for (name, value) in ep.headers {
                 req = req.header(name, value);
             }
@@ -330,7 +335,7 @@ impl Driver {
                 return;
             }
         };
-        debug!(path = %crate::secrets::redact(&path), "fetching");
+        debug!(%method, path = %crate::secrets::redact(&path), "fetching");
         tokio::spawn(async move {
             let result = tokio::time::timeout(FETCH_TIMEOUT, read_capped(request))
                 .await

@@ -63,7 +63,14 @@ pub struct InboxState {
     /// replay that overlaps what was seen announces nothing twice.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recent: Vec<String>,
+    /// Push services that delete what was read (Gotify, opt-in): the ids
+    /// read here the server has not deleted yet (told on the next link).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forget: Vec<String>,
 }
+
+/// Deletions owed to a server, at most (the oldest go first).
+pub const MAX_FORGET: usize = 5000;
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
@@ -108,6 +115,9 @@ impl InboxState {
         if self.cursor.as_ref().is_some_and(|c| c.len() > 64) {
             self.cursor = None;
         }
+        self.forget.retain(|id| id.len() <= 64);
+        let excess = self.forget.len().saturating_sub(MAX_FORGET);
+        self.forget.drain(..excess);
         for c in [
             &mut self.totals,
             &mut self.dismissed,
@@ -264,6 +274,22 @@ impl Inbox {
         }
         self.state.local_unread -= 1;
         true
+    }
+
+    /// Messages read here that the server is to delete (once told).
+    pub fn owe_forget(&mut self, ids: impl IntoIterator<Item = String>) {
+        for id in ids {
+            if id.len() <= 64 && !self.state.forget.contains(&id) {
+                self.state.forget.push(id);
+            }
+        }
+        let excess = self.state.forget.len().saturating_sub(MAX_FORGET);
+        self.state.forget.drain(..excess);
+    }
+
+    /// The deletions owed, taken (a failed one is owed again).
+    pub fn take_forget(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.state.forget)
     }
 
     /// Push services: resume after `cursor` next time (a message id).

@@ -359,6 +359,12 @@ impl Dialect {
         matches!(self, Dialect::Native | Dialect::Auto)
     }
 
+    /// Whether its servers can delete what was read (Gotify; opt-in per
+    /// source).
+    pub fn forgets_read(self) -> bool {
+        self == Dialect::Gotify
+    }
+
     /// Whether its servers ping us (WebSocket Ping every 45 s) and know no
     /// application-level heartbeat: the dead-link rule waits for their
     /// pings instead of sending any.

@@ -266,6 +266,9 @@ pub struct ServerSettings {
     pub query_name: String,
     /// The user name of the Basic sign-in method.
     pub username: String,
+    /// Gotify: reading a message here deletes it on the server (off: read
+    /// state is Chime's own).
+    pub delete_on_read: bool,
 }
 
 impl Default for ServerSettings {
@@ -278,6 +281,7 @@ impl Default for ServerSettings {
             allow_insecure: false,
             query_name: "token".into(),
             username: String::new(),
+            delete_on_read: false,
         }
     }
 }

@@ -378,6 +378,26 @@ impl Store {
         )?)
     }
 
+    /// The server ids of `source`'s unread messages — all of them, or the
+    /// one of row `row` — before they are marked read (to delete them on a
+    /// server that is to forget what was read).
+    pub fn unread_message_ids(
+        &self,
+        source: &str,
+        row: Option<i64>,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT key FROM items WHERE source = ?1 AND read = 0 AND kind = 'message'
+               AND key LIKE 'msg:%' AND (?2 IS NULL OR id = ?2)",
+        )?;
+        let ids = stmt
+            .query_map(params![source, row], |r| r.get::<_, String>(0))?
+            .filter_map(Result::ok)
+            .filter_map(|k| k.strip_prefix("msg:").map(str::to_owned))
+            .collect();
+        Ok(ids)
+    }
+
     /// Unread rows of `kind` of `source` (or every source).
     pub fn unread(&self, source: Option<&str>, kind: Kind) -> Result<u64, StoreError> {
         let n: i64 = self.conn.query_row(

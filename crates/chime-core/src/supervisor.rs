@@ -76,6 +76,8 @@ pub enum Action {
     /// GET this path (and query) of the server's HTTP side, with the
     /// link's credentials, and report it with `handle_fetched`.
     Fetch(LinkId, String),
+    /// DELETE this path, likewise.
+    Delete(LinkId, String),
 }
 
 /// What an HTTP fetch brought: status and body, or why there was none.
@@ -421,6 +423,24 @@ impl Supervisor {
         self.saved_if_changed(&before);
     }
 
+    /// Messages read here (by their server ids) are to be deleted on the
+    /// server, for dialects that can ([`Dialect::forgets_read`]): now if
+    /// the link is up, else on the next one (the state keeps them).
+    pub fn handle_forget(&mut self, ids: Vec<String>) {
+        if !self.config.dialect.forgets_read() {
+            return;
+        }
+        let before = self.inbox.state().clone();
+        self.inbox.owe_forget(ids);
+        if let Link::Open { id, session, .. } = &mut self.link {
+            let mut fx = Effects::default();
+            session.on_forget(&mut self.inbox, &mut fx);
+            let id = *id;
+            self.apply(id, fx);
+        }
+        self.saved_if_changed(&before);
+    }
+
     /// The user read one item here (a row of the inbox): counts kept here
     /// (push services) go down by one.
     pub fn handle_read_one(&mut self, kind: Kind) {
@@ -566,6 +586,9 @@ impl Supervisor {
         }
         for path in fx.fetches {
             self.actions.push_back(Action::Fetch(id, path));
+        }
+        for path in fx.deletes {
+            self.actions.push_back(Action::Delete(id, path));
         }
         for out in fx.outputs {
             match out {

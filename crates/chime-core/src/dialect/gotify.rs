@@ -278,9 +278,32 @@ impl Session for Gotify {
         });
         // Names first, so the messages read back are labelled.
         fx.fetches.push("/application".into());
+        self.on_forget(inbox, fx);
+    }
+
+    fn on_forget(&mut self, inbox: &mut Inbox, fx: &mut Effects) {
+        for id in inbox.take_forget() {
+            if id.bytes().all(|b| b.is_ascii_digit()) && !id.is_empty() {
+                fx.deletes.push(format!("/message/{id}"));
+            }
+        }
     }
 
     fn on_fetched(&mut self, path: &str, result: Fetched, inbox: &mut Inbox, fx: &mut Effects) {
+        if let Some(id) = path.strip_prefix("/message/") {
+            // A deletion: done (or already gone), else owed again.
+            match result {
+                Ok((200 | 204 | 404, _)) => {}
+                Ok((status, _)) => {
+                    fx.notice(format!(
+                        "the server answered {status} to deleting message {id}"
+                    ));
+                    inbox.owe_forget([id.to_owned()]);
+                }
+                Err(_) => inbox.owe_forget([id.to_owned()]),
+            }
+            return;
+        }
         let ok_body = match result {
             Ok((200, body)) => Some(body),
             Ok((status, _)) => {
@@ -543,6 +566,20 @@ mod tests {
             &mut fx,
         );
         assert_eq!(announced(&fx), vec![1, 2]);
+    }
+
+    #[test]
+    fn owed_deletions_go_out_on_the_next_link_and_a_failed_one_is_owed_again() {
+        let mut inbox = Inbox::default();
+        inbox.owe_forget(["7".to_owned(), "8".to_owned(), "not-a-number".to_owned()]);
+        let mut s = Gotify::default();
+        let mut fx = Effects::default();
+        s.on_open(&mut inbox, &mut fx);
+        assert_eq!(fx.deletes, vec!["/message/7", "/message/8"]);
+        assert!(inbox.state().forget.is_empty());
+        s.on_fetched("/message/7", Ok((200, String::new())), &mut inbox, &mut fx);
+        s.on_fetched("/message/8", Err("reset".into()), &mut inbox, &mut fx);
+        assert_eq!(inbox.state().forget, vec!["8".to_owned()]);
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub struct Effects {
     /// HTTP GETs (path and query) on the server, with the link's
     /// credentials; answered through [`Session::on_fetched`].
     pub fetches: Vec<String>,
+    /// HTTP DELETEs (path) on the server, likewise answered through
+    /// [`Session::on_fetched`].
+    pub deletes: Vec<String>,
     pub outputs: Vec<Output>,
 }
 
@@ -74,7 +77,11 @@ pub trait Session: fmt::Debug + Send {
     /// `None`: a WebSocket Ping (servers with no application ping).
     fn probe(&self) -> Option<String>;
 
-    /// A fetch asked for in [`Effects::fetches`] came back.
+    /// Messages read here are owed to the server ([`Inbox::take_forget`]):
+    /// delete them there if this dialect can.
+    fn on_forget(&mut self, _inbox: &mut Inbox, _fx: &mut Effects) {}
+
+    /// A fetch or delete asked for in [`Effects`] came back.
     fn on_fetched(
         &mut self,
         _path: &str,
