@@ -656,3 +656,79 @@ async fn two_accounts_on_one_server_arrive_and_resume_each_on_its_own() {
         "{second}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ntfy_and_gotify_messages_from_sleep_an_outage_and_a_closed_app_each_arrive_once() {
+    use chime_e2e::push::{GotifyServer, NtfyServer};
+    use serde_json::json;
+    let mut ntfy = NtfyServer::start().await;
+    let mut gotify = GotifyServer::start("Cpersist", &["Backups"]).await;
+    let mut d = Desktop::start(true).await;
+    let db = inbox_path(&d);
+    let (ntfy_url, gotify_url) = (ntfy.url("alerts,backups,ci"), gotify.url());
+    let args = [
+        "--server", &ntfy_url, "--dialect", "ntfy", "--name", "Home",
+        "--server", &gotify_url, "--dialect", "gotify", "--token", "Cpersist", "--name", "NAS",
+    ];
+    let mut published: Vec<String> = Vec::new();
+    let mut n = 0;
+    let mut publish = |ntfy: &NtfyServer, gotify: &GotifyServer, published: &mut Vec<String>| {
+        for topic in ["alerts", "ci"] {
+            ntfy.publish(topic, json!({"title": format!("n{n}"), "message": "m"}));
+            published.push(format!("n{n}"));
+            n += 1;
+        }
+        gotify.publish(1, &format!("n{n}"), "m", 5, json!(null));
+        published.push(format!("n{n}"));
+        n += 1;
+    };
+    let app = d.launch(&args);
+    let item = d.tray_item().await;
+    gotify.until_lists(1).await;
+    d.poll("ntfy connected", || async { (ntfy.connections_total() >= 1).then_some(()) })
+        .await;
+    publish(&ntfy, &gotify, &mut published);
+    wait_rows(&d, &db, 3).await;
+    // Asleep: the servers go away, messages come, the machine wakes.
+    ntfy.kill();
+    gotify.kill();
+    publish(&ntfy, &gotify, &mut published);
+    ntfy.restart().await;
+    gotify.restart().await;
+    d.resume_from_sleep().await;
+    wait_rows(&d, &db, 6).await;
+    // Closed: Chime quits, messages come, it starts again.
+    item.click("Quit Chime").await;
+    let mut app = app;
+    d.exited("the app to quit", &mut app).await;
+    d.until_no_app().await;
+    let toasts_before = d.shared.lock().expect("lock").notes.len();
+    publish(&ntfy, &gotify, &mut published);
+    let _app = d.launch(&args);
+    wait_rows(&d, &db, 9).await;
+    d.until("a toast for what came while closed", |r| {
+        r.notes.get(toasts_before).cloned()
+    })
+    .await;
+    let store = Store::open(&db).expect("open");
+    let rows = store
+        .list(&chime_core::store::Filter::default(), 100)
+        .expect("list");
+    let mut titles: Vec<String> = rows.iter().map(|r| r.title.clone()).collect();
+    titles.sort();
+    let mut want = published.clone();
+    want.sort();
+    assert_eq!(titles, want, "every message once, nothing else");
+    let ids: BTreeSet<String> = rows
+        .iter()
+        .filter_map(|r| r.message.as_ref().map(|m| m.id.clone()))
+        .collect();
+    assert_eq!(ids.len(), 9);
+    // After the restart only what came while closed pops up.
+    let r = d.shared.lock().expect("lock");
+    for note in &r.notes[toasts_before..] {
+        for old in &published[..6] {
+            assert!(!note.summary.ends_with(old.as_str()), "{old} again: {note:?}");
+        }
+    }
+}

@@ -570,3 +570,82 @@ async fn a_chime_link_fills_in_a_source_for_the_user_to_confirm_and_carries_no_s
     assert!(!text.contains("evil"), "no secret from the link: {text}");
     s.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ntfy_server_with_three_topics_and_a_gotify_server_added_in_settings_fill_the_inbox() {
+    use chime_e2e::push::{GotifyServer, NtfyServer};
+    let ntfy = NtfyServer::start().await;
+    let gotify = GotifyServer::start("Cweb", &["Backups"]).await;
+    let mut d = Desktop::start(true).await;
+    let driver = Driver::start(&d).await;
+    let s = driver.session(&["--open", "settings"]).await;
+    settings_loaded(&s).await;
+    // ntfy: the protocol, then the address as ntfy's apps show it.
+    s.type_into("#name", "Home").await;
+    s.select("#dialect", "ntfy").await;
+    s.until_js(
+        "the ntfy form",
+        "return [document.getElementById('heartbeat-field').hidden, document.getElementById('priority-field').hidden, document.getElementById('url').placeholder]",
+        json!([true, false, "https://ntfy.sh/topic1,topic2"]),
+    )
+    .await;
+    s.type_into("#url", &ntfy.url("alerts,backups,ci")).await;
+    // Gotify: base URL and a client token, deleting what is read.
+    s.click("#add-source").await;
+    s.type_into("#name", "NAS").await;
+    s.select("#dialect", "gotify").await;
+    s.type_into("#url", &gotify.url()).await;
+    s.select("#auth", "token").await;
+    s.type_into("#secret", "Cweb").await;
+    s.click("#delete-read").await;
+    save_and_wait(&s).await;
+    gotify.until_lists(1).await;
+    s.until("ntfy's link", || async {
+        (ntfy.connections_total() >= 1).then_some(())
+    })
+    .await;
+    let file = d.config_home().join("chime/settings.json");
+    let settings: Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("settings")).expect("json");
+    assert_eq!(settings["sources"][0]["dialect"], "ntfy");
+    assert_eq!(settings["sources"][1]["dialect"], "gotify");
+    assert_eq!(settings["sources"][1]["delete_on_read"], true);
+
+    ntfy.publish(
+        "ci",
+        json!({"title": "Build", "message": "**green** <img src=x onerror=\"document.title='pwned'\">",
+               "content_type": "text/markdown", "priority": 4, "tags": ["tada", "main"],
+               "actions": [{"action": "view", "label": "Logs", "url": "https://ci.example/logs"}]}),
+    );
+    let gid = gotify.publish(1, "Backup done", "42 GB", 5, json!(null));
+    // The inbox, opened from the tray.
+    let item = d.tray_item().await;
+    item.click("Open inbox…").await;
+    s.attach().await;
+    s.until_count(".row", 2).await;
+    let rows = "return Array.from(document.querySelectorAll('.row')).map(r => \
+                [r.querySelector('.title').textContent, r.querySelector('.body') ? r.querySelector('.body').textContent : '', \
+                 r.querySelector('.who').textContent])";
+    let got = s.exec(rows, json!([])).await;
+    let got = got.as_array().expect("rows").clone();
+    assert!(got.contains(&json!(["🎉 Build", "green <img src=x onerror=\"document.title='pwned'\">", "ci"])), "{got:?}");
+    assert!(got.contains(&json!(["Backup done", "42 GB", "Backups"])), "{got:?}");
+    // Markdown became elements of ours; the server's HTML stayed text.
+    let made = s
+        .exec("return [document.querySelectorAll('.body strong').length, document.querySelectorAll('img').length]", json!([]))
+        .await;
+    assert_eq!(made, json!([1, 0]));
+    assert_eq!(s.title().await, "Chime — Inbox");
+    let prio = s.text(".prio").await;
+    assert_eq!(prio, "high");
+    // The message's button opens its link.
+    s.click(".row .link").await;
+    assert_eq!(d.opened().await, "https://ci.example/logs");
+    // Filter by messages, then read the Gotify one: the server deletes it.
+    s.click(".chip[data-kind='message']").await;
+    s.until_count(".row", 2).await;
+    s.click("#mark-all").await;
+    s.until_count(".row.unread", 0).await;
+    gotify.until_deleted(&[gid]).await;
+    s.quit().await;
+}
