@@ -1,7 +1,7 @@
 # The two commands a new user needs (see README.md):
 #   make run   — set up, start a local push server with demo traffic, watch it
 #   make test  — set up, then fmt, clippy and every test
-.PHONY: setup run test lint fuzz bench
+.PHONY: setup run test lint fuzz bench man
 
 setup:
 	./scripts/setup
@@ -36,3 +36,13 @@ bench: setup
 	cargo run --release -p chime-e2e --bin bench-server
 	cargo run --release -p chime-e2e --bin bench-link
 	cargo run --release -p chime-e2e --bin bench-store
+
+# Man pages for chime, chime-watch and chime-server, generated from their
+# clap definitions (each binary prints its own with --print-man-page).
+MAN_DIR ?= $(or $(CARGO_TARGET_DIR),target)/man
+man:
+	cargo build --release -p chime-cli -p chime-server -p chime-app --bins
+	mkdir -p $(MAN_DIR)
+	for b in chime chime-watch chime-server; do \
+	  $(or $(CARGO_TARGET_DIR),target)/release/$$b --print-man-page > $(MAN_DIR)/$$b.1; done
+	@echo "man pages in $(MAN_DIR)"

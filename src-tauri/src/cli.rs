@@ -66,6 +66,9 @@ pub struct Args {
 
 /// The command line, with its `--server` groups.
 pub fn parse() -> Args {
+    if chime_core::profile::print_man_if_asked(Args::command()) {
+        std::process::exit(0);
+    }
     let matches = Args::command().get_matches();
     let mut args = match Args::from_arg_matches(&matches) {
         Ok(a) => a,

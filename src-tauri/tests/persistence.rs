@@ -667,8 +667,20 @@ async fn ntfy_and_gotify_messages_from_sleep_an_outage_and_a_closed_app_each_arr
     let db = inbox_path(&d);
     let (ntfy_url, gotify_url) = (ntfy.url("alerts,backups,ci"), gotify.url());
     let args = [
-        "--server", &ntfy_url, "--dialect", "ntfy", "--name", "Home",
-        "--server", &gotify_url, "--dialect", "gotify", "--token", "Cpersist", "--name", "NAS",
+        "--server",
+        &ntfy_url,
+        "--dialect",
+        "ntfy",
+        "--name",
+        "Home",
+        "--server",
+        &gotify_url,
+        "--dialect",
+        "gotify",
+        "--token",
+        "Cpersist",
+        "--name",
+        "NAS",
     ];
     let mut published: Vec<String> = Vec::new();
     let mut n = 0;
@@ -685,8 +697,10 @@ async fn ntfy_and_gotify_messages_from_sleep_an_outage_and_a_closed_app_each_arr
     let app = d.launch(&args);
     let item = d.tray_item().await;
     gotify.until_lists(1).await;
-    d.poll("ntfy connected", || async { (ntfy.connections_total() >= 1).then_some(()) })
-        .await;
+    d.poll("ntfy connected", || async {
+        (ntfy.connections_total() >= 1).then_some(())
+    })
+    .await;
     publish(&ntfy, &gotify, &mut published);
     wait_rows(&d, &db, 3).await;
     // Asleep: the servers go away, messages come, the machine wakes.
@@ -728,7 +742,32 @@ async fn ntfy_and_gotify_messages_from_sleep_an_outage_and_a_closed_app_each_arr
     let r = d.shared.lock().expect("lock");
     for note in &r.notes[toasts_before..] {
         for old in &published[..6] {
-            assert!(!note.summary.ends_with(old.as_str()), "{old} again: {note:?}");
+            assert!(
+                !note.summary.ends_with(old.as_str()),
+                "{old} again: {note:?}"
+            );
         }
+    }
+}
+
+#[test]
+fn chime_prints_its_version_and_a_man_page_without_a_desktop() {
+    let run = |arg: &str| {
+        let out = std::process::Command::new(Desktop::app_bin())
+            .arg(arg)
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .output()
+            .expect("run chime");
+        assert!(out.status.success(), "{arg}: {out:?}");
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    assert_eq!(
+        run("--version").trim(),
+        format!("chime {}", env!("CARGO_PKG_VERSION"))
+    );
+    let man = run("--print-man-page");
+    for want in [".TH chime 1", "\\-\\-server", "\\-\\-demo", "\\-\\-hidden"] {
+        assert!(man.contains(want), "{want} in the man page");
     }
 }

@@ -88,6 +88,9 @@ struct Source {
 }
 
 fn main() -> ExitCode {
+    if chime_core::profile::print_man_if_asked(Args::command()) {
+        return ExitCode::SUCCESS;
+    }
     let matches = Args::command().get_matches();
     let args = match Args::from_arg_matches(&matches) {
         Ok(a) => a,

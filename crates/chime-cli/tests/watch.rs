@@ -513,3 +513,39 @@ async fn chime_watch_text_lines_for_messages_name_topic_priority_and_link() {
     assert_eq!(line, "[alerts] p5 Disk: full https://nas.example/");
     assert_eq!(w.signal("-TERM").await, 0);
 }
+
+#[test]
+fn chime_watch_prints_its_version_help_and_a_man_page_made_from_its_options() {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(BIN)
+            .args(args)
+            .output()
+            .expect("run");
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    assert_eq!(
+        run(&["--version"]).trim(),
+        format!("chime-watch {}", env!("CARGO_PKG_VERSION"))
+    );
+    let help = run(&["--help"]);
+    assert!(
+        help.contains("--dialect") && help.contains("gotify"),
+        "{help}"
+    );
+    let man = run(&["--print-man-page"]);
+    assert!(
+        man.starts_with(".ie"),
+        "roff: {}",
+        &man[..man.len().min(80)]
+    );
+    for want in [
+        ".TH chime-watch 1",
+        "\\-\\-server",
+        "\\-\\-dialect",
+        "\\-\\-json",
+        "ntfy",
+    ] {
+        assert!(man.contains(want), "{want} in the man page");
+    }
+}

@@ -85,6 +85,9 @@ fn load_tokens(args: &Args) -> Result<HashMap<String, String>> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    if chime_core::profile::print_man_if_asked(<Args as clap::CommandFactory>::command()) {
+        return Ok(());
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
