@@ -74,6 +74,7 @@ impl SecretStore {
                 self.down_at = None;
                 if was_down {
                     info!("the keyring answers now; secrets go there");
+                    self.move_file_to_keyring();
                 }
             }
             Err(e) => self.keyring_failed(&e),
@@ -137,6 +138,30 @@ impl SecretStore {
         file.set(account, Some(secret))
             .map(|()| Where::File)
             .map_err(|e| format!("cannot save the secret in {}: {e}", file.path.display()))
+    }
+
+    /// Secrets the file took while the keyring was down move to it, and
+    /// leave the file (none is ever kept in both).
+    fn move_file_to_keyring(&mut self) {
+        let Some(file) = self.file.clone() else {
+            return;
+        };
+        for account in file.accounts().unwrap_or_default() {
+            let Ok(Some(secret)) = file.get(&account) else {
+                continue;
+            };
+            match keyring::Entry::new(SERVICE, &account)
+                .and_then(|e| e.set_password(secret.expose()))
+            {
+                Ok(()) => {
+                    let _ = file.set(&account, None);
+                }
+                Err(e) => {
+                    self.keyring_failed(&e);
+                    return;
+                }
+            }
+        }
     }
 
     fn keyring_failed(&mut self, e: &keyring::Error) {

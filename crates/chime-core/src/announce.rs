@@ -510,6 +510,82 @@ mod tests {
         })
     }
 
+    fn msg(id: u32, title: &str, priority: u8) -> NewItem {
+        NewItem::Event(Event {
+            seq: 0,
+            kind: Kind::Message,
+            actor: "alerts".into(),
+            target: Target {
+                title: title.into(),
+                url: "https://nas.example/".into(),
+            },
+            time: 0,
+            message: Some(Box::new(crate::protocol::Message {
+                id: id.to_string(),
+                body: "line one\nline two".into(),
+                priority,
+                tags: vec!["warning".into(), "nas".into()],
+                links: vec![crate::protocol::Link {
+                    label: "Open".into(),
+                    url: "https://nas.example/x".into(),
+                }],
+                markdown: false,
+            })),
+        })
+    }
+
+    #[test]
+    fn messages_toast_by_priority_urgent_ones_apart_and_a_burst_of_a_thousand_coalesces() {
+        let mut a = Announcer::new(AnnounceConfig::default());
+        let t0 = Instant::now();
+        // Below the threshold: nothing; at it: title with the tags' emoji.
+        a.handle_items(t0, &[msg(1, "Quiet", 2)]);
+        assert!(drain(&mut a).is_empty());
+        a.handle_items(t0, &[msg(2, "Backup done", 3)]);
+        let t = drain(&mut a);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].summary, "⚠️ Backup done");
+        assert_eq!(t[0].body, "line one\nline two");
+        assert_eq!(t[0].slot, ToastSlot::Kind(Kind::Message));
+        assert!(!t[0].urgent);
+        assert_eq!(t[0].links.len(), 1);
+        // Urgent: its own slot, critical, even inside the burst.
+        a.handle_items(t0, &[msg(3, "Disk failing", 5)]);
+        let t = drain(&mut a);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].slot, ToastSlot::Urgent);
+        assert!(t[0].urgent);
+        // A thousand in a second: a handful of updates of the one toast,
+        // the newest in full and how many came with it.
+        let mut shown = Vec::new();
+        for i in 0..1000u32 {
+            let now = t0 + Duration::from_millis(u64::from(i));
+            if a.poll_timeout().is_some_and(|t| t <= now) {
+                a.handle_timeout(now);
+            }
+            a.handle_items(now, &[msg(10 + i, &format!("n{i}"), 3)]);
+            shown.extend(drain(&mut a));
+        }
+        while let Some(t) = a.poll_timeout() {
+            a.handle_timeout(t);
+        }
+        shown.extend(drain(&mut a));
+        assert!(shown.len() <= 3, "{} toasts", shown.len());
+        assert!(shown
+            .iter()
+            .all(|t| t.slot == ToastSlot::Kind(Kind::Message)));
+        let last = shown.last().expect("a toast");
+        assert_eq!(last.summary, "⚠️ n999 (+1000 messages)");
+        assert_eq!(last.count, 1001);
+        // A higher threshold silences the normal ones, not the urgent.
+        a.set_min_priority(4);
+        let later = t0 + Duration::from_secs(60);
+        a.handle_items(later, &[msg(5000, "normal", 3), msg(5001, "urgent", 4)]);
+        let t = drain(&mut a);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].slot, ToastSlot::Urgent);
+    }
+
     fn drain(a: &mut Announcer) -> Vec<Toast> {
         std::iter::from_fn(|| a.poll_toast()).collect()
     }

@@ -1,6 +1,8 @@
 //! The tray icon, drawn at run time: a bell whose colour says the connection
-//! state, and the unread count in a red badge (1–99, then "99+"). Pure RGBA,
-//! so it is tested here and the shell only hands the pixels to the tray.
+//! state, and the unread count in a red badge (1–99, then "99+"), both
+//! anti-aliased at any size (tiny-skia for the shapes, ab_glyph for the
+//! digits of an embedded font). Pure RGBA, so it is tested here and the
+//! shell only hands the pixels to the tray.
 //!
 //! [`read_badge`] reads the count back from pixels; tests use it on the PNG
 //! the tray actually exported.
@@ -40,171 +42,249 @@ pub fn badge_text(count: u64) -> String {
     }
 }
 
-/// 3×5 glyphs, one row per byte (bit 2 = left column).
-fn glyph(c: char) -> Option<[u8; 5]> {
-    Some(match c {
-        '0' => [0b111, 0b101, 0b101, 0b101, 0b111],
-        '1' => [0b010, 0b110, 0b010, 0b010, 0b111],
-        '2' => [0b111, 0b001, 0b111, 0b100, 0b111],
-        '3' => [0b111, 0b001, 0b111, 0b001, 0b111],
-        '4' => [0b101, 0b101, 0b111, 0b001, 0b001],
-        '5' => [0b111, 0b100, 0b111, 0b001, 0b111],
-        '6' => [0b111, 0b100, 0b111, 0b101, 0b111],
-        '7' => [0b111, 0b001, 0b010, 0b010, 0b010],
-        '8' => [0b111, 0b101, 0b111, 0b101, 0b111],
-        '9' => [0b111, 0b101, 0b111, 0b001, 0b111],
-        '+' => [0b000, 0b010, 0b111, 0b010, 0b000],
-        _ => return None,
-    })
+/// The badge's digits: DejaVu Sans Condensed Bold, only `0`–`9` and `+`
+/// (see `assets/LICENSE-badge-digits.txt`).
+const DIGITS_TTF: &[u8] = include_bytes!("../assets/badge-digits.ttf");
+
+/// The badge's rectangle (x, y, width, height) for `text` on a `size` icon:
+/// a pill in the top-right corner, half the icon high, as wide as the text
+/// needs.
+fn badge_rect(size: u32, text: &str) -> (f32, f32, f32, f32) {
+    let s = size as f32;
+    let h = (s * 0.5).round().max(8.0);
+    let w = (text_width(text, font_px(h)) + h * 0.45).max(h).min(s);
+    (s - w, 0.0, w, h)
 }
 
-const GLYPHS: &str = "0123456789+";
-
-/// Font scale and padding for an icon of `size` pixels.
-fn metrics(size: u32) -> (u32, u32) {
-    let scale = (size / 14).max(1);
-    let pad = scale.max(1);
-    (scale, pad)
+/// The digits' pixel size in a badge `h` high.
+fn font_px(h: f32) -> f32 {
+    h * 0.92
 }
 
-/// Where the badge sits: (x0, y0, width, height), top-right corner.
-fn badge_rect(size: u32, chars: u32) -> (u32, u32, u32, u32) {
-    let (scale, pad) = metrics(size);
-    let w = (chars * 4 * scale).saturating_sub(scale) + 2 * pad;
-    let h = 5 * scale + 2 * pad;
-    (size.saturating_sub(w), 0, w.min(size), h.min(size))
+fn font() -> Option<ab_glyph::FontRef<'static>> {
+    ab_glyph::FontRef::try_from_slice(DIGITS_TTF).ok()
 }
 
-/// Is (u, v) in [0,1]² inside the bell?
-fn in_bell(u: f32, v: f32) -> bool {
-    let dx = u - 0.5;
-    let knob = dx * dx + (v - 0.12) * (v - 0.12) <= 0.06 * 0.06;
-    let dome = v <= 0.36 && dx * dx + (v - 0.36) * (v - 0.36) <= 0.24 * 0.24;
-    let body = (0.36..=0.72).contains(&v) && {
-        let t = (v - 0.36) / 0.36;
-        dx.abs() <= 0.24 + 0.10 * t * t
+fn text_width(text: &str, px: f32) -> f32 {
+    use ab_glyph::{Font, ScaleFont};
+    let Some(font) = font() else {
+        return 0.0;
     };
-    let rim = (0.70..=0.78).contains(&v) && dx.abs() <= 0.40;
-    let clapper = dx * dx + (v - 0.85) * (v - 0.85) <= 0.085 * 0.085;
-    knob || dome || body || rim || clapper
+    let f = font.as_scaled(px);
+    text.chars().map(|c| f.h_advance(f.glyph_id(c))).sum()
 }
 
-/// Render the icon as RGBA, `size`×`size`.
+/// The bell, in a 1×1 box: knob, dome flaring to the rim, rim, clapper.
+fn bell_path(size: f32) -> Option<tiny_skia::Path> {
+    let mut pb = tiny_skia::PathBuilder::new();
+    let p = |u: f32| u * size;
+    // Knob.
+    pb.push_circle(p(0.5), p(0.13), p(0.065));
+    // Dome and flared sides, one closed outline.
+    pb.move_to(p(0.5), p(0.16));
+    pb.cubic_to(p(0.70), p(0.16), p(0.76), p(0.32), p(0.76), p(0.46));
+    pb.cubic_to(p(0.76), p(0.60), p(0.80), p(0.66), p(0.88), p(0.72));
+    pb.line_to(p(0.88), p(0.78));
+    pb.line_to(p(0.12), p(0.78));
+    pb.line_to(p(0.12), p(0.72));
+    pb.cubic_to(p(0.20), p(0.66), p(0.24), p(0.60), p(0.24), p(0.46));
+    pb.cubic_to(p(0.24), p(0.32), p(0.30), p(0.16), p(0.5), p(0.16));
+    pb.close();
+    // Clapper.
+    pb.push_circle(p(0.5), p(0.86), p(0.085));
+    pb.finish()
+}
+
+/// A rounded rectangle (radius `r`).
+fn pill(x: f32, y: f32, w: f32, h: f32, r: f32) -> Option<tiny_skia::Path> {
+    let mut pb = tiny_skia::PathBuilder::new();
+    let k = 0.552_284_8 * r;
+    pb.move_to(x + r, y);
+    pb.line_to(x + w - r, y);
+    pb.cubic_to(x + w - r + k, y, x + w, y + r - k, x + w, y + r);
+    pb.line_to(x + w, y + h - r);
+    pb.cubic_to(x + w, y + h - r + k, x + w - r + k, y + h, x + w - r, y + h);
+    pb.line_to(x + r, y + h);
+    pb.cubic_to(x + r - k, y + h, x, y + h - r + k, x, y + h - r);
+    pb.line_to(x, y + r);
+    pb.cubic_to(x, y + r - k, x + r - k, y, x + r, y);
+    pb.close();
+    pb.finish()
+}
+
+fn paint(rgb: [u8; 3], alpha: u8) -> tiny_skia::Paint<'static> {
+    let mut paint = tiny_skia::Paint::default();
+    paint.set_color_rgba8(rgb[0], rgb[1], rgb[2], alpha);
+    paint.anti_alias = true;
+    paint
+}
+
+/// Render the icon as straight (not premultiplied) RGBA, `size`×`size`:
+/// shapes anti-aliased from vector paths (tiny-skia), the count in a real
+/// font (ab_glyph), at any size a panel asks for.
 pub fn render(size: u32, count: u64, look: Look) -> Vec<u8> {
     let size = size.clamp(8, 512);
-    let mut px = vec![0u8; (size * size * 4) as usize];
-    let [r, g, b] = look.color();
-    let alpha_scale = if look == Look::Offline { 0.75 } else { 1.0 };
-    // The bell, 4×4 supersampled.
-    for y in 0..size {
-        for x in 0..size {
-            let mut hits = 0;
-            for sy in 0..4 {
-                for sx in 0..4 {
-                    let u = (x as f32 + (sx as f32 + 0.5) / 4.0) / size as f32;
-                    let v = (y as f32 + (sy as f32 + 0.5) / 4.0) / size as f32;
-                    if in_bell(u, v) {
-                        hits += 1;
-                    }
-                }
-            }
-            if hits > 0 {
-                let i = ((y * size + x) * 4) as usize;
-                px[i..i + 4].copy_from_slice(&[
-                    r,
-                    g,
-                    b,
-                    (hits as f32 / 16.0 * 255.0 * alpha_scale) as u8,
-                ]);
-            }
-        }
+    let Some(mut pm) = tiny_skia::Pixmap::new(size, size) else {
+        return vec![0; (size * size * 4) as usize];
+    };
+    let alpha = if look == Look::Offline { 191 } else { 255 };
+    if let Some(bell) = bell_path(size as f32) {
+        pm.fill_path(
+            &bell,
+            &paint(look.color(), alpha),
+            tiny_skia::FillRule::Winding,
+            tiny_skia::Transform::identity(),
+            None,
+        );
     }
     let text = badge_text(count);
-    if text.is_empty() {
-        return px;
+    if !text.is_empty() {
+        draw_badge(&mut pm, size, &text);
     }
-    let (scale, pad) = metrics(size);
-    let (bx, by, bw, bh) = badge_rect(size, text.chars().count() as u32);
-    let mut put = |x: u32, y: u32, rgb: [u8; 3]| {
-        if x < size && y < size {
-            let i = ((y * size + x) * 4) as usize;
-            px[i..i + 4].copy_from_slice(&[rgb[0], rgb[1], rgb[2], 255]);
-        }
-    };
-    for y in by..by + bh {
-        for x in bx..bx + bw {
-            // Clip the four corners for a rounded look.
-            let corner = (x == bx || x == bx + bw - 1) && (y == by || y == by + bh - 1);
-            if !corner {
-                put(x, y, BADGE_RGB);
-            }
-        }
-    }
-    for (n, c) in text.chars().enumerate() {
-        let Some(rows) = glyph(c) else { continue };
-        let gx = bx + pad + n as u32 * 4 * scale;
-        for (row, bits) in rows.iter().enumerate() {
-            for col in 0..3u32 {
-                if bits & (0b100 >> col) != 0 {
-                    for dy in 0..scale {
-                        for dx in 0..scale {
-                            put(
-                                gx + col * scale + dx,
-                                by + pad + row as u32 * scale + dy,
-                                TEXT_RGB,
-                            );
-                        }
-                    }
-                }
-            }
-        }
-    }
-    px
+    pm.pixels()
+        .iter()
+        .flat_map(|p| {
+            let c = p.demultiply();
+            [c.red(), c.green(), c.blue(), c.alpha()]
+        })
+        .collect()
 }
 
-/// Read the badge text back from an icon's RGBA pixels (square, any size the
-/// renderer supports). `None` when there is no badge.
+fn draw_badge(pm: &mut tiny_skia::Pixmap, size: u32, text: &str) {
+    use ab_glyph::{point, Font, ScaleFont};
+    let (x, y, w, h) = badge_rect(size, text);
+    // A clear ring around the badge keeps it apart from the bell (the
+    // problem look's bell is red too).
+    let ring = (size as f32 / 24.0).max(1.0);
+    if let Some(p) = pill(
+        x - ring,
+        y - ring,
+        w + 2.0 * ring,
+        h + 2.0 * ring,
+        h / 2.0 + ring,
+    ) {
+        let mut clear = paint([0, 0, 0], 255);
+        clear.blend_mode = tiny_skia::BlendMode::Clear;
+        pm.fill_path(
+            &p,
+            &clear,
+            tiny_skia::FillRule::Winding,
+            tiny_skia::Transform::identity(),
+            None,
+        );
+    }
+    if let Some(p) = pill(x, y, w, h, h / 2.0) {
+        pm.fill_path(
+            &p,
+            &paint(BADGE_RGB, 255),
+            tiny_skia::FillRule::Winding,
+            tiny_skia::Transform::identity(),
+            None,
+        );
+    }
+    let Some(font) = font() else {
+        return;
+    };
+    let px = font_px(h);
+    let scaled = font.as_scaled(px);
+    // Centred; digits sit on the baseline, their height is the cap height.
+    let cap = scaled.ascent() * 0.73;
+    let baseline = (y + (h + cap) / 2.0).round();
+    let mut pen = x + (w - text_width(text, px)) / 2.0;
+    let width = pm.width();
+    let data = pm.pixels_mut();
+    for c in text.chars() {
+        let id = scaled.glyph_id(c);
+        let glyph = id.with_scale_and_position(px, point(pen, baseline));
+        pen += scaled.h_advance(id);
+        let Some(outline) = font.outline_glyph(glyph) else {
+            continue;
+        };
+        let bounds = outline.px_bounds();
+        outline.draw(|gx, gy, cov| {
+            let (xx, yy) = (
+                bounds.min.x as i64 + gx as i64,
+                bounds.min.y as i64 + gy as i64,
+            );
+            if xx < 0 || yy < 0 || xx >= i64::from(width) || yy >= i64::from(size) {
+                return;
+            }
+            let i = (yy as u32 * width + xx as u32) as usize;
+            let under = data[i].demultiply();
+            let a = cov.clamp(0.0, 1.0);
+            let mix = |u: u8, t: u8| (f32::from(u) * (1.0 - a) + f32::from(t) * a).round() as u8;
+            let blended = tiny_skia::ColorU8::from_rgba(
+                mix(under.red(), TEXT_RGB[0]),
+                mix(under.green(), TEXT_RGB[1]),
+                mix(under.blue(), TEXT_RGB[2]),
+                under.alpha().max((a * 255.0) as u8),
+            );
+            data[i] = blended.premultiply();
+        });
+    }
+}
+
+/// Read the badge text back from an icon's RGBA pixels (square, any size
+/// the renderer supports). `None` when there is no badge. The badge's
+/// width is measured along its middle row; among the texts of that width,
+/// the one whose rendering matches the pixels is the answer.
 pub fn read_badge(rgba: &[u8], size: u32) -> Option<String> {
-    if rgba.len() != (size * size * 4) as usize {
+    if size < 8 || rgba.len() != (size * size * 4) as usize {
         return None;
     }
-    let (scale, pad) = metrics(size);
-    let is = |x: u32, y: u32, rgb: [u8; 3]| {
+    let at = |x: u32, y: u32| {
         let i = ((y * size + x) * 4) as usize;
-        rgba[i + 3] > 200
-            && rgba[i..i + 3]
-                .iter()
-                .zip(rgb)
-                .all(|(a, b)| a.abs_diff(b) < 8)
+        [rgba[i], rgba[i + 1], rgba[i + 2], rgba[i + 3]]
     };
-    // The badge's top row is padding: scan it leftwards from the right edge
-    // (its two corner pixels are clipped).
+    let h = (size as f32 * 0.5).round().max(8.0) as u32;
+    let mid = h / 2;
+    // Badge red, white, and the blends between them (green ≈ blue); no
+    // bell colour passes (amber has blue ≪ green, the problem red a
+    // darker red).
+    let badgeish = |p: [u8; 4]| p[3] > 200 && p[0] > 0xD8 && u16::from(p[2]) + 8 >= u16::from(p[1]);
+    // The pill's right padding is red on its middle row.
+    let red = |p: [u8; 4]| {
+        p[3] > 200
+            && p[..3]
+                .iter()
+                .zip(BADGE_RGB)
+                .all(|(a, b)| a.abs_diff(b) < 12)
+    };
+    if !(1..=size / 4).any(|d| red(at(size - d, mid))) {
+        return None;
+    }
     let mut left = size - 1;
-    while left > 0 && is(left - 1, 0, BADGE_RGB) {
+    while left > 0 && badgeish(at(left - 1, mid)) {
         left -= 1;
     }
-    if left == size - 1 {
-        return None;
-    }
-    let width = (size - 1 - left) + 2;
-    let chars = (width - 2 * pad + scale) / (4 * scale);
-    let (bx, by, _, _) = badge_rect(size, chars);
-    let mut out = String::new();
-    for n in 0..chars {
-        let gx = bx + pad + n * 4 * scale;
-        let mut rows = [0u8; 5];
-        for (row, bits) in rows.iter_mut().enumerate() {
-            for col in 0..3u32 {
-                let x = gx + col * scale + scale / 2;
-                let y = by + pad + row as u32 * scale + scale / 2;
-                if x < size && y < size && is(x, y, TEXT_RGB) {
-                    *bits |= 0b100 >> col;
+    let measured = (size - left) as f32;
+    let mut best: Option<(u64, String)> = None;
+    // Every text a badge can show: 1..=99 and "99+".
+    for n in 1..=100u64 {
+        let text = badge_text(n);
+        let (x, _, w, _) = badge_rect(size, &text);
+        if (w - measured).abs() > 2.5 {
+            continue;
+        }
+        let mine = render(size, n, Look::Connected);
+        let x0 = x.ceil() as u32;
+        let mut diff = 0u64;
+        for yy in 1..h.saturating_sub(1) {
+            for xx in x0 + 1..size - 1 {
+                let i = ((yy * size + xx) * 4) as usize;
+                for c in 0..3 {
+                    diff += u64::from(rgba[i + c].abs_diff(mine[i + c]));
                 }
             }
         }
-        out.push(GLYPHS.chars().find(|c| glyph(*c) == Some(rows))?);
+        if best.as_ref().is_none_or(|(d, _)| diff < *d) {
+            best = Some((diff, text));
+        }
     }
-    Some(out)
+    let (diff, text) = best?;
+    // A badge that matches nothing well is not one of ours.
+    let area = u64::from(h) * (measured as u64 + 1) * 3;
+    (diff <= area * 16).then_some(text)
 }
 
 #[cfg(test)]
@@ -271,9 +351,47 @@ mod tests {
     }
 
     #[test]
-    fn the_badge_fits_inside_a_16_pixel_icon() {
-        let (x, _, w, h) = badge_rect(16, 3);
-        assert!(x + w <= 16 && h <= 16);
-        assert!(w >= 11, "three 3-pixel glyphs need room");
+    fn the_badge_fits_inside_every_icon_and_the_count_is_drawn_in_the_font() {
+        for size in [16, 22, 24, 32, 48, 64] {
+            let (x, _, w, h) = badge_rect(size, "99+");
+            assert!(
+                x >= 0.0 && x + w <= size as f32 + 0.01 && h <= size as f32,
+                "{size}"
+            );
+        }
+        assert!(font().is_some(), "the embedded digits load");
+        // Anti-aliased: a 48 px badge has edge pixels between red and white,
+        // and its digits cover more than the old 3×5 blocks did.
+        let px = render(48, 8, Look::Connected);
+        let (x, _, w, h) = badge_rect(48, "8");
+        let mut white = 0;
+        let mut between = 0;
+        for y in 0..h as u32 {
+            for xx in x.ceil() as u32..(x + w) as u32 {
+                let i = ((y * 48 + xx) * 4) as usize;
+                let g = px[i + 1];
+                if g > 0xF0 {
+                    white += 1;
+                } else if g > 0x60 && g < 0xE0 {
+                    between += 1;
+                }
+            }
+        }
+        assert!(white > 30, "the digit is drawn ({white} white pixels)");
+        assert!(between > 10, "its edges are anti-aliased ({between})");
+    }
+
+    #[test]
+    fn pixels_that_are_not_a_badge_read_as_none() {
+        assert_eq!(read_badge(&[0; 16 * 16 * 4], 16), None);
+        let mut px = render(32, 0, Look::Connected);
+        // A red square where a badge would be, with no digits in it.
+        for y in 0..16u32 {
+            for x in 20..32u32 {
+                let i = ((y * 32 + x) * 4) as usize;
+                px[i..i + 4].copy_from_slice(&[BADGE_RGB[0], BADGE_RGB[1], BADGE_RGB[2], 255]);
+            }
+        }
+        assert_eq!(read_badge(&px, 32), None);
     }
 }

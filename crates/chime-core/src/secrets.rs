@@ -30,6 +30,11 @@ impl SecretFile {
         }
     }
 
+    /// The accounts the file holds a secret for.
+    pub fn accounts(&self) -> std::io::Result<Vec<String>> {
+        Ok(self.read()?.into_keys().collect())
+    }
+
     pub fn get(&self, account: &str) -> std::io::Result<Option<Secret>> {
         Ok(self.read()?.remove(account).map(Secret::new))
     }
