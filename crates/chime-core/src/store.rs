@@ -659,6 +659,75 @@ mod tests {
     }
 
     #[test]
+    fn a_schema_3_inbox_gains_messages_and_keeps_its_rows() {
+        let conn = Connection::open_in_memory().expect("open");
+        conn.execute_batch(
+            "CREATE TABLE items (id INTEGER PRIMARY KEY, source TEXT NOT NULL, key TEXT NOT NULL,
+               kind TEXT NOT NULL, actor TEXT NOT NULL, title TEXT NOT NULL, url TEXT NOT NULL,
+               time INTEGER NOT NULL, read INTEGER NOT NULL DEFAULT 0, content TEXT,
+               UNIQUE (source, key));
+             INSERT INTO items (source, key, kind, actor, title, url, time)
+               VALUES ('default', 'e:1', 'reply', 'a', 'old', 'u', 5);
+             CREATE TABLE cursors (source TEXT PRIMARY KEY, server TEXT NOT NULL, state TEXT NOT NULL);
+             PRAGMA user_version = 3;",
+        )
+        .expect("v3");
+        let mut store = Store::init(conn).expect("upgrade");
+        let rows = store.list(&Filter::default(), 10).expect("list");
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].title.as_str(), rows[0].body.as_str()), ("old", ""));
+        assert!(rows[0].message.is_none());
+        let m = NewItem::Event(Event {
+            seq: 0,
+            kind: Kind::Message,
+            actor: "alerts".into(),
+            target: Target {
+                title: "Disk".into(),
+                url: String::new(),
+            },
+            time: T0,
+            message: Some(Box::new(crate::protocol::Message {
+                id: "abc".into(),
+                body: "full".into(),
+                priority: 5,
+                tags: vec!["warning".into()],
+                ..Default::default()
+            })),
+        });
+        let st = InboxState::default();
+        assert_eq!(
+            store
+                .record("ntfy", &[m.clone(), m.clone()], &st, T0)
+                .expect("record")
+                .len(),
+            1
+        );
+        assert!(
+            store
+                .record("ntfy", &[m], &st, T0)
+                .expect("again")
+                .is_empty(),
+            "its id keys it"
+        );
+        let found = store
+            .list(
+                &Filter {
+                    text: Some("full"),
+                    ..Filter::default()
+                },
+                10,
+            )
+            .expect("search the body");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].emoji, "⚠️");
+        assert_eq!(found[0].message.as_ref().map(|m| m.priority), Some(5));
+        assert_eq!(
+            store.unread_message_ids("ntfy", None).expect("ids"),
+            vec!["abc".to_owned()]
+        );
+    }
+
+    #[test]
     fn a_schema_1_inbox_is_upgraded_in_place() {
         let dir = std::env::temp_dir().join(format!("chime-store-v1-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
