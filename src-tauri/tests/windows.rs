@@ -618,8 +618,14 @@ async fn an_ntfy_server_with_three_topics_and_a_gotify_server_added_in_settings_
                "actions": [{"action": "view", "label": "Logs", "url": "https://ci.example/logs"}]}),
     );
     let gid = gotify.publish(1, "Backup done", "42 GB", 5, json!(null));
-    // The inbox, opened from the tray.
+    // The inbox, opened from the tray once Settings is closed (the
+    // session then has one window to attach to).
     let item = d.tray_item().await;
+    s.press("\u{E00C}").await;
+    s.until("Settings to close", || async {
+        (!s.switch_to_any_window().await).then_some(())
+    })
+    .await;
     item.click("Open inbox…").await;
     s.attach().await;
     s.until_count(".row", 2).await;
