@@ -1,7 +1,7 @@
 # The two commands a new user needs (see README.md):
 #   make run   — set up, start a local push server with demo traffic, watch it
 #   make test  — set up, then fmt, clippy and every test
-.PHONY: setup run test lint fuzz bench man
+.PHONY: setup run test lint fuzz bench man package package-check screenshots
 
 setup:
 	./scripts/setup
@@ -46,3 +46,16 @@ man:
 	for b in chime chime-watch chime-server; do \
 	  $(or $(CARGO_TARGET_DIR),target)/release/$$b --print-man-page > $(MAN_DIR)/$$b.1; done
 	@echo "man pages in $(MAN_DIR)"
+
+# What ships, into target/package/ (see scripts/package).
+package: setup
+	./scripts/package
+
+# The packages on a clean Debian 12 root (debootstrap; needs root).
+package-check: package
+	cargo build --release -p chime-app --examples
+	./scripts/package-check
+
+# The README pictures, retaken under Xvfb (see scripts/screenshots).
+screenshots: setup
+	./scripts/screenshots

@@ -1,0 +1,45 @@
+//! The installed app on a private desktop: `package_probe WRAPPER` starts
+//! Xvfb, a session and a stand-in system bus, a StatusNotifierWatcher and a
+//! notification server (the test desktop of `tests/desktop`), then runs
+//! `WRAPPER --demo` — for the package check, a script that runs
+//! `/usr/bin/chime` inside the clean Debian root — and waits for its tray
+//! item and its first notification. Exit 0 and one line each, or 1.
+//! Used by `scripts/package-check`.
+
+#[path = "../tests/desktop/mod.rs"]
+mod desktop;
+
+use std::time::Duration;
+
+use desktop::Desktop;
+
+#[tokio::main]
+async fn main() {
+    let Some(wrapper) = std::env::args().nth(1) else {
+        eprintln!("usage: package_probe WRAPPER");
+        std::process::exit(2);
+    };
+    let mut d = Desktop::start(true).await;
+    let _app = d.launch_bin(
+        std::path::Path::new(&wrapper),
+        &["--demo", "--demo-rate", "120"],
+    );
+    let probe = async {
+        let item = d.tray_item().await;
+        println!("tray item registered: {}", item.string("Title").await);
+        let note = d
+            .until("a notification", |r| r.notes.first().cloned())
+            .await;
+        println!("notification: {} — {}", note.summary, note.body);
+    };
+    if tokio::time::timeout(Duration::from_secs(90), probe)
+        .await
+        .is_err()
+    {
+        eprintln!(
+            "no tray item or notification within 90 s; app log:\n{}",
+            d.app_log()
+        );
+        std::process::exit(1);
+    }
+}
