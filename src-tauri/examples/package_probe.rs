@@ -20,13 +20,18 @@ async fn main() {
         std::process::exit(2);
     };
     let mut d = Desktop::start(true).await;
+    let t0 = std::time::Instant::now();
     let _app = d.launch_bin(
         std::path::Path::new(&wrapper),
         &["--demo", "--demo-rate", "120"],
     );
     let probe = async {
         let item = d.tray_item().await;
-        println!("tray item registered: {}", item.string("Title").await);
+        println!(
+            "tray item registered: {} ({} ms after launch)",
+            item.string("Title").await,
+            t0.elapsed().as_millis()
+        );
         let note = d
             .until("a notification", |r| r.notes.first().cloned())
             .await;
