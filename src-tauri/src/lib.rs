@@ -52,11 +52,13 @@ pub enum Cmd {
 
 /// Start the app; returns the process exit code.
 pub fn run() -> i32 {
+    // The arguments first: `--version`, `--help` and a bad flag exit
+    // before any log directory is made.
+    let args = cli::parse();
     let (_log_guard, log_problem) = logging::init(cli::log_dir().as_deref());
     if let Some(p) = log_problem {
         warn!("{p}; logging to stderr only");
     }
-    let args = cli::parse();
     let app = tauri::Builder::default()
         // First: a second launch hands over to this one and exits.
         .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {

@@ -752,9 +752,12 @@ async fn ntfy_and_gotify_messages_from_sleep_an_outage_and_a_closed_app_each_arr
 
 #[test]
 fn chime_prints_its_version_and_a_man_page_without_a_desktop() {
+    let state = std::env::temp_dir().join(format!("chime-version-state-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&state);
     let run = |arg: &str| {
         let out = std::process::Command::new(Desktop::app_bin())
             .arg(arg)
+            .env("XDG_STATE_HOME", &state)
             .env_remove("DISPLAY")
             .env_remove("WAYLAND_DISPLAY")
             .output()
@@ -770,4 +773,8 @@ fn chime_prints_its_version_and_a_man_page_without_a_desktop() {
     for want in [".TH chime 1", "\\-\\-server", "\\-\\-demo", "\\-\\-hidden"] {
         assert!(man.contains(want), "{want} in the man page");
     }
+    assert!(
+        !state.exists(),
+        "--version and the man page make no log directory"
+    );
 }
