@@ -115,6 +115,12 @@ impl SecretStore {
 
     /// Save `secret` for `account`; returns where it went.
     pub fn set(&mut self, account: &str, secret: &Secret) -> Result<Where, String> {
+        // A save is the user's: a keyring seen down is asked again even
+        // within the retry interval (which only spares the lookups of a
+        // start-up), so one that just came up takes the secret.
+        if self.keyring_down {
+            self.down_at = None;
+        }
         self.retry_keyring();
         if !self.keyring_down {
             match keyring::Entry::new(SERVICE, account)

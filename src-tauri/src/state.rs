@@ -324,7 +324,12 @@ impl Shared {
         let _ = tokio::task::spawn_blocking(move || {
             let mut store = lock(&store);
             for id in &ids {
-                for method in [AuthMethod::Token, AuthMethod::Cookie, AuthMethod::Query] {
+                for method in [
+                    AuthMethod::Token,
+                    AuthMethod::Cookie,
+                    AuthMethod::Query,
+                    AuthMethod::Basic,
+                ] {
                     store.forget(&account(method, id));
                 }
             }

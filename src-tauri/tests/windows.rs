@@ -384,10 +384,11 @@ async fn a_keyring_that_comes_up_after_chime_is_used_once_it_answers() {
     )
     .await;
     save().await;
+    // ("No system keyring answered" names it too: the whole sentence.)
     s.until("the keyring to be named", || async {
         s.text("#secret-storage")
             .await
-            .contains("system keyring")
+            .contains("kept in the system keyring")
             .then_some(())
     })
     .await;
