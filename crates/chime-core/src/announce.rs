@@ -303,9 +303,6 @@ impl Announcer {
                         Some(m) => Some(message_text(&actor, &b.last_title, m)),
                         None => (b.count == 1).then(|| single_text(kind, &actor, &b.last_title)),
                     };
-                    if b.count > 1 && e.message.is_none() {
-                        b.single = None;
-                    }
                 }
                 NewItem::Bump { by, .. } => {
                     b.count = b.count.saturating_add(*by);

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::{Effects, Endpoint, Session};
 use crate::announce::sanitize;
-use crate::inbox::{Inbox, NewItem};
+use crate::inbox::Inbox;
 use crate::profile::{Auth, ServerProfile};
 use crate::protocol::{Dialect, Event, Kind, Message, Target, MAX_WIRE_INT};
 use crate::supervisor::{Fetched, Output};
@@ -178,18 +178,6 @@ impl Gotify {
         }
     }
 
-    fn announce(&mut self, events: Vec<Event>, inbox: &mut Inbox, fx: &mut Effects) {
-        let fresh: Vec<NewItem> = events
-            .into_iter()
-            .filter_map(|e| inbox.apply_message(e))
-            .map(NewItem::Event)
-            .collect();
-        if !fresh.is_empty() {
-            fx.items(fresh);
-            fx.outputs.push(Output::Counts(inbox.unread()));
-        }
-    }
-
     fn on_messages(&mut self, body: &str, inbox: &mut Inbox, fx: &mut Effects) {
         let Some(sync) = self.sync.as_mut() else {
             return;
@@ -248,7 +236,7 @@ impl Gotify {
         // ids.
         found.retain(|e| !e.message.as_ref().is_some_and(|m| inbox.has_seen(&m.id)));
         let top = found.last().map(message_id).unwrap_or(0);
-        self.announce(found, inbox, fx);
+        super::announce_messages(found, inbox, fx);
         // "0": synced with a server that had nothing yet, so the next
         // link announces everything it finds.
         let cursor = Self::cursor(inbox).unwrap_or(0).max(top).max(self.live_max);
@@ -353,19 +341,12 @@ impl Session for Gotify {
     }
 
     fn on_text(&mut self, text: &str, inbox: &mut Inbox, fx: &mut Effects) {
-        let value: Value = match serde_json::from_str(text) {
-            Ok(v @ Value::Object(_)) => v,
-            _ => {
-                fx.notice(format!(
-                    "ignored a malformed message from the server ({})",
-                    sanitize(text, 60)
-                ));
-                return;
-            }
+        let Some(value) = super::json_object(text, fx) else {
+            return;
         };
         match parse_message(&value, &self.apps) {
             Ok((id, event)) => {
-                self.announce(vec![event], inbox, fx);
+                super::announce_messages(vec![event], inbox, fx);
                 if self.sync.is_some() {
                     self.live_max = self.live_max.max(id);
                 } else if Self::cursor(inbox).is_none_or(|c| id > c) {
@@ -391,6 +372,7 @@ impl Session for Gotify {
 mod tests {
     use super::*;
     use crate::inbox::InboxState;
+    use crate::inbox::NewItem;
 
     fn m(id: u64, prio: u64) -> String {
         format!(

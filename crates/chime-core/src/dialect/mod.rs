@@ -106,7 +106,7 @@ pub fn open(dialect: Dialect) -> Box<dyn Session> {
         Dialect::Seed => Box::new(seed::Seed::default()),
         Dialect::Native => Box::new(native::Native::default()),
         Dialect::Auto => Box::new(auto::Auto::default()),
-        Dialect::Ntfy => Box::new(ntfy::Ntfy::default()),
+        Dialect::Ntfy => Box::new(ntfy::Ntfy),
         Dialect::Gotify => Box::new(gotify::Gotify::default()),
     }
 }
@@ -215,6 +215,39 @@ pub(crate) fn dialect_of(msg: &ServerMsg) -> Option<Dialect> {
         ServerMsg::SeedSnapshot(_) => Some(Dialect::Seed),
         ServerMsg::Unknown { .. } | ServerMsg::Error { .. } => None,
         _ => Some(Dialect::Native),
+    }
+}
+
+/// A text frame that must be one JSON object (the push services' frames),
+/// or `None` after the notice every dialect gives for a malformed frame.
+pub(crate) fn json_object(text: &str, fx: &mut Effects) -> Option<serde_json::Value> {
+    match serde_json::from_str(text) {
+        Ok(v @ serde_json::Value::Object(_)) => Some(v),
+        _ => {
+            fx.notice(format!(
+                "ignored a malformed message from the server ({})",
+                crate::announce::sanitize(text, 60)
+            ));
+            None
+        }
+    }
+}
+
+/// Push-service messages: the ones not seen before become items, and the
+/// badge (counted here) is told.
+pub(crate) fn announce_messages(
+    events: Vec<crate::protocol::Event>,
+    inbox: &mut Inbox,
+    fx: &mut Effects,
+) {
+    let fresh: Vec<NewItem> = events
+        .into_iter()
+        .filter_map(|e| inbox.apply_message(e))
+        .map(NewItem::Event)
+        .collect();
+    if !fresh.is_empty() {
+        fx.items(fresh);
+        fx.outputs.push(Output::Counts(inbox.unread()));
     }
 }
 

@@ -12,15 +12,13 @@ use serde_json::Value;
 
 use super::{Effects, Endpoint, Session};
 use crate::announce::sanitize;
-use crate::inbox::{Inbox, NewItem};
+use crate::inbox::Inbox;
 use crate::profile::{Auth, ServerProfile};
 use crate::protocol::{Dialect, Event, Kind, Link, Message, Target, MAX_WIRE_INT};
 use crate::supervisor::Output;
 
 #[derive(Debug, Default)]
-pub struct Ntfy {
-    counts_told: bool,
-}
+pub struct Ntfy;
 
 /// What the driver dials: `wss://HOST/<topics>/ws?since=<id>`, from what a
 /// user pastes (`https://ntfy.sh/a,b`, `ntfy.sh/a`, `…/a/ws`, `…/a/json`).
@@ -188,13 +186,6 @@ pub fn parse_message(v: &Value) -> Result<Event, &'static str> {
     })
 }
 
-impl Ntfy {
-    fn tell_counts(&mut self, inbox: &Inbox, fx: &mut Effects) {
-        self.counts_told = true;
-        fx.outputs.push(Output::Counts(inbox.unread()));
-    }
-}
-
 impl Session for Ntfy {
     fn dialect(&self) -> Option<Dialect> {
         Some(Dialect::Ntfy)
@@ -202,19 +193,12 @@ impl Session for Ntfy {
 
     fn on_open(&mut self, inbox: &mut Inbox, fx: &mut Effects) {
         inbox.use_local_counts();
-        self.tell_counts(inbox, fx);
+        fx.outputs.push(Output::Counts(inbox.unread()));
     }
 
     fn on_text(&mut self, text: &str, inbox: &mut Inbox, fx: &mut Effects) {
-        let value: Value = match serde_json::from_str(text) {
-            Ok(v @ Value::Object(_)) => v,
-            _ => {
-                fx.notice(format!(
-                    "ignored a malformed message from the server ({})",
-                    sanitize(text, 60)
-                ));
-                return;
-            }
+        let Some(value) = super::json_object(text, fx) else {
+            return;
         };
         // `open` names the topics; `keepalive` only exists on the HTTP
         // streams; `poll_request` is for clients that cannot hold a
@@ -230,10 +214,7 @@ impl Session for Ntfy {
                     .as_ref()
                     .map(|m| m.id.clone())
                     .unwrap_or_default();
-                if let Some(event) = inbox.apply_message(event) {
-                    fx.items(vec![NewItem::Event(event)]);
-                    self.tell_counts(inbox, fx);
-                }
+                super::announce_messages(vec![event], inbox, fx);
                 inbox.set_cursor(id);
             }
             Err(problem) => fx.notice(format!("ignored a malformed ntfy message ({problem})")),
@@ -255,6 +236,7 @@ impl Session for Ntfy {
 mod tests {
     use super::*;
     use crate::inbox::InboxState;
+    use crate::inbox::NewItem;
 
     fn msg(id: &str, extra: &str) -> String {
         format!(
@@ -309,7 +291,7 @@ mod tests {
 
     #[test]
     fn messages_are_parsed_with_their_links_and_repeats_are_dropped() {
-        let mut s = Ntfy::default();
+        let mut s = Ntfy;
         let mut inbox = Inbox::default();
         let mut fx = Effects::default();
         s.on_open(&mut inbox, &mut fx);
@@ -360,7 +342,7 @@ mod tests {
 
     #[test]
     fn out_of_range_and_malformed_messages_are_noticed_and_skipped() {
-        let mut s = Ntfy::default();
+        let mut s = Ntfy;
         let mut inbox = Inbox::default();
         let mut fx = Effects::default();
         for text in [
