@@ -124,13 +124,26 @@ async fn pump(
 }
 
 /// A listener with a restart handle on the same port.
-struct Listening {
+pub struct Served {
     addr: SocketAddr,
     task: Option<JoinHandle<()>>,
+    life: Arc<Life>,
+    router: Router,
 }
 
-impl Listening {
-    async fn start(router: Router, addr: Option<SocketAddr>) -> Listening {
+impl Served {
+    async fn start(life: Arc<Life>, router: Router) -> Served {
+        let (addr, task) = Served::listen(router.clone(), None).await;
+        Served {
+            addr,
+            task: Some(task),
+            life,
+            router,
+        }
+    }
+
+    /// Serve `router` on `addr` (else a free port); (address, task).
+    async fn listen(router: Router, addr: Option<SocketAddr>) -> (SocketAddr, JoinHandle<()>) {
         let listener = match addr {
             None => TcpListener::bind("127.0.0.1:0").await.expect("bind"),
             Some(a) => {
@@ -150,18 +163,72 @@ impl Listening {
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
-        Listening {
-            addr,
-            task: Some(task),
-        }
+        (addr, task)
     }
 
-    fn kill(&mut self, life: &Life) {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The interval of the WebSocket Pings sockets opened from now get.
+    pub fn ping_every(&self, every: Duration) {
+        *self
+            .life
+            .ping_every
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = every;
+    }
+
+    /// A raw text frame to every socket.
+    pub fn send_raw(&self, text: &str) {
+        let _ = self.life.raw.send(text.to_owned());
+    }
+
+    /// WebSocket connections accepted since start.
+    pub fn connections_total(&self) -> u64 {
+        self.life
+            .connections
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Crash: sockets drop, the port closes; what the server keeps (the
+    /// cache, the database) survives.
+    pub fn kill(&mut self) {
         if let Some(t) = self.task.take() {
             t.abort();
         }
-        life.generation.send_modify(|g| *g += 1);
+        self.life.generation.send_modify(|g| *g += 1);
     }
+
+    /// Listen again on the same port.
+    pub async fn restart(&mut self) {
+        self.kill();
+        let (_, task) = Served::listen(self.router.clone(), Some(self.addr)).await;
+        self.task = Some(task);
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// What both servers have in common, reached through either.
+macro_rules! served {
+    ($server:ty) => {
+        impl std::ops::Deref for $server {
+            type Target = Served;
+            fn deref(&self) -> &Served {
+                &self.served
+            }
+        }
+        impl std::ops::DerefMut for $server {
+            fn deref_mut(&mut self) -> &mut Served {
+                &mut self.served
+            }
+        }
+    };
 }
 
 fn unauthorized() -> Response {
@@ -188,8 +255,10 @@ struct NtfyState {
 /// An ntfy server (see the module docs).
 pub struct NtfyServer {
     state: Arc<NtfyState>,
-    listening: Listening,
+    served: Served,
 }
+
+served!(NtfyServer);
 
 fn ntfy_router(state: Arc<NtfyState>) -> Router {
     Router::new()
@@ -308,17 +377,13 @@ impl NtfyServer {
             next_id: 1.into(),
             sinces: Mutex::new(Vec::new()),
         });
-        let listening = Listening::start(ntfy_router(state.clone()), None).await;
-        NtfyServer { state, listening }
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.listening.addr
+        let served = Served::start(state.life.clone(), ntfy_router(state.clone())).await;
+        NtfyServer { state, served }
     }
 
     /// What a user pastes: `http://127.0.0.1:PORT/<topics>`.
     pub fn url(&self, topics: &str) -> String {
-        format!("http://{}/{topics}", self.listening.addr)
+        format!("http://{}/{topics}", self.served.addr)
     }
 
     /// Only these `Authorization` values may subscribe.
@@ -328,15 +393,6 @@ impl NtfyServer {
             .accepted
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = accepted.iter().map(|s| s.to_string()).collect();
-    }
-
-    pub fn ping_every(&self, every: Duration) {
-        *self
-            .state
-            .life
-            .ping_every
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = every;
     }
 
     /// Publish `fields` (`message`, `title`, `priority`, `tags`, `click`,
@@ -383,11 +439,6 @@ impl NtfyServer {
             .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// A raw text frame to every subscriber.
-    pub fn send_raw(&self, text: &str) {
-        let _ = self.state.life.raw.send(text.to_owned());
-    }
-
     /// The `since` each subscription asked for, in order.
     pub fn sinces(&self) -> Vec<Option<String>> {
         self.state
@@ -395,30 +446,6 @@ impl NtfyServer {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
-    }
-
-    pub fn connections_total(&self) -> u64 {
-        self.state
-            .life
-            .connections
-            .load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Crash: sockets drop, the port closes; the cache survives.
-    pub fn kill(&mut self) {
-        self.listening.kill(&self.state.life);
-    }
-
-    pub async fn restart(&mut self) {
-        self.kill();
-        self.listening =
-            Listening::start(ntfy_router(self.state.clone()), Some(self.listening.addr)).await;
-    }
-}
-
-impl Drop for NtfyServer {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 
@@ -441,8 +468,10 @@ struct GotifyState {
 /// A Gotify server (see the module docs).
 pub struct GotifyServer {
     state: Arc<GotifyState>,
-    listening: Listening,
+    served: Served,
 }
+
+served!(GotifyServer);
 
 fn gotify_router(state: Arc<GotifyState>) -> Router {
     Router::new()
@@ -589,22 +618,13 @@ impl GotifyServer {
             lists: watch::channel(0).0,
             deleted: watch::channel(Vec::new()).0,
         });
-        let listening = Listening::start(gotify_router(state.clone()), None).await;
-        GotifyServer { state, listening }
+        let served = Served::start(state.life.clone(), gotify_router(state.clone())).await;
+        GotifyServer { state, served }
     }
 
     /// What a user pastes: the base URL.
     pub fn url(&self) -> String {
-        format!("http://{}", self.listening.addr)
-    }
-
-    pub fn ping_every(&self, every: Duration) {
-        *self
-            .state
-            .life
-            .ping_every
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = every;
+        format!("http://{}", self.served.addr)
     }
 
     /// Publish a message as application `appid` would (`POST /message`);
@@ -636,10 +656,6 @@ impl GotifyServer {
         id
     }
 
-    pub fn send_raw(&self, text: &str) {
-        let _ = self.state.life.raw.send(text.to_owned());
-    }
-
     pub fn list_requests(&self) -> u64 {
         *self.state.lists.borrow()
     }
@@ -666,28 +682,5 @@ impl GotifyServer {
         )
         .await
         .expect("the server lives");
-    }
-
-    pub fn connections_total(&self) -> u64 {
-        self.state
-            .life
-            .connections
-            .load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    pub fn kill(&mut self) {
-        self.listening.kill(&self.state.life);
-    }
-
-    pub async fn restart(&mut self) {
-        self.kill();
-        self.listening =
-            Listening::start(gotify_router(self.state.clone()), Some(self.listening.addr)).await;
-    }
-}
-
-impl Drop for GotifyServer {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
