@@ -3,7 +3,10 @@
 //! notification server (the test desktop of `tests/desktop`), then runs
 //! `WRAPPER --demo` — for the package check, a script that runs
 //! `/usr/bin/chime` inside the clean Debian root — and waits for its tray
-//! item and its first notification. Exit 0 and one line each, or 1.
+//! item and its first notification. Start at login is on in its settings:
+//! the XDG autostart entry it writes must start `/usr/bin/chime --hidden`
+//! (`PROGRAM`, the second argument, when given). Exit 0 and one line
+//! each, or 1.
 //! Used by `scripts/package-check`.
 
 #[path = "../tests/desktop/mod.rs"]
@@ -16,10 +19,24 @@ use desktop::Desktop;
 #[tokio::main]
 async fn main() {
     let Some(wrapper) = std::env::args().nth(1) else {
-        eprintln!("usage: package_probe WRAPPER");
+        eprintln!("usage: package_probe WRAPPER [PROGRAM]");
         std::process::exit(2);
     };
+    let program = std::env::args()
+        .nth(2)
+        .unwrap_or_else(|| "/usr/bin/chime".into());
     let mut d = Desktop::start(true).await;
+    let config = d.config_home().join("chime");
+    std::fs::create_dir_all(&config).expect("config dir");
+    std::fs::write(
+        config.join("settings.json"),
+        r#"{"schema":2,"start_at_login":true}"#,
+    )
+    .expect("settings");
+    let entry_path = d
+        .config_home()
+        .join("autostart")
+        .join(chime_core::autostart::FILE_NAME);
     let t0 = std::time::Instant::now();
     let _app = d.launch_bin(
         std::path::Path::new(&wrapper),
@@ -36,6 +53,15 @@ async fn main() {
             .until("a notification", |r| r.notes.first().cloned())
             .await;
         println!("notification: {} — {}", note.summary, note.body);
+        // Written at start-up, before the first link: there by now.
+        let entry = std::fs::read_to_string(&entry_path).unwrap_or_default();
+        let exec = entry.lines().find(|l| l.starts_with("Exec="));
+        let args = chime_core::autostart::exec_args(&entry);
+        if args != Some(vec![program.clone(), "--hidden".into()]) {
+            eprintln!("the autostart entry does not start {program} --hidden:\n{entry}");
+            std::process::exit(1);
+        }
+        println!("autostart entry: {}", exec.unwrap_or_default());
     };
     if tokio::time::timeout(Duration::from_secs(90), probe)
         .await

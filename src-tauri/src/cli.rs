@@ -135,6 +135,12 @@ fn xdg(var: &str, fallback: &str) -> Option<PathBuf> {
         .or_else(|| home().map(|h| h.join(fallback)))
 }
 
+/// Where XDG autostart entries live.
+#[cfg(target_os = "linux")]
+pub fn autostart_dir() -> Option<PathBuf> {
+    xdg("XDG_CONFIG_HOME", ".config").map(|p| p.join("autostart"))
+}
+
 /// Settings and the fallback secret file.
 pub fn config_dir() -> Option<PathBuf> {
     if cfg!(target_os = "linux") {

@@ -40,12 +40,10 @@ pub enum Cmd {
     Toast(ToastEvent),
     /// The OS woke up, or the network changed.
     Os(chime_core::Command),
-    /// The inbox window opened a row.
     /// A row of the inbox, and which of its links (none: its page).
     OpenItem(i64, Option<usize>),
     /// Mark read: of one source (by store id) or all, one kind or all.
     MarkRead(Option<String>, Option<Kind>),
-    /// Settings were saved.
     /// Settings were saved, with every source's secret.
     Reconfigure(Box<Settings>, Vec<Option<Secret>>),
 }
@@ -59,30 +57,9 @@ pub fn run() -> i32 {
     if let Some(p) = log_problem {
         warn!("{p}; logging to stderr only");
     }
-    let app = tauri::Builder::default()
-        // First: a second launch hands over to this one and exits.
-        .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
-            // The second launch's own flags say which window (`--open
-            // settings`); without one, the inbox.
-            let again = cli::Args::try_parse_from(&argv).ok();
-            if let Some(link) = again.as_ref().and_then(|a| a.link.clone()) {
-                info!("Chime was started again with a link");
-                propose_source(app, &link);
-                return;
-            }
-            let window = match again.and_then(|a| a.open).as_deref() {
-                Some(windows::SETTINGS) => windows::SETTINGS,
-                _ => windows::INBOX,
-            };
-            info!("Chime was started again: opening the {window} window");
-            windows::open(app, window);
-        }))
-        .plugin(
-            tauri_plugin_autostart::Builder::new()
-                .arg("--hidden")
-                .app_name("Chime")
-                .build(),
-        )
+    // First: a second launch hands over to this one and exits.
+    let app = tauri::Builder::default().plugin(tauri_plugin_single_instance::init(started_again));
+    let app = with_autostart(app)
         .plugin(tauri_plugin_opener::init())
         .invoke_handler(tauri::generate_handler![
             commands::inbox_list,
@@ -141,7 +118,40 @@ fn propose_source(app: &AppHandle, link: &str) {
     windows::open(app, windows::SETTINGS);
 }
 
+/// Chime was started again: the second launch's own flags say which
+/// window (`--open settings`), or which link to add; without one, the
+/// inbox.
+fn started_again(app: &AppHandle, argv: Vec<String>, _cwd: String) {
+    let again = cli::Args::try_parse_from(&argv).ok();
+    if let Some(link) = again.as_ref().and_then(|a| a.link.clone()) {
+        info!("Chime was started again with a link");
+        propose_source(app, &link);
+        return;
+    }
+    let window = match again.and_then(|a| a.open).as_deref() {
+        Some(windows::SETTINGS) => windows::SETTINGS,
+        _ => windows::INBOX,
+    };
+    info!("Chime was started again: opening the {window} window");
+    windows::open(app, window);
+}
+
+/// Start at login outside Linux: the autostart plugin. (On Linux Chime
+/// writes its XDG entry itself: the plugin leaves the path unquoted and
+/// keeps a replaced program's " (deleted)".)
+fn with_autostart(builder: tauri::Builder<tauri::Wry>) -> tauri::Builder<tauri::Wry> {
+    #[cfg(not(target_os = "linux"))]
+    let builder = builder.plugin(
+        tauri_plugin_autostart::Builder::new()
+            .args(chime_core::autostart::ARGS)
+            .app_name("Chime")
+            .build(),
+    );
+    builder
+}
+
 /// Turn start-at-login on or off (the entry starts Chime with `--hidden`).
+#[cfg(not(target_os = "linux"))]
 pub(crate) fn set_autostart(app: &AppHandle, on: bool) -> Result<(), String> {
     use tauri_plugin_autostart::ManagerExt;
     let launcher = app.autolaunch();
@@ -151,6 +161,33 @@ pub(crate) fn set_autostart(app: &AppHandle, on: bool) -> Result<(), String> {
         (false, true) => launcher.disable().map_err(|e| e.to_string()),
         _ => Ok(()),
     }
+}
+
+/// Turn start-at-login on or off: `$XDG_CONFIG_HOME/autostart/Chime.desktop`
+/// starting this program (its path quoted) with `--hidden`; an entry that
+/// already starts an existing Chime hidden stays, any other (a moved
+/// program, an unquoted path, a replaced program's " (deleted)") is
+/// written anew; removed when off.
+#[cfg(target_os = "linux")]
+pub(crate) fn set_autostart(_app: &AppHandle, on: bool) -> Result<(), String> {
+    use chime_core::autostart;
+    let path = cli::autostart_dir()
+        .ok_or("no home directory")?
+        .join(autostart::FILE_NAME);
+    if !on {
+        return match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.to_string()),
+            _ => Ok(()),
+        };
+    }
+    if std::fs::read_to_string(&path)
+        .is_ok_and(|old| autostart::is_current(&old, std::path::Path::exists))
+    {
+        return Ok(());
+    }
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let text = autostart::entry(&autostart::program_path(&exe)).map_err(|e| e.to_string())?;
+    chime_core::settings::write_atomic(&path, text.as_bytes(), 0o644).map_err(|e| e.to_string())
 }
 
 /// Everything loaded from disk at start, and what went wrong doing it. No
@@ -293,6 +330,13 @@ fn setup(app: AppHandle, args: cli::Args) {
         file: startup.file,
         secrets: Arc::new(Mutex::new(startup.secrets)),
     });
+    // Start at login is on: its entry must start a Chime that exists
+    // (an upgrade or a move may have left it stale).
+    if settings.start_at_login {
+        if let Err(e) = set_autostart(&app, true) {
+            warn!("start at login: {e}");
+        }
+    }
     let from_flags = !args.server.is_empty() || args.demo;
     // WebDriver sessions need a window from the start.
     let automation = std::env::var("TAURI_WEBVIEW_AUTOMATION").is_ok_and(|v| v == "true");

@@ -601,7 +601,7 @@ async fn two_accounts_on_one_server_arrive_and_resume_each_on_its_own() {
     let app = d.launch(&args);
     let item = d.tray_item().await;
     d.poll("both accounts connected", || async {
-        (server.connections() == 2).then_some(())
+        (server.connections_total() == 2).then_some(())
     })
     .await;
     // Bob's numbers start at 1 too: the same numbers, two accounts.
@@ -777,4 +777,50 @@ fn chime_prints_its_version_and_a_man_page_without_a_desktop() {
         !state.exists(),
         "--version and the man page make no log directory"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_autostart_entry_is_written_anew_at_start_and_a_working_one_is_kept() {
+    let server = TestServer::start(server_config()).await;
+    let mut d = Desktop::start(true).await;
+    let dir = d.config_home().join("chime");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let settings = serde_json::json!({"schema": 2, "start_at_login": true});
+    std::fs::write(dir.join("settings.json"), settings.to_string()).expect("write");
+    let autostart = d.config_home().join("autostart");
+    std::fs::create_dir_all(&autostart).expect("dir");
+    let entry = autostart.join("Chime.desktop");
+    // What the old plugin wrote after an upgrade replaced the program.
+    std::fs::write(
+        &entry,
+        "[Desktop Entry]\nType=Application\nName=Chime\nExec=/usr/bin/chime-gone (deleted) --hidden\n",
+    )
+    .expect("entry");
+    let mut app = launch(&d, &server);
+    d.poll("the link", || async {
+        (server.connections_total() == 1).then_some(())
+    })
+    .await;
+    let program = Desktop::app_bin().canonicalize().expect("app binary");
+    let text = std::fs::read_to_string(&entry).expect("entry");
+    assert_eq!(
+        chime_core::autostart::exec_args(&text),
+        Some(vec![program.display().to_string(), "--hidden".to_owned()]),
+        "{text}"
+    );
+    let item = d.tray_item().await;
+    item.click("Quit Chime").await;
+    d.exited("the app to quit", &mut app).await;
+    d.until_no_app().await;
+
+    // An entry that starts an existing Chime hidden (another build, the
+    // installed one) is not taken over by this one.
+    let other = "[Desktop Entry]\nType=Application\nName=Chime\nExec=/bin/sh --hidden\n";
+    std::fs::write(&entry, other).expect("entry");
+    let _app = launch(&d, &server);
+    d.poll("the second link", || async {
+        (server.connections_total() == 2).then_some(())
+    })
+    .await;
+    assert_eq!(std::fs::read_to_string(&entry).expect("entry"), other);
 }

@@ -99,10 +99,13 @@ async fn settings_saved_in_the_window_survive_a_restart() {
         .await
         .contains("readable only by you"));
     // Start at login: an XDG autostart entry that starts Chime hidden.
-    let entry = std::fs::read_to_string(d.dir.join("home/.config/autostart/Chime.desktop"))
+    let entry = std::fs::read_to_string(d.config_home().join("autostart/Chime.desktop"))
         .expect("autostart entry");
-    assert!(
-        entry.contains("Exec=") && entry.contains("--hidden"),
+    // It starts this very program, its path one argument, with --hidden.
+    let program = Desktop::app_bin().canonicalize().expect("app binary");
+    assert_eq!(
+        chime_core::autostart::exec_args(&entry),
+        Some(vec![program.display().to_string(), "--hidden".to_owned()]),
         "{entry}"
     );
     s.quit().await;

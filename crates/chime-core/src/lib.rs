@@ -12,8 +12,10 @@
 //! * [`store`] — the local inbox and resume state (SQLite).
 //! * [`announce`] — what becomes a toast and when (bursts, outages), and
 //!   the cleaning of untrusted text.
+//! * [`autostart`] — the login entry's text, its path quoted.
 
 pub mod announce;
+pub mod autostart;
 pub mod badge;
 pub mod client;
 pub mod dialect;
