@@ -25,6 +25,19 @@ const URL_HINTS = {
   gotify: ["https://gotify.example.com", "The server's address. Sign in with a client token (Gotify: Clients → Create client)."],
 };
 
+// A secure address (or one the user typed without a scheme for a push
+// service, which Chime reads as https).
+function isSecure() {
+  try {
+    let text = $("url").value.trim();
+    if (PUSH.has($("dialect").value) && !text.includes("://")) text = "https://" + text;
+    const u = new URL(text);
+    return u.protocol === "wss:" || u.protocol === "https:";
+  } catch (_) {
+    return false;
+  }
+}
+
 function needsConsent() {
   try {
     let text = $("url").value.trim();
@@ -38,6 +51,7 @@ function needsConsent() {
 
 function refreshVisibility() {
   $("insecure-box").hidden = !needsConsent() && !$("allow-insecure").checked;
+  $("ca-file-field").hidden = !isSecure() && !$("ca-file").value.trim();
   const auth = $("auth").value;
   $("secret-field").hidden = auth === "none";
   $("query-name-field").hidden = auth !== "query";
@@ -61,7 +75,7 @@ function refreshVisibility() {
 
 // A source as a new settings file has it.
 const NEW_KINDS = { likes: true, dislikes: true, replies: true, messages: true, min_priority: 3 };
-const NEW_SOURCE = { id: "default", name: "", enabled: true, muted: false, kinds: NEW_KINDS, url: "", dialect: "auto", auth: "none", heartbeat_secs: 30, allow_insecure: false, query_name: "token", username: "", delete_on_read: false };
+const NEW_SOURCE = { id: "default", name: "", enabled: true, muted: false, kinds: NEW_KINDS, url: "", dialect: "auto", auth: "none", heartbeat_secs: 30, allow_insecure: false, query_name: "token", username: "", delete_on_read: false, ca_file: "" };
 
 function newId() {
   const used = new Set(sources.map((s) => s.id));
@@ -94,6 +108,7 @@ function loadForm() {
   $("min-priority").value = String(kinds.min_priority);
   $("username").value = src.username || "";
   $("delete-read").checked = !!src.delete_on_read;
+  $("ca-file").value = src.ca_file || "";
   $("url").value = src.url;
   $("dialect").value = src.dialect;
   $("auth").value = src.auth;
@@ -122,6 +137,7 @@ function storeForm() {
     },
     username: $("username").value.trim(),
     delete_on_read: $("delete-read").checked,
+    ca_file: $("ca-file").value.trim(),
     url: $("url").value.trim(),
     dialect: $("dialect").value,
     auth: $("auth").value,
@@ -371,7 +387,7 @@ document.addEventListener("DOMContentLoaded", async () => {
     storeForm();
     renderList();
   });
-  for (const id of ["url", "auth", "dialect", "allow-insecure"]) $(id).addEventListener("input", refreshVisibility);
+  for (const id of ["url", "auth", "dialect", "allow-insecure", "ca-file"]) $(id).addEventListener("input", refreshVisibility);
   document.addEventListener("keydown", (ev) => {
     if ((ev.ctrlKey || ev.metaKey) && ev.key === "s") save(ev);
   });

@@ -180,6 +180,80 @@ async fn test_connection_reports_a_wrong_token_then_success_then_unreachable() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_with_a_private_ca_is_refused_until_its_ca_file_is_given_in_settings() {
+    use chime_e2e::tls::{TestCa, TlsFront};
+    let server = TestServer::start(server_config()).await;
+    let ca = TestCa::new();
+    let front = TlsFront::start(&ca, server.addr).await;
+    let d = Desktop::start(true).await;
+    let ca_file = ca.write_ca(&d.dir);
+    let driver = Driver::start(&d).await;
+    let s = driver.session(&["--open", "settings"]).await;
+    settings_loaded(&s).await;
+    // The field shows for secure addresses only.
+    s.type_into("#url", &server.native_url()).await;
+    let shown = || async {
+        s.exec(
+            "return !document.getElementById('ca-file-field').hidden",
+            json!([]),
+        )
+        .await
+    };
+    assert_eq!(shown().await, json!(false));
+    s.type_into("#url", &front.url("/v1/stream")).await;
+    assert_eq!(shown().await, json!(true));
+    s.select("#auth", "token").await;
+    s.type_into("#secret", TOKEN).await;
+
+    let outcome = |prefix: &'static str| {
+        let s = &s;
+        async move {
+            s.click("#test").await;
+            s.until(prefix, || async {
+                let t = s.text("#test-result").await;
+                t.starts_with(prefix).then_some(t)
+            })
+            .await
+        }
+    };
+    // Without it: refused, and the message says what to do.
+    let refused = outcome("Cannot connect").await;
+    assert!(
+        refused.contains("secure connection failed") && refused.contains("CA file"),
+        "{refused}"
+    );
+    // A file that is not one: the field says so, nothing is saved.
+    s.type_into("#ca-file", "/nonexistent/ca.pem").await;
+    s.click("#save").await;
+    let why = s
+        .until("the CA file error", || async {
+            let t = s.text("[data-error='source.ca_file']").await;
+            (!t.is_empty()).then_some(t)
+        })
+        .await;
+    assert!(why.contains("cannot use this file"), "{why}");
+    assert!(!d.config_home().join("chime/settings.json").exists());
+    // The CA: trusted, tested, saved, connected.
+    s.type_into("#ca-file", &ca_file.display().to_string())
+        .await;
+    assert_eq!(outcome("Connected").await, "Connected (Chime protocol).");
+    save_and_wait(&s).await;
+    s.until("the app to connect over TLS", || async {
+        (server.connections() > 0).then_some(())
+    })
+    .await;
+    let saved: Value = serde_json::from_str(
+        &std::fs::read_to_string(d.config_home().join("chime/settings.json")).expect("settings"),
+    )
+    .expect("json");
+    assert_eq!(
+        saved["sources"][0]["ca_file"],
+        json!(ca_file.display().to_string())
+    );
+    s.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_inbox_shows_published_items_as_text_and_opens_them() {
     let server = TestServer::start(server_config()).await;
     let d = Desktop::start(true).await;

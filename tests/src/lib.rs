@@ -3,6 +3,7 @@
 //! private Redis, and helpers that wait for events with a deadline.
 
 pub mod push;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -627,6 +627,11 @@ impl GotifyServer {
         format!("http://{}", self.served.addr)
     }
 
+    /// Where it listens (for a front such as TLS).
+    pub fn addr(&self) -> SocketAddr {
+        self.served.addr
+    }
+
     /// Publish a message as application `appid` would (`POST /message`);
     /// returns its id. While the server is down it goes to the database
     /// only (no stream is open).

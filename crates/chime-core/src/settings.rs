@@ -269,6 +269,9 @@ pub struct ServerSettings {
     /// Gotify: reading a message here deletes it on the server (off: read
     /// state is Chime's own).
     pub delete_on_read: bool,
+    /// A PEM file of CA certificates trusted for this server besides the
+    /// system's (a self-signed or company certificate); empty: none.
+    pub ca_file: String,
 }
 
 impl Default for ServerSettings {
@@ -282,6 +285,7 @@ impl Default for ServerSettings {
             query_name: "token".into(),
             username: String::new(),
             delete_on_read: false,
+            ca_file: String::new(),
         }
     }
 }
@@ -482,6 +486,9 @@ impl ServerSettings {
                 "enter the user name (without ':')",
             ));
         }
+        if let Some(problem) = s.ca_file_problem() {
+            errors.push(field(format!("{at}ca_file"), problem));
+        }
         if s.auth == AuthMethod::Query && !valid_param_name(&s.query_name) {
             errors.push(field(
                 format!("{at}query_name"),
@@ -516,6 +523,7 @@ impl ServerSettings {
             },
             (_, None) => return Err("no saved secret for this server: enter it in Settings".into()),
         };
+        profile.extra_ca = s.ca_path();
         profile.validate().map_err(|e| e.to_string())?;
         let mut secs = s
             .heartbeat_secs
@@ -535,6 +543,29 @@ impl ServerSettings {
             ..Config::default()
         };
         Ok(Some((profile, config)))
+    }
+}
+
+impl ServerSettings {
+    /// The CA file, when one is set.
+    pub fn ca_path(&self) -> Option<std::path::PathBuf> {
+        let path = self.ca_file.trim();
+        (!path.is_empty()).then(|| std::path::PathBuf::from(path))
+    }
+
+    /// Why the CA file cannot be used: not an absolute path, unreadable,
+    /// or without a certificate (read as the link will read it).
+    fn ca_file_problem(&self) -> Option<String> {
+        let path = self.ca_path()?;
+        if !path.is_absolute() {
+            return Some("the full path of a PEM file, e.g. /etc/ssl/my-ca.pem".into());
+        }
+        match crate::client::tls_config(Some(&path)) {
+            Err(crate::ClientError::CaFile { problem, .. }) => {
+                Some(format!("cannot use this file: {problem}"))
+            }
+            _ => None,
+        }
     }
 }
 
@@ -1160,6 +1191,36 @@ mod tests {
         s.quiet_hours.from = "25:00".into();
         let fields: Vec<_> = s.validate().into_iter().map(|e| e.field).collect();
         assert_eq!(fields, ["sources.0.heartbeat_secs", "quiet_hours.from"]);
+    }
+
+    #[test]
+    fn a_ca_file_must_be_a_full_path_to_a_readable_pem_file() {
+        let dir = temp_dir("ca-file");
+        let not_pem = dir.join("notes.txt");
+        std::fs::write(&not_pem, "hello").expect("write");
+        let mut s = Settings::default();
+        s.first_mut().server.url = "wss://chime.example.com/v1/stream".into();
+        for (path, says) in [
+            ("ca.pem".to_owned(), "full path"),
+            (dir.join("missing.pem").display().to_string(), "cannot use"),
+            (not_pem.display().to_string(), "no PEM certificates"),
+        ] {
+            s.first_mut().server.ca_file = path.clone();
+            let errors = s.validate();
+            assert_eq!(errors.len(), 1, "{path}: {errors:?}");
+            assert_eq!(errors[0].field, "sources.0.ca_file");
+            assert!(errors[0].message.contains(says), "{path}: {errors:?}");
+        }
+        // Blank is none.
+        s.first_mut().server.ca_file = "  ".into();
+        assert!(s.validate().is_empty());
+        let (profile, _) = s
+            .first_mut()
+            .server
+            .profile(None)
+            .expect("ok")
+            .expect("some");
+        assert_eq!(profile.extra_ca, None);
     }
 
     #[test]

@@ -726,7 +726,7 @@ pub(crate) fn classify_dial(error: &DialError) -> (Class, String) {
         ),
         DialError::Tls(e) => (
             Class::Misconfig,
-            format!("secure connection failed: {}", clean(e)),
+            format!("secure connection failed: {}{}", clean(e), tls_hint(e)),
         ),
         DialError::BadRequest(e) => (
             Class::Misconfig,
@@ -779,4 +779,52 @@ fn classify_end(end: &LinkEnd) -> (Class, String) {
 /// characters, bounded (the one sanitizer, [`crate::announce::sanitize`]).
 pub(crate) fn clean(s: &str) -> String {
     crate::announce::sanitize(s, 160)
+}
+
+/// What a user can do about a TLS failure, after rustls' own words.
+fn tls_hint(e: &str) -> &'static str {
+    const HINTS: &[(&str, &str)] = &[
+        (
+            "UnknownIssuer",
+            " (its authority is not trusted here: add the CA to the system's \
+             certificates, or give it as the source's CA file)",
+        ),
+        (
+            "NotValidForName",
+            " (the certificate is for another name than the address)",
+        ),
+        ("Expired", " (the certificate has expired)"),
+        (
+            "NotValidYet",
+            " (the certificate is not valid yet: check the clock)",
+        ),
+        (
+            "corrupt message",
+            " (no TLS at this address: is it ws:// or http://?)",
+        ),
+    ];
+    HINTS
+        .iter()
+        .find(|(key, _)| e.contains(key))
+        .map_or("", |(_, hint)| hint)
+}
+
+#[cfg(test)]
+mod tls_hints {
+    #[test]
+    fn tls_failures_say_what_to_do_and_unknown_ones_add_nothing() {
+        for (rustls_says, hint) in [
+            ("invalid peer certificate: UnknownIssuer", "CA file"),
+            ("invalid peer certificate: NotValidForName", "another name"),
+            ("invalid peer certificate: Expired", "expired"),
+            ("invalid peer certificate: NotValidYet", "clock"),
+            (
+                "received corrupt message of type InvalidContentType",
+                "no TLS",
+            ),
+        ] {
+            assert!(super::tls_hint(rustls_says).contains(hint), "{rustls_says}");
+        }
+        assert_eq!(super::tls_hint("handshake failure"), "");
+    }
 }
