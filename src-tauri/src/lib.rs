@@ -7,6 +7,7 @@ mod commands;
 mod controller;
 mod localtime;
 mod logging;
+mod memory;
 mod notifier;
 mod secret_store;
 mod signals;
@@ -83,14 +84,16 @@ pub fn run() -> i32 {
             return 1;
         }
     };
-    app.run(|_, event| {
+    app.run(|app, event| match event {
         // Closing the last window never quits: Chime lives in the tray.
-        if let RunEvent::ExitRequested {
+        RunEvent::ExitRequested {
             api, code: None, ..
-        } = event
-        {
-            api.prevent_exit();
-        }
+        } => api.prevent_exit(),
+        RunEvent::WindowEvent {
+            event: tauri::WindowEvent::Destroyed,
+            ..
+        } => after_window_closed(app),
+        _ => {}
     });
     0
 }
@@ -134,6 +137,19 @@ fn started_again(app: &AppHandle, argv: Vec<String>, _cwd: String) {
     };
     info!("Chime was started again: opening the {window} window");
     windows::open(app, window);
+}
+
+/// A window was destroyed: when none is left a little later (the list may
+/// still name the closing one now), WebKit's idle processes and pages go
+/// (see [`memory`]).
+fn after_window_closed(app: &AppHandle) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        tokio::time::sleep(memory::AFTER_LAST_WINDOW).await;
+        if app.webview_windows().is_empty() {
+            let _ = tauri::async_runtime::spawn_blocking(memory::after_last_window).await;
+        }
+    });
 }
 
 /// Start at login outside Linux: the autostart plugin. (On Linux Chime
@@ -434,6 +450,15 @@ fn setup(app: AppHandle, args: cli::Args) {
             controller.server = Some((settings.sources.clone(), secrets_used));
         }
         controller.connect(specs, problem);
+        // Start-up has settled: give back what only start-up needed.
+        tauri::async_runtime::spawn(async {
+            tokio::time::sleep(memory::AFTER_START).await;
+            let _ = tauri::async_runtime::spawn_blocking(|| {
+                let advised = memory::trim();
+                info!(advised, "start-up done: returned unused memory");
+            })
+            .await;
+        });
         controller.run(rx).await;
     });
 }
