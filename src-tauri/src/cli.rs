@@ -52,6 +52,9 @@ pub struct Args {
     /// Start in the tray even if Settings say otherwise (used by autostart).
     #[arg(long)]
     pub hidden: bool,
+    /// Internal: run the window host for the tray (see host.rs).
+    #[arg(long, value_name = "WINDOW", hide = true)]
+    pub window_host: Option<String>,
     /// A chime://add?url=…&protocol=…&name=… link (a site's "add to
     /// Chime"): Settings open with that source filled in, to confirm.
     #[arg(value_name = "LINK")]

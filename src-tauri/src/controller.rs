@@ -11,7 +11,7 @@ use chime_core::settings::{NotifySettings, QuietHours, Settings, SourceSettings}
 use chime_core::store::Store;
 use chime_core::supervisor::{ConnState, Output};
 use chime_core::{Client, Command, Counts, InboxState, Kind, NewItem, Secret, ServerProfile};
-use tauri::{AppHandle, Emitter, Manager};
+use tauri::{AppHandle, Manager};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
@@ -520,7 +520,7 @@ impl Controller {
     }
 
     fn inbox_changed(&self) {
-        let _ = self.app.emit(events::INBOX_CHANGED, ());
+        crate::host::emit(&self.app, events::INBOX_CHANGED, ());
     }
 
     /// Tell the windows, if what they show changed (once per batch, like
@@ -641,8 +641,8 @@ impl Controller {
         let now = Instant::now().into_std();
         let (base, n) = parse_id(id);
         match base {
-            ids::OPEN_INBOX => windows::open(&self.app, windows::INBOX),
-            ids::SETTINGS => windows::open(&self.app, windows::SETTINGS),
+            ids::OPEN_INBOX => crate::host::open(&self.app, windows::INBOX),
+            ids::SETTINGS => crate::host::open(&self.app, windows::SETTINGS),
             ids::MARK_ALL_READ => self.mark_read(None, None),
             ids::RECONNECT => self.send_all(Command::ReconnectNow),
             ids::PAUSE_HOUR => self.pause(now, Some(Duration::from_secs(3600))),
@@ -708,7 +708,7 @@ impl Controller {
                 match url.or(site) {
                     Some(url) => open_url(&self.app, &url),
                     // Nothing to open on the web: show what arrived.
-                    None => windows::open(&self.app, windows::INBOX),
+                    None => crate::host::open(&self.app, windows::INBOX),
                 }
                 if let Some(k) = kind_of(slot) {
                     self.mark_read(Some(source), Some(k));

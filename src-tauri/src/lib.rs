@@ -5,6 +5,7 @@
 mod cli;
 mod commands;
 mod controller;
+mod host;
 mod localtime;
 mod logging;
 mod memory;
@@ -13,6 +14,7 @@ mod secret_store;
 mod signals;
 mod state;
 mod tray;
+mod window_host;
 mod windows;
 
 use std::path::PathBuf;
@@ -23,7 +25,7 @@ use chime_core::store::Store;
 use chime_core::supervisor::ConnState;
 use chime_core::{Counts, Kind, Secret, ServerProfile};
 use clap::Parser;
-use tauri::{AppHandle, Emitter, Manager, RunEvent};
+use tauri::{AppHandle, Manager, RunEvent};
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
@@ -58,20 +60,14 @@ pub fn run() -> i32 {
     if let Some(p) = log_problem {
         warn!("{p}; logging to stderr only");
     }
+    if let Some(window) = args.window_host.clone() {
+        return window_host::run(window);
+    }
     // First: a second launch hands over to this one and exits.
     let app = tauri::Builder::default().plugin(tauri_plugin_single_instance::init(started_again));
     let app = with_autostart(app)
         .plugin(tauri_plugin_opener::init())
-        .invoke_handler(tauri::generate_handler![
-            commands::inbox_list,
-            commands::inbox_open,
-            commands::inbox_mark_all_read,
-            commands::status_get,
-            commands::settings_get,
-            commands::settings_save,
-            commands::settings_test,
-            commands::window_close,
-        ])
+        .manage(host::Hosts::default())
         .setup(move |app| {
             setup(app.handle().clone(), args.clone());
             Ok(())
@@ -84,16 +80,14 @@ pub fn run() -> i32 {
             return 1;
         }
     };
-    app.run(|app, event| match event {
-        // Closing the last window never quits: Chime lives in the tray.
-        RunEvent::ExitRequested {
+    app.run(|_, event| {
+        // No window here ever; and Chime lives in the tray.
+        if let RunEvent::ExitRequested {
             api, code: None, ..
-        } => api.prevent_exit(),
-        RunEvent::WindowEvent {
-            event: tauri::WindowEvent::Destroyed,
-            ..
-        } => after_window_closed(app),
-        _ => {}
+        } = event
+        {
+            api.prevent_exit();
+        }
     });
     0
 }
@@ -111,14 +105,14 @@ fn propose_source(app: &AppHandle, link: &str) {
     };
     info!("a link proposes a source; opening Settings to confirm it");
     if let Some(shared) = app.try_state::<Shared>() {
-        if app.get_webview_window(windows::SETTINGS).is_some() {
+        if host::is_open(app, windows::SETTINGS) {
             // The open window takes it now.
-            let _ = app.emit(windows::events::SOURCE_PROPOSED, &source);
+            host::emit(app, windows::events::SOURCE_PROPOSED, &source);
         } else {
             *lock(&shared.proposed) = Some(source);
         }
     }
-    windows::open(app, windows::SETTINGS);
+    host::open(app, windows::SETTINGS);
 }
 
 /// Chime was started again: the second launch's own flags say which
@@ -136,18 +130,17 @@ fn started_again(app: &AppHandle, argv: Vec<String>, _cwd: String) {
         _ => windows::INBOX,
     };
     info!("Chime was started again: opening the {window} window");
-    windows::open(app, window);
+    host::open(app, window);
 }
 
-/// A window was destroyed: when none is left a little later (the list may
-/// still name the closing one now), WebKit's idle processes and pages go
-/// (see [`memory`]).
-fn after_window_closed(app: &AppHandle) {
+/// The window host ended (its last window closed): what the tray process
+/// itself no longer needs goes too, a little later (see [`memory`]).
+pub(crate) fn after_windows_closed(app: &AppHandle) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         tokio::time::sleep(memory::AFTER_LAST_WINDOW).await;
-        if app.webview_windows().is_empty() {
-            let _ = tauri::async_runtime::spawn_blocking(memory::after_last_window).await;
+        if !host::is_open(&app, windows::INBOX) && !host::is_open(&app, windows::SETTINGS) {
+            let _ = tauri::async_runtime::spawn_blocking(memory::trim).await;
         }
     });
 }
@@ -310,7 +303,7 @@ async fn load_secrets(
     .unwrap_or_default();
     let saved = crate::state::saved_ids(&settings_for_state, &found);
     lock(&shared.prefs).saved_secrets = saved.clone();
-    let _ = app.emit(windows::events::SECRET_STATE, saved);
+    host::emit(app, windows::events::SECRET_STATE, saved);
     found
 }
 
@@ -372,7 +365,7 @@ fn setup(app: AppHandle, args: cli::Args) {
         None => None,
     };
     if let Some(w) = first {
-        windows::open(&app, &w);
+        host::open(&app, &w);
     }
     let migrated = startup.migrated_secret;
     let rewrite = startup.rewrite;

@@ -1,32 +1,28 @@
 //! Giving back what a tray-only Chime holds but does not use (Linux).
 //!
-//! Loading WebKit, GTK and the rest maps their files and reads their
-//! symbol and relocation tables once, at start; the pages stay mapped,
-//! and counted as ours, long after. So, once start-up has settled and
-//! again once the last window has closed:
+//! The windows live in their own process (see [`crate::host`]), so the
+//! tray process never runs WebKit; but it links it, and loading WebKit,
+//! GTK and the rest maps their files and reads their symbol and
+//! relocation tables once, at start. Those pages stay mapped, and counted
+//! as ours, long after. So, once start-up has settled and again after the
+//! windows went:
 //! * the clean pages of mapped files that only Chime maps are paged out
 //!   (`MADV_PAGEOUT`: nothing changes for the program — a page it touches
 //!   again is read back — and pages another process shares, GTK's with the
 //!   panel, are left alone);
-//! * freed heap goes back to the system (`malloc_trim`);
-//! * after the last window: WebKit's network process, which WebKitGTK
-//!   keeps running with no web view left (tauri#14626), is ended; WebKit
-//!   starts a new one with the next window.
+//! * freed heap goes back to the system (`malloc_trim`).
 //!
 //! Architecture Invariant: nothing here changes what the program computes;
 //! it only returns memory. Every step is best effort and never fatal.
 
 use std::time::Duration;
 
-use tracing::{debug, info};
+use tracing::debug;
 
 /// After start: the links are up and the tray drawn.
 pub const AFTER_START: Duration = Duration::from_secs(15);
-/// After the last window closed, unless one opens again meanwhile.
+/// After the window host ended, unless a window opens again meanwhile.
 pub const AFTER_LAST_WINDOW: Duration = Duration::from_secs(5);
-
-/// The name (`comm`, 15 bytes) of WebKitGTK's network process.
-const NETWORK_PROCESS: &str = "WebKitNetworkPr";
 
 /// The address ranges of file mappings in a `/proc/PID/maps` text: what
 /// can be paged out and read back (not the kernel's `[vdso]`, `[vvar]`,
@@ -91,46 +87,6 @@ fn page_out_files() -> usize {
 #[cfg(not(target_os = "linux"))]
 fn page_out_files() -> usize {
     0
-}
-
-/// Children of this process named `name` (its direct children only).
-#[cfg(target_os = "linux")]
-fn children_named(name: &str) -> Vec<i32> {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return Vec::new();
-    };
-    let mut found = Vec::new();
-    for task in tasks.flatten() {
-        let text = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-        for pid in text
-            .split_ascii_whitespace()
-            .filter_map(|p| p.parse::<i32>().ok())
-        {
-            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            if comm.trim_end() == name && !found.contains(&pid) {
-                found.push(pid);
-            }
-        }
-    }
-    found
-}
-
-/// No window is open: end WebKit's idle network process, then trim. Not
-/// under WebDriver, whose session ends with the network process.
-pub fn after_last_window() {
-    let automation = std::env::var("TAURI_WEBVIEW_AUTOMATION").is_ok_and(|v| v == "true");
-    #[cfg(target_os = "linux")]
-    for pid in children_named(NETWORK_PROCESS)
-        .into_iter()
-        .filter(|_| !automation)
-    {
-        // SAFETY: a signal to our own child, found by name just now.
-        if unsafe { libc::kill(pid, libc::SIGTERM) } == 0 {
-            info!(pid, "no window open: ended WebKit's network process");
-        }
-    }
-    let advised = trim();
-    debug!(advised, "returned unused memory");
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use chime_core::store::{Row, Store};
 use chime_core::supervisor::ConnState;
 use chime_core::{Counts, Kind, ProbeOutcome, Secret};
 use serde::Serialize;
-use tauri::{AppHandle, Emitter};
+use tauri::AppHandle;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
@@ -41,8 +41,9 @@ impl CmdError {
         }
     }
 
-    pub fn from_tauri(e: tauri::Error) -> CmdError {
-        CmdError::new("window", e.to_string())
+    /// A call the tray cannot read (from a host of another version).
+    pub fn bad_call(message: impl Into<String>) -> CmdError {
+        CmdError::new("call", message)
     }
 
     fn invalid(fields: Vec<FieldError>) -> CmdError {
@@ -174,7 +175,7 @@ impl Shared {
             }
             *current = status.clone();
         }
-        let _ = app.emit(events::STATUS_CHANGED, status);
+        crate::host::emit(app, events::STATUS_CHANGED, status);
     }
 
     pub fn settings_view(&self) -> SettingsView {

@@ -726,3 +726,111 @@ async fn ntfy_and_gotify_beside_a_site_toast_by_priority_with_their_buttons_and_
     wait_badge(&d, &item, Some("1")).await;
     wait_label(&d, &item, "1 new like").await;
 }
+
+/// The direct children of `pid`, with their command lines.
+fn children(pid: u32) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        let text = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        for child in text.split_ascii_whitespace().filter_map(|c| c.parse().ok()) {
+            let cmd = std::fs::read(format!("/proc/{child}/cmdline")).unwrap_or_default();
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            out.push((child, cmd));
+        }
+    }
+    out
+}
+
+/// Whether `pid` still runs (a zombie does not).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
+}
+
+fn xdotool(d: &Desktop, args: &[&str]) -> String {
+    let out = std::process::Command::new("xdotool")
+        .args(args)
+        .env("DISPLAY", &d.display)
+        .output()
+        .expect("xdotool (scripts/setup installs it)");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_live_in_a_host_process_that_takes_webkit_with_it_when_the_last_one_closes() {
+    let server = TestServer::start(server_config()).await;
+    let d = Desktop::start(true).await;
+    let app = d.launch(&as_strs(&args(&server.native_url())));
+    let tray_pid = app.0.id();
+    d.poll("the link", || async {
+        (server.connections() == 1).then_some(())
+    })
+    .await;
+    // A tray-only Chime runs no WebKit: no helper process at all.
+    assert_eq!(children(tray_pid), vec![]);
+
+    let _again = d.launch(&["--open", "inbox"]);
+    let (host, cmd) = d
+        .poll("the window host", || async {
+            children(tray_pid).into_iter().next()
+        })
+        .await;
+    assert!(cmd.contains("--window-host inbox"), "{cmd}");
+    // WebKit's processes are the host's, not the tray's.
+    let webkit = d
+        .poll("WebKit's processes in the host", || async {
+            let c = children(host);
+            (c.len() >= 2).then_some(c)
+        })
+        .await;
+    assert!(
+        webkit.iter().all(|(_, c)| c.contains("WebKit")),
+        "{webkit:?}"
+    );
+    assert_eq!(children(tray_pid).len(), 1, "only the host");
+
+    // Escape closes the window: the host goes, and WebKit with it; the
+    // tray keeps its link.
+    let window = d
+        .poll("the inbox window", || async {
+            let id = xdotool(&d, &["search", "--name", "Chime — Inbox"]);
+            (!id.is_empty()).then_some(id)
+        })
+        .await;
+    let window = window.lines().next().unwrap_or_default().to_owned();
+    d.poll("the window host to end", || async {
+        xdotool(&d, &["windowfocus", &window]);
+        xdotool(&d, &["key", "Escape"]);
+        (!alive(host)).then_some(())
+    })
+    .await;
+    d.poll("WebKit's processes to end", || async {
+        webkit.iter().all(|(p, _)| !alive(*p)).then_some(())
+    })
+    .await;
+    d.poll("the tray to hear it", || async {
+        d.app_log().contains("window host ended").then_some(())
+    })
+    .await;
+    assert_eq!(server.connections(), 1);
+    assert!(alive(tray_pid));
+
+    // The next window gets a host of its own.
+    let _again = d.launch(&["--open", "settings"]);
+    let (_, cmd) = d
+        .poll("a new window host", || async {
+            children(tray_pid)
+                .into_iter()
+                .find(|(p, _)| *p != host && alive(*p))
+        })
+        .await;
+    assert!(cmd.contains("--window-host settings"), "{cmd}");
+}

@@ -1,0 +1,230 @@
+//! The window host: `chime --window-host WINDOW`, started by the tray (see
+//! [`crate::host`]). A Tauri app with the inbox and settings windows and
+//! nothing else — no tray, no links, no store. The pages' commands go to
+//! the tray over the inherited socket and come back with its answer; the
+//! tray's events reach the pages. When its last window closes, or the
+//! tray goes, it exits, and WebKit with it.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::FromRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use serde_json::{json, Value};
+use tauri::{AppHandle, Emitter, Manager, RunEvent, State, WebviewWindow};
+use tokio::sync::oneshot;
+use tracing::{error, info, warn};
+
+use crate::host::{automation, Msg, HOST_FD};
+use crate::state::lock;
+use crate::windows;
+
+/// The socket to the tray and the calls waiting for its answer.
+pub struct TrayLink {
+    out: Mutex<UnixStream>,
+    next: AtomicU64,
+    waiting: Mutex<HashMap<u64, oneshot::Sender<Result<Value, Value>>>>,
+}
+
+impl TrayLink {
+    fn send(&self, msg: &Msg) -> bool {
+        lock(&self.out).write_all(msg.line().as_bytes()).is_ok()
+    }
+
+    /// Ask the tray to run `cmd`; its answer, or an error the page shows.
+    pub async fn call(&self, cmd: &str, args: Value) -> Result<Value, Value> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        lock(&self.waiting).insert(id, tx);
+        let gone = || json!({"code": "stopped", "message": "Chime is shutting down"});
+        if !self.send(&Msg::Call {
+            id,
+            cmd: cmd.to_owned(),
+            args,
+        }) {
+            lock(&self.waiting).remove(&id);
+            return Err(gone());
+        }
+        rx.await.unwrap_or_else(|_| Err(gone()))
+    }
+}
+
+/// Run the host showing `window`; returns the exit code.
+pub fn run(window: String) -> i32 {
+    // SAFETY: the tray made fd 3 our end of its socket pair (see
+    // host::spawn), and nothing else in this process owns it.
+    let stream = unsafe { UnixStream::from_raw_fd(HOST_FD) };
+    let Ok(reader) = stream.try_clone() else {
+        error!("window host: no link to the tray");
+        return 1;
+    };
+    let link = TrayLink {
+        out: Mutex::new(stream),
+        next: AtomicU64::new(1),
+        waiting: Mutex::new(HashMap::new()),
+    };
+    let app = tauri::Builder::default()
+        .manage(link)
+        .invoke_handler(tauri::generate_handler![
+            inbox_list,
+            inbox_open,
+            inbox_mark_all_read,
+            status_get,
+            settings_get,
+            settings_save,
+            settings_test,
+            window_close,
+        ])
+        .setup(move |app| {
+            let handle = app.handle().clone();
+            std::thread::spawn(move || read_tray(handle, reader));
+            windows::open(app.handle(), &window);
+            Ok(())
+        })
+        .build(tauri::generate_context!());
+    let app = match app {
+        Ok(app) => app,
+        Err(e) => {
+            error!("window host cannot start: {e}");
+            return 1;
+        }
+    };
+    app.run(|app, event| match event {
+        // Under WebDriver the session lives here: stay without windows.
+        RunEvent::ExitRequested {
+            api, code: None, ..
+        } if automation() => api.prevent_exit(),
+        RunEvent::WindowEvent {
+            event: tauri::WindowEvent::Destroyed,
+            label,
+            ..
+        } => tell_windows(app, Some(&label)),
+        RunEvent::WindowEvent {
+            event: tauri::WindowEvent::Focused(true),
+            ..
+        } => tell_windows(app, None),
+        _ => {}
+    });
+    0
+}
+
+/// Tell the tray which windows are open (`closing` is going).
+fn tell_windows(app: &AppHandle, closing: Option<&str>) {
+    let list: Vec<String> = app
+        .webview_windows()
+        .into_keys()
+        .filter(|l| Some(l.as_str()) != closing)
+        .collect();
+    app.state::<TrayLink>().send(&Msg::Windows(list));
+}
+
+/// The tray's answers, windows to open and events, until it goes.
+fn read_tray(app: AppHandle, reader: UnixStream) {
+    for line in BufReader::new(reader).lines() {
+        let Ok(line) = line else { break };
+        match serde_json::from_str::<Msg>(&line) {
+            Ok(Msg::Reply { id, ok, err }) => {
+                let waiting = lock(&app.state::<TrayLink>().waiting).remove(&id);
+                if let Some(tx) = waiting {
+                    let _ = tx.send(match (ok, err) {
+                        (_, Some(e)) => Err(e),
+                        (ok, None) => Ok(ok.unwrap_or(Value::Null)),
+                    });
+                }
+            }
+            Ok(Msg::Open(window)) => {
+                let handle = app.clone();
+                let _ = app.run_on_main_thread(move || {
+                    windows::open(&handle, &window);
+                    tell_windows(&handle, None);
+                });
+            }
+            Ok(Msg::Event { name, payload }) => {
+                let _ = app.emit(&name, payload);
+            }
+            Ok(other) => warn!("the tray sent an unexpected {other:?}"),
+            Err(e) => warn!("the tray sent a bad line: {e}"),
+        }
+    }
+    info!("the tray is gone: the window host ends");
+    app.exit(0);
+}
+
+// The pages' commands: the same names as the tray's (`build.rs`), each
+// handed to the tray as it came.
+
+#[tauri::command]
+async fn inbox_list(
+    tray: State<'_, TrayLink>,
+    kind: Option<String>,
+    source: Option<String>,
+    text: Option<String>,
+    limit: Option<usize>,
+) -> Result<Value, Value> {
+    let args = json!({"kind": kind, "source": source, "text": text, "limit": limit});
+    tray.call("inbox_list", args).await
+}
+
+#[tauri::command]
+async fn inbox_open(
+    tray: State<'_, TrayLink>,
+    id: i64,
+    link: Option<usize>,
+) -> Result<Value, Value> {
+    tray.call("inbox_open", json!({"id": id, "link": link}))
+        .await
+}
+
+#[tauri::command]
+async fn inbox_mark_all_read(
+    tray: State<'_, TrayLink>,
+    kind: Option<String>,
+    source: Option<String>,
+) -> Result<Value, Value> {
+    tray.call(
+        "inbox_mark_all_read",
+        json!({"kind": kind, "source": source}),
+    )
+    .await
+}
+
+#[tauri::command]
+async fn status_get(tray: State<'_, TrayLink>) -> Result<Value, Value> {
+    tray.call("status_get", Value::Null).await
+}
+
+#[tauri::command]
+async fn settings_get(tray: State<'_, TrayLink>) -> Result<Value, Value> {
+    tray.call("settings_get", Value::Null).await
+}
+
+#[tauri::command]
+async fn settings_save(
+    tray: State<'_, TrayLink>,
+    settings: Value,
+    secrets: Option<Value>,
+) -> Result<Value, Value> {
+    tray.call(
+        "settings_save",
+        json!({"settings": settings, "secrets": secrets}),
+    )
+    .await
+}
+
+#[tauri::command]
+async fn settings_test(
+    tray: State<'_, TrayLink>,
+    source: Value,
+    secret: Option<String>,
+) -> Result<Value, Value> {
+    tray.call("settings_test", json!({"source": source, "secret": secret}))
+        .await
+}
+
+/// Close the calling window (Escape or Ctrl+W): destroyed, not hidden.
+#[tauri::command]
+fn window_close(window: WebviewWindow) -> Result<(), String> {
+    window.destroy().map_err(|e| e.to_string())
+}
