@@ -1,7 +1,7 @@
 # The two commands a new user needs (see README.md):
 #   make run   — set up, start a local push server with demo traffic, watch it
 #   make test  — set up, then fmt, clippy and every test
-.PHONY: setup run test lint fuzz bench man package package-check screenshots
+.PHONY: setup run test lint fuzz bench bench-peer man package package-check screenshots
 
 setup:
 	./scripts/setup
@@ -36,6 +36,11 @@ bench: setup
 	cargo run --release -p chime-e2e --bin bench-server
 	cargo run --release -p chime-e2e --bin bench-link
 	cargo run --release -p chime-e2e --bin bench-store
+
+# Chime beside gotify-tray on one desktop: memory idling in the tray, and
+# Chime's after its inbox closed (see scripts/bench-peer).
+bench-peer: setup
+	./scripts/bench-peer
 
 # Man pages for chime, chime-watch and chime-server, generated from their
 # clap definitions (each binary prints its own with --print-man-page).

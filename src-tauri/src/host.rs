@@ -114,7 +114,11 @@ fn spawn(app: &AppHandle, window: &str) -> std::io::Result<()> {
     let (ours, theirs) = UnixStream::pair()?;
     let fd = theirs.as_raw_fd();
     let mut cmd = std::process::Command::new("/proc/self/exe");
-    cmd.arg("--window-host").arg(window);
+    // The host needs no credential: none from the environment.
+    cmd.arg("--window-host")
+        .arg(window)
+        .env_remove("CHIME_TOKEN")
+        .env_remove("CHIME_COOKIE");
     // SAFETY: between fork and exec only dup2, which is async-signal-safe;
     // the copy at fd 3 has no close-on-exec flag, so the host inherits
     // exactly that end (the original closes on exec).

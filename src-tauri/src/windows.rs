@@ -1,5 +1,7 @@
-//! The inbox and settings windows: made on demand, destroyed on close (a
-//! hidden webview would cost two WebKit processes for nothing).
+//! The inbox and settings windows, in the window host process (see
+//! [`crate::host`]): made on demand, destroyed on close (a hidden webview
+//! would cost two WebKit processes for nothing; the host exits with its
+//! last window).
 
 use tauri::{AppHandle, Manager, WebviewUrl, WebviewWindowBuilder};
 use tracing::{info, warn};
