@@ -1,17 +1,19 @@
-//! Just enough W3C WebDriver to drive the app's windows through
-//! tauri-driver (which runs Debian's WebKitWebDriver): sessions, elements,
-//! clicks, typing, scripts. Plain HTTP/1.0 over a TCP socket.
+//! The app's windows through tauri-driver (which runs Debian's
+//! WebKitWebDriver), with fantoccini as the W3C WebDriver client: the
+//! helpers the window tests use (find, click, type, scripts, windows),
+//! each bounded by a deadline.
 
 use std::time::Duration;
 
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::process::Command;
 
 use super::{poll_until, Desktop, SOON};
 
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+/// How long one WebDriver command may take.
+const COMMAND: Duration = Duration::from_secs(30);
 
 /// A free loopback port (bound, read, released).
 fn free_port() -> u16 {
@@ -39,33 +41,26 @@ fn driver_bin() -> std::path::PathBuf {
     })
 }
 
-/// One WebDriver request, answered within a deadline (or a clear panic).
-async fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-    tokio::time::timeout(Duration::from_secs(30), http_once(port, method, path, body))
+/// `what`, answered within [`COMMAND`] (or a clear panic).
+async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(COMMAND, fut)
         .await
-        .unwrap_or_else(|_| panic!("no WebDriver answer to {method} {path} within 30 s"))
+        .unwrap_or_else(|_| panic!("no WebDriver answer to {what} within {COMMAND:?}"))
 }
 
-async fn http_once(port: u16, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect to the WebDriver");
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let req = format!(
-        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(req.as_bytes()).await.expect("write");
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.expect("read");
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+/// Whether the WebDriver at `port` (and the native driver behind it) is
+/// ready: `GET /status` answers 200.
+async fn ready(port: u16) -> bool {
+    use hyper_util::client::legacy::Client as Http;
+    let http: Http<HttpConnector, String> =
+        Http::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let Ok(uri) = format!("http://127.0.0.1:{port}/status").parse() else {
+        return false;
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_secs(5), http.get(uri)).await,
+        Ok(Ok(r)) if r.status() == 200
+    )
 }
 
 /// tauri-driver, running in a desktop; killed on drop.
@@ -93,59 +88,46 @@ impl Driver {
                 )
             });
         // Ready when the native driver behind it answers too.
-        poll_until(SOON, || async {
-            (TcpStream::connect(("127.0.0.1", port)).await.is_ok()
-                && http(port, "GET", "/status", None).await.0 == 200)
-                .then_some(())
-        })
-        .await
-        .expect("tauri-driver did not start");
+        poll_until(SOON, || async { ready(port).await.then_some(()) })
+            .await
+            .expect("tauri-driver did not start");
         Driver { _proc: proc, port }
     }
 
     /// Start the app with `args` and attach to its window.
     pub async fn session(&self, args: &[&str]) -> Session {
-        let caps = json!({"capabilities": {"alwaysMatch": {
+        let caps = json!({
             "browserName": "wry",
             "tauri:options": {"application": Desktop::app_bin(), "args": args},
-        }}});
-        let (status, v) = http(self.port, "POST", "/session", Some(&caps)).await;
-        let id = v["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no session ({status}): {v}"))
-            .to_owned();
-        Session {
-            port: self.port,
-            id,
-        }
+        });
+        let Value::Object(caps) = caps else {
+            unreachable!("an object")
+        };
+        let url = format!("http://127.0.0.1:{}", self.port);
+        let client = within(
+            "new session",
+            ClientBuilder::new(HttpConnector::new())
+                .capabilities(caps)
+                .connect(&url),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("no session: {e}"));
+        Session { client }
     }
 }
 
 pub struct Session {
-    port: u16,
-    id: String,
+    client: Client,
 }
 
 impl Session {
-    async fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let full = format!("/session/{}{path}", self.id);
-        let (status, v) = http(self.port, method, &full, body.as_ref()).await;
-        assert!(status == 200, "{method} {path} failed ({status}): {v}");
-        v["value"].clone()
-    }
-
     /// The first element matching `css`, if any.
-    pub async fn try_find(&self, css: &str) -> Option<String> {
-        let full = format!("/session/{}/element", self.id);
-        let body = json!({"using": "css selector", "value": css});
-        let (status, v) = http(self.port, "POST", &full, Some(&body)).await;
-        (status == 200)
-            .then(|| v["value"][ELEMENT].as_str().map(str::to_owned))
-            .flatten()
+    pub async fn try_find(&self, css: &str) -> Option<fantoccini::elements::Element> {
+        within(css, self.client.find(Locator::Css(css))).await.ok()
     }
 
     /// Wait for an element matching `css`.
-    pub async fn find(&self, css: &str) -> String {
+    pub async fn find(&self, css: &str) -> fantoccini::elements::Element {
         let css = css.to_owned();
         self.until(&format!("element {css}"), || self.try_find(&css))
             .await
@@ -159,52 +141,43 @@ impl Session {
             json!([css]),
         )
         .await;
-        self.cmd("POST", &format!("/element/{el}/click"), Some(json!({})))
-            .await;
+        within(css, el.click())
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
     /// Replace the text of an input, as typing would.
     pub async fn type_into(&self, css: &str, text: &str) {
         let el = self.find(css).await;
-        self.cmd("POST", &format!("/element/{el}/clear"), Some(json!({})))
-            .await;
+        within(css, el.clear())
+            .await
+            .unwrap_or_else(|e| panic!("clear {css}: {e}"));
         if !text.is_empty() {
-            self.cmd(
-                "POST",
-                &format!("/element/{el}/value"),
-                Some(json!({"text": text})),
-            )
-            .await;
+            within(css, el.send_keys(text))
+                .await
+                .unwrap_or_else(|e| panic!("type into {css}: {e}"));
         }
     }
 
     pub async fn text(&self, css: &str) -> String {
         let el = self.find(css).await;
-        self.cmd("GET", &format!("/element/{el}/text"), None)
+        within(css, el.text())
             .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+            .unwrap_or_else(|e| panic!("text of {css}: {e}"))
     }
 
     /// Run `script` (a function body; `arguments` holds `args`) in the page.
     pub async fn exec(&self, script: &str, args: Value) -> Value {
-        self.cmd(
-            "POST",
-            "/execute/sync",
-            Some(json!({"script": script, "args": args})),
-        )
-        .await
+        within(script, self.client.execute(script, list(args)))
+            .await
+            .unwrap_or_else(|e| panic!("script failed ({e}): {script}"))
     }
 
     /// Run `script` that calls its last argument with the result.
     pub async fn exec_async(&self, script: &str, args: Value) -> Value {
-        self.cmd(
-            "POST",
-            "/execute/async",
-            Some(json!({"script": script, "args": args})),
-        )
-        .await
+        within(script, self.client.execute_async(script, list(args)))
+            .await
+            .unwrap_or_else(|e| panic!("async script failed ({e}): {script}"))
     }
 
     /// Choose `value` in a `<select>` (and tell the page, as a user would).
@@ -220,11 +193,9 @@ impl Session {
     }
 
     pub async fn title(&self) -> String {
-        self.cmd("GET", "/title", None)
+        within("title", self.client.title())
             .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+            .unwrap_or_else(|e| panic!("title: {e}"))
     }
 
     /// Poll `check` until it gives a value, or panic after a deadline.
@@ -255,19 +226,21 @@ impl Session {
     /// "\u{E00C}" is Escape).
     pub async fn press(&self, key: &str) {
         let el = self.find("body").await;
-        let full = format!("/session/{}/element/{el}/value", self.id);
         // The window may be gone before the answer: that is the point.
-        let _ = http(self.port, "POST", &full, Some(&json!({"text": key}))).await;
+        let _ = within("a key", el.send_keys(key)).await;
     }
 
     /// Attach to the first window the app has open now.
     pub async fn switch_to_any_window(&self) -> bool {
-        let handles = self.cmd("GET", "/window/handles", None).await;
-        let Some(h) = handles.as_array().and_then(|a| a.first()).cloned() else {
+        let handles = within("window handles", self.client.windows())
+            .await
+            .unwrap_or_else(|e| panic!("window handles: {e}"));
+        let Some(h) = handles.into_iter().next() else {
             return false;
         };
-        self.cmd("POST", "/window", Some(json!({"handle": h})))
-            .await;
+        within("switch window", self.client.switch_to_window(h))
+            .await
+            .unwrap_or_else(|e| panic!("switch window: {e}"));
         true
     }
 
@@ -291,7 +264,15 @@ impl Session {
 
     /// End the session (tauri-driver stops the app).
     pub async fn quit(self) {
-        let full = format!("/session/{}", self.id);
-        let _ = http(self.port, "DELETE", &full, None).await;
+        let _ = within("end session", self.client.close()).await;
+    }
+}
+
+/// Script arguments as the client takes them (an array, else one value).
+fn list(args: Value) -> Vec<Value> {
+    match args {
+        Value::Array(a) => a,
+        Value::Null => Vec::new(),
+        v => vec![v],
     }
 }
