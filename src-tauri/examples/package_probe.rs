@@ -5,8 +5,9 @@
 //! `/usr/bin/chime` inside the clean Debian root — and waits for its tray
 //! item and its first notification. Start at login is on in its settings:
 //! the XDG autostart entry it writes must start `/usr/bin/chime --hidden`
-//! (`PROGRAM`, the second argument, when given). Exit 0 and one line
-//! each, or 1.
+//! (`PROGRAM`, the second argument, when given). Then a second launch
+//! opens the inbox, in the installed program's window host. Exit 0 and one
+//! line each, or 1.
 //! Used by `scripts/package-check`.
 
 #[path = "../tests/desktop/mod.rs"]
@@ -62,6 +63,16 @@ async fn main() {
             std::process::exit(1);
         }
         println!("autostart entry: {}", exec.unwrap_or_default());
+        // A window, as a second launch asks for it: the installed program
+        // starts its window host (the same binary) and the inbox opens.
+        let _again = d.launch_bin(std::path::Path::new(&wrapper), &["--open", "inbox"]);
+        d.poll("the inbox window", || async {
+            let log = d.app_log();
+            (log.contains("window host started") && log.contains("window inbox opened"))
+                .then_some(())
+        })
+        .await;
+        println!("inbox window opened in the window host");
     };
     if tokio::time::timeout(Duration::from_secs(90), probe)
         .await

@@ -833,4 +833,17 @@ async fn windows_live_in_a_host_process_that_takes_webkit_with_it_when_the_last_
         })
         .await;
     assert!(cmd.contains("--window-host settings"), "{cmd}");
+
+    // A tray that dies leaves no window host behind.
+    let (host, _) = children(tray_pid)
+        .into_iter()
+        .find(|(p, _)| alive(*p))
+        .expect("the settings host");
+    let mut app = app;
+    let _ = app.0.kill();
+    let _ = app.0.wait();
+    d.poll("the orphaned host to end", || async {
+        (!alive(host)).then_some(())
+    })
+    .await;
 }
