@@ -113,7 +113,15 @@ pub fn emit<S: Serialize>(app: &AppHandle, name: &str, payload: S) {
 fn spawn(app: &AppHandle, window: &str) -> std::io::Result<()> {
     let (ours, theirs) = UnixStream::pair()?;
     let fd = theirs.as_raw_fd();
-    let mut cmd = std::process::Command::new("/proc/self/exe");
+    // This very build, even when an upgrade replaced the file meanwhile
+    // (Linux); elsewhere the program's path.
+    let exe = std::path::Path::new("/proc/self/exe");
+    let program = if exe.exists() {
+        exe.to_path_buf()
+    } else {
+        std::env::current_exe()?
+    };
+    let mut cmd = std::process::Command::new(program);
     // The host needs no credential: none from the environment.
     cmd.arg("--window-host")
         .arg(window)
