@@ -53,8 +53,13 @@ impl TrayLink {
 
 /// Run the host showing `window`; returns the exit code.
 pub fn run(window: String) -> i32 {
+    if !is_socket(HOST_FD) {
+        error!("--window-host is started by Chime's tray, not by hand");
+        return 2;
+    }
     // SAFETY: the tray made fd 3 our end of its socket pair (see
-    // host::spawn), and nothing else in this process owns it.
+    // host::spawn), checked to be a socket just now, and nothing else in
+    // this process owns it.
     let stream = unsafe { UnixStream::from_raw_fd(HOST_FD) };
     let Ok(reader) = stream.try_clone() else {
         error!("window host: no link to the tray");
@@ -108,6 +113,14 @@ pub fn run(window: String) -> i32 {
         _ => {}
     });
     0
+}
+
+/// Whether `fd` is an open socket (what the tray hands over).
+fn is_socket(fd: i32) -> bool {
+    // SAFETY: fstat only writes the struct we pass; a closed fd is EBADF.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::fstat(fd, &mut st) } == 0;
+    ok && (st.st_mode & libc::S_IFMT) == libc::S_IFSOCK
 }
 
 /// Tell the tray which windows are open (`closing` is going).

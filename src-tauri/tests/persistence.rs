@@ -824,3 +824,23 @@ async fn a_stale_autostart_entry_is_written_anew_at_start_and_a_working_one_is_k
     .await;
     assert_eq!(std::fs::read_to_string(&entry).expect("entry"), other);
 }
+
+#[test]
+fn the_window_host_started_by_hand_says_so_and_exits() {
+    // No socket from a tray at fd 3: it refuses to run, opening nothing.
+    let home = std::env::temp_dir().join(format!("chime-host-by-hand-{}", std::process::id()));
+    let out = std::process::Command::new(Desktop::app_bin())
+        .args(["--window-host", "inbox"])
+        .env_remove("DISPLAY")
+        .env("HOME", &home)
+        .env("XDG_STATE_HOME", home.join("state"))
+        .output()
+        .expect("run the app");
+    let _ = std::fs::remove_dir_all(&home);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("started by Chime's tray"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
