@@ -77,13 +77,19 @@ pub struct Hosts {
 /// Show `window`: in the running host, or in a new one.
 pub fn open(app: &AppHandle, window: &str) {
     let hosts = app.state::<Hosts>();
-    if let Some(r) = lock(&hosts.running).as_ref() {
+    // Held until the new host is recorded: two opens at once (the menu and
+    // a second launch) make one host, not two.
+    let mut running = lock(&hosts.running);
+    if let Some(r) = running.as_ref() {
         if r.to_host.send(Msg::Open(window.to_owned())).is_ok() {
             return;
         }
     }
     match spawn(app, window) {
-        Ok(()) => info!("window host started for the {window} window"),
+        Ok(host) => {
+            *running = Some(host);
+            info!("window host started for the {window} window");
+        }
         Err(e) => warn!("cannot open the {window} window: {e}"),
     }
 }
@@ -110,7 +116,9 @@ pub fn emit<S: Serialize>(app: &AppHandle, name: &str, payload: S) {
     }
 }
 
-fn spawn(app: &AppHandle, window: &str) -> std::io::Result<()> {
+/// Start a host showing `window`; the caller records it (its threads wait
+/// for that, as they take the same lock).
+fn spawn(app: &AppHandle, window: &str) -> std::io::Result<Running> {
     let (ours, theirs) = UnixStream::pair()?;
     let fd = theirs.as_raw_fd();
     // This very build, even when an upgrade replaced the file meanwhile
@@ -148,11 +156,11 @@ fn spawn(app: &AppHandle, window: &str) -> std::io::Result<()> {
         *g
     };
     let (to_host, mut from_tray) = mpsc::unbounded_channel::<Msg>();
-    *lock(&hosts.running) = Some(Running {
+    let host = Running {
         to_host,
         windows: vec![window.to_owned()],
         generation,
-    });
+    };
     // Writer: the tray's messages, in order; ends with the host.
     std::thread::spawn(move || {
         let mut out = ours;
@@ -214,7 +222,7 @@ fn spawn(app: &AppHandle, window: &str) -> std::io::Result<()> {
         info!("window host ended");
         crate::after_windows_closed(&app);
     });
-    Ok(())
+    Ok(host)
 }
 
 /// Under WebDriver the host stays without windows (its session lives in
