@@ -847,3 +847,28 @@ async fn windows_live_in_a_host_process_that_takes_webkit_with_it_when_the_last_
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_windows_asked_for_at_once_open_in_one_window_host() {
+    let server = TestServer::start(server_config()).await;
+    let d = Desktop::start(true).await;
+    let app = d.launch(&as_strs(&args(&server.native_url())));
+    let tray_pid = app.0.id();
+    d.poll("the link", || async {
+        (server.connections() == 1).then_some(())
+    })
+    .await;
+    let _a = d.launch(&["--open", "inbox"]);
+    let _b = d.launch(&["--open", "settings"]);
+    d.poll("both windows", || async {
+        let log = d.app_log();
+        (log.contains("window inbox opened") && log.contains("window settings opened"))
+            .then_some(())
+    })
+    .await;
+    let hosts: Vec<_> = children(tray_pid)
+        .into_iter()
+        .filter(|(p, c)| alive(*p) && c.contains("--window-host"))
+        .collect();
+    assert_eq!(hosts.len(), 1, "{hosts:?}");
+}
