@@ -1,7 +1,8 @@
 //! The window host: `chime --window-host WINDOW`, started by the tray (see
 //! [`crate::host`]). A Tauri app with the inbox and settings windows and
 //! nothing else — no tray, no links, no store. The pages' commands go to
-//! the tray over the inherited socket and come back with its answer; the
+//! the tray over the inherited socket as they came (one handler, no
+//! per-command copy) and come back with its answer; the
 //! tray's events reach the pages. When its last window closes, or the
 //! tray goes, it exits, and WebKit with it.
 
@@ -13,7 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use serde_json::{json, Value};
-use tauri::{AppHandle, Emitter, Manager, RunEvent, State, WebviewWindow};
+use tauri::ipc::{Invoke, InvokeBody, InvokeError};
+use tauri::{AppHandle, Emitter, Manager, RunEvent};
 use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 
@@ -72,16 +74,7 @@ pub fn run(window: String) -> i32 {
     };
     let app = tauri::Builder::default()
         .manage(link)
-        .invoke_handler(tauri::generate_handler![
-            inbox_list,
-            inbox_open,
-            inbox_mark_all_read,
-            status_get,
-            settings_get,
-            settings_save,
-            settings_test,
-            window_close,
-        ])
+        .invoke_handler(handle)
         .setup(move |app| {
             let handle = app.handle().clone();
             std::thread::spawn(move || read_tray(handle, reader));
@@ -165,79 +158,34 @@ fn read_tray(app: AppHandle, reader: UnixStream) {
     app.exit(0);
 }
 
-// The pages' commands: the same names as the tray's (`build.rs`), each
-// handed to the tray as it came.
-
-#[tauri::command]
-async fn inbox_list(
-    tray: State<'_, TrayLink>,
-    kind: Option<String>,
-    source: Option<String>,
-    text: Option<String>,
-    limit: Option<usize>,
-) -> Result<Value, Value> {
-    let args = json!({"kind": kind, "source": source, "text": text, "limit": limit});
-    tray.call("inbox_list", args).await
-}
-
-#[tauri::command]
-async fn inbox_open(
-    tray: State<'_, TrayLink>,
-    id: i64,
-    link: Option<usize>,
-) -> Result<Value, Value> {
-    tray.call("inbox_open", json!({"id": id, "link": link}))
-        .await
-}
-
-#[tauri::command]
-async fn inbox_mark_all_read(
-    tray: State<'_, TrayLink>,
-    kind: Option<String>,
-    source: Option<String>,
-) -> Result<Value, Value> {
-    tray.call(
-        "inbox_mark_all_read",
-        json!({"kind": kind, "source": source}),
-    )
-    .await
-}
-
-#[tauri::command]
-async fn status_get(tray: State<'_, TrayLink>) -> Result<Value, Value> {
-    tray.call("status_get", Value::Null).await
-}
-
-#[tauri::command]
-async fn settings_get(tray: State<'_, TrayLink>) -> Result<Value, Value> {
-    tray.call("settings_get", Value::Null).await
-}
-
-#[tauri::command]
-async fn settings_save(
-    tray: State<'_, TrayLink>,
-    settings: Value,
-    secrets: Option<Value>,
-) -> Result<Value, Value> {
-    tray.call(
-        "settings_save",
-        json!({"settings": settings, "secrets": secrets}),
-    )
-    .await
-}
-
-#[tauri::command]
-async fn settings_test(
-    tray: State<'_, TrayLink>,
-    source: Value,
-    secret: Option<String>,
-) -> Result<Value, Value> {
-    tray.call("settings_test", json!({"source": source, "secret": secret}))
-        .await
-}
-
-/// Close the calling window (Escape or Ctrl+W): destroyed, not hidden.
-#[tauri::command]
-fn window_close(window: WebviewWindow) -> Result<(), String> {
-    window.destroy().map_err(|e| e.to_string())
+/// A page's command. The capability already allowed it by name (Tauri
+/// checks the app manifest from `build.rs` before any handler runs);
+/// `window_close` is the host's own, every other goes to the tray as it
+/// came, and the tray's `commands::dispatch` reads its arguments.
+fn handle(invoke: Invoke) -> bool {
+    let Invoke {
+        message, resolver, ..
+    } = invoke;
+    let cmd = message.command().to_owned();
+    let webview = message.webview();
+    if cmd == "window_close" {
+        // Escape or Ctrl+W: destroyed, not hidden.
+        match webview.window().destroy() {
+            Ok(()) => resolver.resolve(()),
+            Err(e) => resolver.reject(e.to_string()),
+        }
+        return true;
+    }
+    let args = match message.payload() {
+        InvokeBody::Json(v) => v.clone(),
+        InvokeBody::Raw(_) => Value::Null,
+    };
+    let app = webview.app_handle().clone();
+    resolver.respond_async(async move {
+        app.state::<TrayLink>()
+            .call(&cmd, args)
+            .await
+            .map_err(InvokeError)
+    });
+    true
 }
