@@ -666,22 +666,8 @@ async fn ntfy_and_gotify_messages_from_sleep_an_outage_and_a_closed_app_each_arr
     let mut d = Desktop::start(true).await;
     let db = inbox_path(&d);
     let (ntfy_url, gotify_url) = (ntfy.url("alerts,backups,ci"), gotify.url());
-    let args = [
-        "--server",
-        &ntfy_url,
-        "--dialect",
-        "ntfy",
-        "--name",
-        "Home",
-        "--server",
-        &gotify_url,
-        "--dialect",
-        "gotify",
-        "--token",
-        "Cpersist",
-        "--name",
-        "NAS",
-    ];
+    let args = desktop::push_source_args(&ntfy_url, &gotify_url, "Cpersist");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut published: Vec<String> = Vec::new();
     let mut n = 0;
     let mut publish = |ntfy: &NtfyServer, gotify: &GotifyServer, published: &mut Vec<String>| {

@@ -612,28 +612,11 @@ async fn ntfy_and_gotify_beside_a_site_toast_by_priority_with_their_buttons_and_
     let mut d = Desktop::start(true).await;
     let (site_url, ntfy_url, gotify_url) =
         (site.native_url(), ntfy.url("alerts,backups"), gotify.url());
-    let _app = d.launch(&[
-        "--server",
-        &site_url,
-        "--token",
-        TOKEN,
-        "--name",
-        "Blog",
-        "--server",
-        &ntfy_url,
-        "--dialect",
-        "ntfy",
-        "--name",
-        "Home",
-        "--server",
-        &gotify_url,
-        "--dialect",
-        "gotify",
-        "--token",
-        "Cnas",
-        "--name",
-        "NAS",
-    ]);
+    let mut argv: Vec<String> = ["--server", &site_url, "--token", TOKEN, "--name", "Blog"]
+        .map(String::from)
+        .to_vec();
+    argv.extend(desktop::push_source_args(&ntfy_url, &gotify_url, "Cnas"));
+    let _app = d.launch(&as_strs(&argv));
     let item = d.tray_item().await;
     for name in ["Blog", "Home", "NAS"] {
         wait_label(&d, &item, &format!("{name} — Connected")).await;
@@ -727,6 +710,18 @@ async fn ntfy_and_gotify_beside_a_site_toast_by_priority_with_their_buttons_and_
     wait_label(&d, &item, "1 new like").await;
 }
 
+/// A server, a desktop, and the app on it with its link up.
+async fn tray_with_its_link() -> (TestServer, Desktop, desktop::Proc) {
+    let server = TestServer::start(server_config()).await;
+    let d = Desktop::start(true).await;
+    let app = d.launch(&as_strs(&args(&server.native_url())));
+    d.poll("the link", || async {
+        (server.connections() == 1).then_some(())
+    })
+    .await;
+    (server, d, app)
+}
+
 /// The direct children of `pid`, with their command lines.
 fn children(pid: u32) -> Vec<(u32, String)> {
     let mut out = Vec::new();
@@ -766,14 +761,8 @@ fn xdotool(d: &Desktop, args: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn windows_live_in_a_host_process_that_takes_webkit_with_it_when_the_last_one_closes() {
-    let server = TestServer::start(server_config()).await;
-    let d = Desktop::start(true).await;
-    let app = d.launch(&as_strs(&args(&server.native_url())));
+    let (server, d, app) = tray_with_its_link().await;
     let tray_pid = app.0.id();
-    d.poll("the link", || async {
-        (server.connections() == 1).then_some(())
-    })
-    .await;
     // A tray-only Chime runs no WebKit: no helper process at all.
     assert_eq!(children(tray_pid), vec![]);
 
@@ -850,14 +839,8 @@ async fn windows_live_in_a_host_process_that_takes_webkit_with_it_when_the_last_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_windows_asked_for_at_once_open_in_one_window_host() {
-    let server = TestServer::start(server_config()).await;
-    let d = Desktop::start(true).await;
-    let app = d.launch(&as_strs(&args(&server.native_url())));
+    let (_server, d, app) = tray_with_its_link().await;
     let tray_pid = app.0.id();
-    d.poll("the link", || async {
-        (server.connections() == 1).then_some(())
-    })
-    .await;
     let _a = d.launch(&["--open", "inbox"]);
     let _b = d.launch(&["--open", "settings"]);
     d.poll("both windows", || async {

@@ -31,6 +31,26 @@ async fn save_and_wait(s: &Session) {
     .await;
 }
 
+/// Press Test connection and wait for a result starting with `prefix`.
+async fn test_outcome(s: &Session, prefix: &str) -> String {
+    s.click("#test").await;
+    s.until(prefix, || async {
+        let t = s.text("#test-result").await;
+        t.starts_with(prefix).then_some(t)
+    })
+    .await
+}
+
+/// Wait for the message Settings shows under `field`.
+async fn field_error(s: &Session, field: &str) -> String {
+    let css = format!("[data-error='{field}']");
+    s.until(&format!("the {field} error"), || async {
+        let t = s.text(&css).await;
+        (!t.is_empty()).then_some(t)
+    })
+    .await
+}
+
 async fn value(s: &Session, id: &str) -> Value {
     s.exec(
         "const e = document.getElementById(arguments[0]); return e.type === 'checkbox' ? e.checked : e.value;",
@@ -52,12 +72,7 @@ async fn settings_saved_in_the_window_survive_a_restart() {
     s.type_into("#url", "ws://chime.example.com/v1/stream")
         .await;
     s.click("#save").await;
-    let why = s
-        .until("the consent error", || async {
-            let t = s.text("[data-error='source.allow_insecure']").await;
-            (!t.is_empty()).then_some(t)
-        })
-        .await;
+    let why = field_error(&s, "source.allow_insecure").await;
     assert!(why.contains("unencrypted"), "{why}");
     let file = d.config_home().join("chime/settings.json");
     assert!(!file.exists(), "nothing saved while invalid");
@@ -155,25 +170,14 @@ async fn test_connection_reports_a_wrong_token_then_success_then_unreachable() {
     s.select("#auth", "token").await;
     s.type_into("#secret", "not-the-token").await;
 
-    let outcome = |prefix: &'static str| {
-        let s = &s;
-        async move {
-            s.click("#test").await;
-            s.until(prefix, || async {
-                let t = s.text("#test-result").await;
-                t.starts_with(prefix).then_some(t)
-            })
-            .await
-        }
-    };
-    let failed = outcome("Sign-in failed").await;
+    let failed = test_outcome(&s, "Sign-in failed").await;
     assert!(failed.contains("401"), "{failed}");
     assert!(!failed.contains("not-the-token"), "{failed}");
     s.type_into("#secret", TOKEN).await;
-    let ok = outcome("Connected").await;
+    let ok = test_outcome(&s, "Connected").await;
     assert_eq!(ok, "Connected (Chime protocol).");
     server.kill();
-    outcome("Unreachable").await;
+    test_outcome(&s, "Unreachable").await;
     // Testing saved nothing.
     assert!(!d.config_home().join("chime/settings.json").exists());
     s.quit().await;
@@ -205,19 +209,8 @@ async fn a_server_with_a_private_ca_is_refused_until_its_ca_file_is_given_in_set
     s.select("#auth", "token").await;
     s.type_into("#secret", TOKEN).await;
 
-    let outcome = |prefix: &'static str| {
-        let s = &s;
-        async move {
-            s.click("#test").await;
-            s.until(prefix, || async {
-                let t = s.text("#test-result").await;
-                t.starts_with(prefix).then_some(t)
-            })
-            .await
-        }
-    };
     // Without it: refused, and the message says what to do.
-    let refused = outcome("Cannot connect").await;
+    let refused = test_outcome(&s, "Cannot connect").await;
     assert!(
         refused.contains("secure connection failed") && refused.contains("CA file"),
         "{refused}"
@@ -225,18 +218,16 @@ async fn a_server_with_a_private_ca_is_refused_until_its_ca_file_is_given_in_set
     // A file that is not one: the field says so, nothing is saved.
     s.type_into("#ca-file", "/nonexistent/ca.pem").await;
     s.click("#save").await;
-    let why = s
-        .until("the CA file error", || async {
-            let t = s.text("[data-error='source.ca_file']").await;
-            (!t.is_empty()).then_some(t)
-        })
-        .await;
+    let why = field_error(&s, "source.ca_file").await;
     assert!(why.contains("cannot use this file"), "{why}");
     assert!(!d.config_home().join("chime/settings.json").exists());
     // The CA: trusted, tested, saved, connected.
     s.type_into("#ca-file", &ca_file.display().to_string())
         .await;
-    assert_eq!(outcome("Connected").await, "Connected (Chime protocol).");
+    assert_eq!(
+        test_outcome(&s, "Connected").await,
+        "Connected (Chime protocol)."
+    );
     save_and_wait(&s).await;
     s.until("the app to connect over TLS", || async {
         (server.connections() > 0).then_some(())

@@ -592,6 +592,30 @@ impl Desktop {
     }
 }
 
+/// Launch arguments for two push services as a user has them: an ntfy
+/// source "Home" at `ntfy_url` and a Gotify source "NAS" at `gotify_url`
+/// with its client token.
+pub fn push_source_args(ntfy_url: &str, gotify_url: &str, gotify_token: &str) -> Vec<String> {
+    [
+        "--server",
+        ntfy_url,
+        "--dialect",
+        "ntfy",
+        "--name",
+        "Home",
+        "--server",
+        gotify_url,
+        "--dialect",
+        "gotify",
+        "--token",
+        gotify_token,
+        "--name",
+        "NAS",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 /// `PrepareForSleep(false)` from `conn`.
 pub async fn emit_resume(conn: &zbus::Connection) {
     conn.emit_signal(
