@@ -735,6 +735,17 @@ pub fn seqs(items: &[NewItem]) -> Vec<u64> {
         .collect()
 }
 
+/// The server's ids of the message items (ntfy, Gotify), in order.
+pub fn message_ids(items: &[NewItem]) -> Vec<String> {
+    items
+        .iter()
+        .filter_map(|i| match i {
+            NewItem::Event(e) => e.message.as_ref().map(|m| m.id.clone()),
+            NewItem::Bump { .. } => None,
+        })
+        .collect()
+}
+
 /// Native-dialect event frame.
 pub fn event_frame(seq: u64, kind: &str) -> Message {
     Message::text(format!(

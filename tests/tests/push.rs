@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chime_core::{Auth, Config, ConnState, Dialect, InboxState, NewItem, Secret, ServerProfile};
 use chime_e2e::push::{GotifyServer, NtfyServer};
-use chime_e2e::{Watcher, SOON};
+use chime_e2e::{message_ids, Watcher, SOON};
 use serde_json::json;
 
 fn config(dialect: Dialect) -> Config {
@@ -30,27 +30,18 @@ fn profile(url: &str, dialect: Dialect, auth: Auth) -> ServerProfile {
     p
 }
 
-/// Message ids and titles of the items, in order.
-fn ids(items: &[NewItem]) -> Vec<String> {
-    items
-        .iter()
-        .filter_map(|i| match i {
-            NewItem::Event(e) => e.message.as_ref().map(|m| m.id.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
 fn assert_once(items: &[NewItem], want: &[String]) {
-    let got = ids(items);
+    let got = message_ids(items);
     let unique: HashSet<&String> = got.iter().collect();
     assert_eq!(unique.len(), got.len(), "a message arrived twice: {got:?}");
     assert_eq!(got, want, "every message once, in order");
 }
 
 async fn until_messages(w: &mut Watcher, n: usize) {
-    w.until(SOON, &format!("{n} messages"), |w| ids(&w.items).len() >= n)
-        .await;
+    w.until(SOON, &format!("{n} messages"), |w| {
+        message_ids(&w.items).len() >= n
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -162,7 +153,7 @@ async fn ntfy_sign_ins_work_as_headers_and_as_the_auth_parameter_and_a_bad_one_s
             w.until_connected(SOON).await;
             let id = server.publish("alerts", json!({"message": what}));
             until_messages(&mut w, 1).await;
-            assert_eq!(ids(&w.items), vec![id], "{what}");
+            assert_eq!(message_ids(&w.items), vec![id], "{what}");
         } else {
             w.until_state(SOON, "sign-in failed", |s| {
                 matches!(s, ConnState::AuthFailed { .. })
@@ -287,7 +278,7 @@ async fn gotify_pages_back_after_a_crash_and_a_restart_and_labels_messages_with_
     }
     server.restart().await;
     w.until(Duration::from_secs(20), "all messages", |w| {
-        ids(&w.items).len() >= want.len()
+        message_ids(&w.items).len() >= want.len()
     })
     .await;
     assert_once(&w.items, &want);
@@ -374,7 +365,7 @@ async fn gotify_takes_the_token_in_the_query_refuses_a_bad_one_and_skips_hostile
         )
         .to_string();
     until_messages(&mut w, 1).await;
-    assert_eq!(ids(&w.items), vec![id]);
+    assert_eq!(message_ids(&w.items), vec![id]);
     let NewItem::Event(e) = &w.items[0] else {
         panic!()
     };

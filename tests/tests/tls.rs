@@ -141,15 +141,7 @@ async fn gotify_over_https_reads_back_its_messages_through_the_same_trust() {
         w.items.len() >= want.len()
     })
     .await;
-    let got: Vec<String> = w
-        .items
-        .iter()
-        .filter_map(|i| match i {
-            NewItem::Event(e) => e.message.as_ref().map(|m| m.id.clone()),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(got, want);
+    assert_eq!(message_ids(&w.items), want);
     w.stop().await;
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chime_core::{Auth, Config, Dialect, InboxState, NewItem, Secret, ServerProfile};
+use chime_core::{Auth, Config, Dialect, InboxState, Secret, ServerProfile};
 use chime_e2e::push::{GotifyServer, NtfyServer};
-use chime_e2e::Watcher;
+use chime_e2e::{message_ids, Watcher};
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -43,16 +43,6 @@ impl Server {
             Server::Gotify(s) => s.restart().await,
         }
     }
-}
-
-fn ids(items: &[NewItem]) -> Vec<String> {
-    items
-        .iter()
-        .filter_map(|i| match i {
-            NewItem::Event(e) => e.message.as_ref().map(|m| m.id.clone()),
-            _ => None,
-        })
-        .collect()
 }
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {
@@ -95,7 +85,7 @@ async fn run(dialect: Dialect) {
         }
         let want = published.len();
         w.until(Duration::from_secs(30), "live messages", |w| {
-            ids(&w.items).len() >= want
+            message_ids(&w.items).len() >= want
         })
         .await;
         server.kill();
@@ -111,7 +101,7 @@ async fn run(dialect: Dialect) {
         reconnects.push(at.saturating_duration_since(listening));
         let want = published.len();
         w.until(Duration::from_secs(30), "the outage's messages", |w| {
-            ids(&w.items).len() >= want
+            message_ids(&w.items).len() >= want
         })
         .await;
         // The next crash comes after the link counts as stable (5 s):
@@ -119,7 +109,7 @@ async fn run(dialect: Dialect) {
         // backoff keeps growing by design.
         tokio::time::sleep(Duration::from_millis(5500)).await;
     }
-    let got = ids(&w.items);
+    let got = message_ids(&w.items);
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for id in &got {
         *seen.entry(id.as_str()).or_default() += 1;
