@@ -27,13 +27,7 @@ async fn main() {
         .nth(2)
         .unwrap_or_else(|| "/usr/bin/chime".into());
     let mut d = Desktop::start(true).await;
-    let config = d.config_home().join("chime");
-    std::fs::create_dir_all(&config).expect("config dir");
-    std::fs::write(
-        config.join("settings.json"),
-        r#"{"schema":2,"start_at_login":true}"#,
-    )
-    .expect("settings");
+    d.write_settings(&serde_json::json!({"schema": 2, "start_at_login": true}));
     let entry_path = d
         .config_home()
         .join("autostart")

@@ -436,10 +436,8 @@ async fn with_a_keyring_the_token_lives_there_and_in_no_file() {
     let d = Desktop::start(true).await;
     let _keyring = d.start_keyring().await;
     // An old settings file with the token inline: Chime moves it out.
-    let dir = d.config_home().join("chime");
-    std::fs::create_dir_all(&dir).expect("dir");
     let old = serde_json::json!({"server": server.native_url(), "token": TOKEN});
-    std::fs::write(dir.join("settings.json"), old.to_string()).expect("write");
+    let dir = d.write_settings(&old);
     let mut app = d.launch(&[]);
     wait_connected(&d, &server).await;
     let text = std::fs::read_to_string(dir.join("settings.json")).expect("settings");
@@ -472,10 +470,8 @@ async fn with_a_keyring_the_token_lives_there_and_in_no_file() {
 async fn start_hidden_off_opens_the_inbox_unless_autostart_asks_for_hidden() {
     let server = TestServer::start(server_config()).await;
     let mut d = Desktop::start(true).await;
-    let dir = d.config_home().join("chime");
-    std::fs::create_dir_all(&dir).expect("dir");
     let settings = serde_json::json!({"schema": 1, "start_hidden": false});
-    std::fs::write(dir.join("settings.json"), settings.to_string()).expect("write");
+    d.write_settings(&settings);
     let mut app = launch(&d, &server);
     d.poll("the inbox at start", || async {
         d.app_log().contains("window inbox opened").then_some(())
@@ -509,11 +505,9 @@ async fn start_hidden_off_opens_the_inbox_unless_autostart_asks_for_hidden() {
 async fn a_schema_1_file_and_its_saved_secret_become_the_first_source() {
     let server = TestServer::start(server_config()).await;
     let d = Desktop::start(true).await;
-    let dir = d.config_home().join("chime");
-    std::fs::create_dir_all(&dir).expect("dir");
     let url = server.native_url();
     let v1 = serde_json::json!({"schema": 1, "server": {"url": url, "auth": "token"}});
-    std::fs::write(dir.join("settings.json"), v1.to_string()).expect("settings");
+    let dir = d.write_settings(&v1);
     // Schema 1 kept the secret under the server's address (no keyring here).
     let old_account = format!("token@{url}");
     let secrets = serde_json::json!({ old_account.clone(): TOKEN });
@@ -539,14 +533,12 @@ async fn sources_listed_in_the_settings_file_each_connect_with_their_secret() {
     let blog = TestServer::start(server_config()).await;
     let work = TestServer::start(server_config()).await;
     let mut d = Desktop::start(true).await;
-    let dir = d.config_home().join("chime");
-    std::fs::create_dir_all(&dir).expect("dir");
     let settings = serde_json::json!({"schema": 2, "sources": [
         {"id": "blog", "name": "Blog", "url": blog.native_url(), "auth": "token"},
         {"id": "work", "name": "Work", "url": work.native_url(), "auth": "token"},
         {"id": "old", "name": "Old", "enabled": false, "url": work.native_url()},
     ]});
-    std::fs::write(dir.join("settings.json"), settings.to_string()).expect("settings");
+    let dir = d.write_settings(&settings);
     let secrets = serde_json::json!({"token@source:blog": TOKEN, "token@source:work": TOKEN});
     std::fs::write(dir.join("secrets.json"), secrets.to_string()).expect("secrets");
     let _app = d.launch(&[]);
@@ -769,10 +761,8 @@ fn chime_prints_its_version_and_a_man_page_without_a_desktop() {
 async fn a_stale_autostart_entry_is_written_anew_at_start_and_a_working_one_is_kept() {
     let server = TestServer::start(server_config()).await;
     let mut d = Desktop::start(true).await;
-    let dir = d.config_home().join("chime");
-    std::fs::create_dir_all(&dir).expect("dir");
     let settings = serde_json::json!({"schema": 2, "start_at_login": true});
-    std::fs::write(dir.join("settings.json"), settings.to_string()).expect("write");
+    d.write_settings(&settings);
     let autostart = d.config_home().join("autostart");
     std::fs::create_dir_all(&autostart).expect("dir");
     let entry = autostart.join("Chime.desktop");

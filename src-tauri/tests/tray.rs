@@ -290,13 +290,11 @@ async fn malformed_and_duplicate_frames_do_not_disturb_the_app() {
 async fn kinds_switched_off_in_the_settings_file_count_but_make_no_toast() {
     let server = TestServer::start(server_config()).await;
     let mut d = Desktop::start(true).await;
-    let settings = d.dir.join("config").join("chime");
-    std::fs::create_dir_all(&settings).expect("config dir");
     let url = server.native_url();
     let json = serde_json::json!({
         "server": url, "token": TOKEN, "notify": {"dislikes": false},
     });
-    std::fs::write(settings.join("settings.json"), json.to_string()).expect("settings");
+    let settings = d.write_settings(&json);
     let _app = d.launch(&[]);
     let item = d.tray_item().await;
     wait_label(&d, &item, "Connected").await;
@@ -346,8 +344,6 @@ fn local_hhmm(offset_min: i64) -> String {
 async fn during_quiet_hours_the_badge_and_inbox_update_but_nothing_pops_up() {
     let server = TestServer::start(server_config()).await;
     let mut d = Desktop::start(true).await;
-    let dir = d.config_home().join("chime");
-    std::fs::create_dir_all(&dir).expect("config dir");
     // Quiet from two hours ago to two hours ahead, every day.
     let json = serde_json::json!({
         "schema": 1,
@@ -355,7 +351,7 @@ async fn during_quiet_hours_the_badge_and_inbox_update_but_nothing_pops_up() {
         "notify": {"sound": false},
         "quiet_hours": {"enabled": true, "from": local_hhmm(-120), "to": local_hhmm(120)},
     });
-    std::fs::write(dir.join("settings.json"), json.to_string()).expect("settings");
+    d.write_settings(&json);
     let _app = d.launch(&["--token", TOKEN, "--server", &server.native_url()]);
     let item = d.tray_item().await;
     wait_label(&d, &item, "Connected").await;
@@ -562,14 +558,12 @@ async fn a_muted_source_and_a_kind_switched_off_for_one_source_count_but_make_no
     let loud = TestServer::start(server_config()).await;
     let quiet = TestServer::start(server_config()).await;
     let mut d = Desktop::start(true).await;
-    let dir = d.config_home().join("chime");
-    std::fs::create_dir_all(&dir).expect("dir");
     let settings = serde_json::json!({"schema": 2, "sources": [
         {"id": "loud", "name": "Loud", "url": loud.native_url(), "auth": "token"},
         {"id": "quiet", "name": "Quiet", "muted": true, "url": quiet.native_url(), "auth": "token"},
         {"id": "picky", "name": "Picky", "kinds": {"likes": false}, "url": loud.native_url(), "auth": "token"},
     ]});
-    std::fs::write(dir.join("settings.json"), settings.to_string()).expect("settings");
+    let dir = d.write_settings(&settings);
     let secrets = serde_json::json!({
         "token@source:loud": TOKEN, "token@source:quiet": TOKEN, "token@source:picky": "bob-token",
     });

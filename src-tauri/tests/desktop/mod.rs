@@ -488,6 +488,15 @@ impl Desktop {
         self.dir.join("config")
     }
 
+    /// Write the app's `settings.json`; returns its directory (where
+    /// `secrets.json` goes too).
+    pub fn write_settings(&self, settings: &serde_json::Value) -> PathBuf {
+        let dir = self.config_home().join("chime");
+        std::fs::create_dir_all(&dir).expect("config dir");
+        std::fs::write(dir.join("settings.json"), settings.to_string()).expect("settings.json");
+        dir
+    }
+
     /// `$XDG_DATA_HOME` of the app (the inbox in `chime/` below it).
     pub fn data_home(&self) -> PathBuf {
         self.dir.join("data")
