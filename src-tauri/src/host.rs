@@ -94,6 +94,12 @@ pub fn open(app: &AppHandle, window: &str) {
     }
 }
 
+/// Whether a window host runs (one that shows no window is on its way out,
+/// and no longer counts).
+pub fn is_running(app: &AppHandle) -> bool {
+    lock(&app.state::<Hosts>().running).is_some()
+}
+
 /// Whether the host shows `window` now.
 pub fn is_open(app: &AppHandle, window: &str) -> bool {
     lock(&app.state::<Hosts>().running)

@@ -134,14 +134,12 @@ fn started_again(app: &AppHandle, argv: Vec<String>, _cwd: String) {
 }
 
 /// The window host ended (its last window closed): what the tray process
-/// itself no longer needs goes too, a little later (see [`memory`]).
+/// itself no longer needs goes too, a little later, unless a window opened
+/// again meanwhile (see [`memory`]).
 pub(crate) fn after_windows_closed(app: &AppHandle) {
     let app = app.clone();
-    tauri::async_runtime::spawn(async move {
-        tokio::time::sleep(memory::AFTER_LAST_WINDOW).await;
-        if !host::is_open(&app, windows::INBOX) && !host::is_open(&app, windows::SETTINGS) {
-            let _ = tauri::async_runtime::spawn_blocking(memory::trim).await;
-        }
+    memory::trim_after(memory::AFTER_LAST_WINDOW, "the windows closed", move || {
+        !host::is_running(&app)
     });
 }
 
@@ -348,7 +346,7 @@ fn setup(app: AppHandle, args: cli::Args) {
     }
     let from_flags = !args.server.is_empty() || args.demo;
     // WebDriver sessions need a window from the start.
-    let automation = std::env::var("TAURI_WEBVIEW_AUTOMATION").is_ok_and(|v| v == "true");
+    let automation = host::automation();
     if let Some(link) = &args.link {
         propose_source(&app, link);
     }
@@ -444,14 +442,7 @@ fn setup(app: AppHandle, args: cli::Args) {
         }
         controller.connect(specs, problem);
         // Start-up has settled: give back what only start-up needed.
-        tauri::async_runtime::spawn(async {
-            tokio::time::sleep(memory::AFTER_START).await;
-            let _ = tauri::async_runtime::spawn_blocking(|| {
-                let advised = memory::trim();
-                info!(advised, "start-up done: returned unused memory");
-            })
-            .await;
-        });
+        memory::trim_after(memory::AFTER_START, "start-up done", || true);
         controller.run(rx).await;
     });
 }

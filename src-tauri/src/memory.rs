@@ -17,7 +17,7 @@
 
 use std::time::Duration;
 
-use tracing::debug;
+use tracing::{debug, info};
 
 /// After start: the links are up and the tray drawn.
 pub const AFTER_START: Duration = Duration::from_secs(15);
@@ -47,6 +47,24 @@ pub fn file_mappings(maps: &str) -> Vec<(usize, usize)> {
             (a < b).then_some((a, b))
         })
         .collect()
+}
+
+/// After `delay`, if `still()` holds then, [`trim`] off the async
+/// threads; `why` goes to the log.
+pub fn trim_after(
+    delay: Duration,
+    why: &'static str,
+    still: impl FnOnce() -> bool + Send + 'static,
+) {
+    tauri::async_runtime::spawn(async move {
+        tokio::time::sleep(delay).await;
+        if still() {
+            let advised = tauri::async_runtime::spawn_blocking(trim)
+                .await
+                .unwrap_or(0);
+            info!(advised, "{why}: returned unused memory");
+        }
+    });
 }
 
 /// Page out this process's file pages and trim the heap; returns how many
