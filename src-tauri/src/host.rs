@@ -17,6 +17,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -39,10 +40,7 @@ pub enum Msg {
     /// Tray → host: its answer.
     Reply {
         id: u64,
-        #[serde(default)]
-        ok: Option<Value>,
-        #[serde(default)]
-        err: Option<Value>,
+        result: Result<Value, Value>,
     },
     /// Host → tray: the windows it shows now.
     Windows(Vec<String>),
@@ -71,7 +69,7 @@ struct Running {
 #[derive(Default)]
 pub struct Hosts {
     running: Mutex<Option<Running>>,
-    generation: Mutex<u64>,
+    generation: AtomicU64,
 }
 
 /// Show `window`: in the running host, or in a new one.
@@ -156,11 +154,7 @@ fn spawn(app: &AppHandle, window: &str) -> std::io::Result<Running> {
     drop(theirs);
     let reader = ours.try_clone()?;
     let hosts = app.state::<Hosts>();
-    let generation = {
-        let mut g = lock(&hosts.generation);
-        *g += 1;
-        *g
-    };
+    let generation = hosts.generation.fetch_add(1, Ordering::Relaxed) + 1;
     let (to_host, mut from_tray) = mpsc::unbounded_channel::<Msg>();
     let host = Running {
         to_host,
@@ -185,19 +179,8 @@ fn spawn(app: &AppHandle, window: &str) -> std::io::Result<Running> {
                 Ok(Msg::Call { id, cmd, args }) => {
                     let app = app.clone();
                     tauri::async_runtime::spawn(async move {
-                        let reply = match crate::commands::dispatch(&app, &cmd, args).await {
-                            Ok(v) => Msg::Reply {
-                                id,
-                                ok: Some(v),
-                                err: None,
-                            },
-                            Err(e) => Msg::Reply {
-                                id,
-                                ok: None,
-                                err: Some(e),
-                            },
-                        };
-                        send(&app, generation, reply);
+                        let result = crate::commands::dispatch(&app, &cmd, args).await;
+                        send(&app, generation, Msg::Reply { id, result });
                     });
                 }
                 Ok(Msg::Windows(list)) => {
@@ -260,8 +243,11 @@ mod tests {
             },
             Msg::Reply {
                 id: 7,
-                ok: Some(serde_json::json!({"rows": []})),
-                err: None,
+                result: Ok(serde_json::json!({"rows": []})),
+            },
+            Msg::Reply {
+                id: 8,
+                result: Err(serde_json::json!({"code": "invalid"})),
             },
             Msg::Windows(vec!["inbox".into()]),
             Msg::Open("settings".into()),

@@ -131,13 +131,10 @@ fn read_tray(app: AppHandle, reader: UnixStream) {
     for line in BufReader::new(reader).lines() {
         let Ok(line) = line else { break };
         match serde_json::from_str::<Msg>(&line) {
-            Ok(Msg::Reply { id, ok, err }) => {
+            Ok(Msg::Reply { id, result }) => {
                 let waiting = lock(&app.state::<TrayLink>().waiting).remove(&id);
                 if let Some(tx) = waiting {
-                    let _ = tx.send(match (ok, err) {
-                        (_, Some(e)) => Err(e),
-                        (ok, None) => Ok(ok.unwrap_or(Value::Null)),
-                    });
+                    let _ = tx.send(result);
                 }
             }
             Ok(Msg::Open(window)) => {
