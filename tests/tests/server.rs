@@ -302,7 +302,7 @@ async fn credentials_are_checked_before_the_upgrade() {
 }
 
 #[tokio::test]
-async fn connections_per_ip_and_origins_are_limited() {
+async fn connections_per_ip_are_limited() {
     let server = TestServer::start(chime_server::ServerConfig {
         max_conns_per_ip: 2,
         allowed_origins: vec!["https://site.example".into()],
@@ -324,12 +324,62 @@ async fn connections_per_ip_and_origins_are_limited() {
             Err(e) => panic!("status {e}"),
         }
     }
-    assert_eq!(
-        connect(&url, Some(("origin", "https://evil.example")))
+}
+
+/// Upgrades `url` with these headers: 101 or the refusal's status.
+async fn upgrade_with(url: &str, headers: Vec<(&'static str, String)>) -> u16 {
+    let mut req = url.into_client_request().expect("request");
+    for (k, v) in headers {
+        req.headers_mut().append(k, v.parse().expect("value"));
+    }
+    match tokio_tungstenite::connect_async(req).await {
+        Ok(_) => 101,
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => r.status().as_u16(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_per_ip_limit_counts_the_forwarded_client() {
+    let xff = |ip: &str| vec![("x-forwarded-for", ip.to_owned())];
+    let trusting = TestServer::start(chime_server::ServerConfig {
+        max_conns_per_ip: 1,
+        trusted_proxies: vec!["127.0.0.1".parse().expect("ip")],
+        ..server_config()
+    })
+    .await;
+    let url = format!("{}?token={TOKEN}", trusting.seed_url());
+    let mut held = Vec::new();
+    for client in ["192.0.2.1", "192.0.2.2", "203.0.113.9, 192.0.2.3"] {
+        let mut req = url.as_str().into_client_request().expect("request");
+        req.headers_mut()
+            .insert("x-forwarded-for", client.parse().expect("value"));
+        let (ws, _) = tokio_tungstenite::connect_async(req)
             .await
-            .err(),
-        Some(403)
+            .unwrap_or_else(|e| panic!("{client}: {e}"));
+        held.push(ws);
+    }
+    assert_eq!(
+        upgrade_with(&url, xff("192.0.2.1")).await,
+        429,
+        "the same client twice"
     );
+    assert_eq!(
+        upgrade_with(&url, xff("192.0.2.9, 192.0.2.1")).await,
+        429,
+        "what the client itself prepended does not count"
+    );
+    // Without the option the header is the client's word, and ignored.
+    let plain = TestServer::start(chime_server::ServerConfig {
+        max_conns_per_ip: 1,
+        ..server_config()
+    })
+    .await;
+    let url = format!("{}?token={TOKEN}", plain.seed_url());
+    let _first = connect(&url, Some(("x-forwarded-for", "192.0.2.1")))
+        .await
+        .expect("first");
+    assert_eq!(upgrade_with(&url, xff("192.0.2.2")).await, 429);
 }
 
 #[tokio::test]
@@ -589,55 +639,64 @@ async fn a_lost_pubsub_subscription_sends_sessions_back_to_resume() {
 }
 
 #[tokio::test]
-async fn a_cookie_sign_in_from_a_foreign_page_is_refused() {
-    let server = TestServer::start(server_config()).await;
-    let url = server.native_url();
-    let cookie = format!("sessionid={TOKEN}");
-    let upgrade = |headers: Vec<(&'static str, String)>| {
-        let url = url.clone();
-        async move {
-            let mut req = url.as_str().into_client_request().expect("request");
-            for (k, v) in headers {
-                req.headers_mut().insert(k, v.parse().expect("value"));
-            }
-            match tokio_tungstenite::connect_async(req).await {
-                Ok(_) => 101,
-                Err(tokio_tungstenite::tungstenite::Error::Http(r)) => r.status().as_u16(),
-                Err(e) => panic!("{e}"),
-            }
+async fn a_cookie_sign_in_from_a_foreign_page_is_refused_and_allow_origin_touches_only_cookies() {
+    for allowed in [vec![], vec!["https://site.example".to_owned()]] {
+        let server = TestServer::start(chime_server::ServerConfig {
+            allowed_origins: allowed.clone(),
+            ..server_config()
+        })
+        .await;
+        let url = server.native_url();
+        let cookie = format!("sessionid={TOKEN}");
+        let own = format!("http://{}", server.addr);
+        let cases = [
+            (
+                vec![("cookie", cookie.clone())],
+                101,
+                "no Origin: not a page",
+            ),
+            (
+                vec![("cookie", cookie.clone()), ("origin", own)],
+                101,
+                "the server's own page",
+            ),
+            (
+                vec![
+                    ("cookie", cookie.clone()),
+                    ("origin", "https://evil.example".into()),
+                ],
+                403,
+                "another site's page riding on the cookie",
+            ),
+            (
+                vec![
+                    ("authorization", format!("Bearer {TOKEN}")),
+                    ("origin", "https://evil.example".into()),
+                ],
+                101,
+                "an explicit token is not ambient",
+            ),
+            (
+                vec![("authorization", format!("Bearer {TOKEN}"))],
+                101,
+                "Chime and scripts send no Origin",
+            ),
+            (
+                vec![
+                    ("cookie", cookie.clone()),
+                    ("origin", "https://site.example".into()),
+                ],
+                if allowed.is_empty() { 403 } else { 101 },
+                "a page the operator allowed",
+            ),
+        ];
+        for (headers, want, why) in cases {
+            assert_eq!(
+                upgrade_with(&url, headers).await,
+                want,
+                "{why} ({allowed:?})"
+            );
         }
-    };
-    let own = format!("http://{}", server.addr);
-    let cases = [
-        (
-            vec![("cookie", cookie.clone())],
-            101,
-            "no Origin: not a page",
-        ),
-        (
-            vec![("cookie", cookie.clone()), ("origin", own)],
-            101,
-            "the server's own page",
-        ),
-        (
-            vec![
-                ("cookie", cookie.clone()),
-                ("origin", "https://evil.example".into()),
-            ],
-            403,
-            "another site's page riding on the cookie",
-        ),
-        (
-            vec![
-                ("authorization", format!("Bearer {TOKEN}")),
-                ("origin", "https://evil.example".into()),
-            ],
-            101,
-            "an explicit token is not ambient",
-        ),
-    ];
-    for (headers, want, why) in cases {
-        assert_eq!(upgrade(headers).await, want, "{why}");
     }
 }
 

@@ -218,7 +218,7 @@ pub struct Message {
     pub id: String,
     #[serde(default)]
     pub body: String,
-    #[serde(default = "default_priority")]
+    #[serde(default = "default_priority", deserialize_with = "priority_from_wire")]
     pub priority: u8,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
@@ -232,6 +232,34 @@ pub struct Message {
 
 fn default_priority() -> u8 {
     DEFAULT_PRIORITY
+}
+
+/// A priority from the wire, clamped into `lo..=hi`: any number is a
+/// priority (servers and the scripts that publish to them send 15, 100 or
+/// -1), and a message is never dropped for one. `None`: not a number
+/// (the caller's default applies).
+pub fn clamp_priority(v: &Value, lo: i64, hi: i64) -> Option<i64> {
+    let n = v.as_number()?;
+    let p = if let Some(i) = n.as_i64() {
+        i
+    } else if n.as_u64().is_some() {
+        i64::MAX
+    } else {
+        let f = n.as_f64()?;
+        if f.is_nan() {
+            return None;
+        }
+        // Saturating cast: ±inf and huge values land on the ends.
+        f as i64
+    };
+    Some(p.clamp(lo, hi))
+}
+
+/// Chime's own messages: a number clamped into 1..=5, anything else the
+/// default.
+fn priority_from_wire<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    let v = Value::deserialize(d)?;
+    Ok(clamp_priority(&v, 1, 5).map_or(DEFAULT_PRIORITY, |p| p as u8))
 }
 
 impl Default for Message {
@@ -651,9 +679,6 @@ impl Event {
         }
         let mut event = self;
         if let Some(m) = event.message.take() {
-            if !(1..=5).contains(&m.priority) {
-                return bad("priority", "not in 1..=5");
-            }
             event.message = Some(Box::new(m.cleaned()));
         }
         Ok(event)
@@ -857,6 +882,28 @@ mod tests {
             },
         ] {
             assert_eq!(ClientMsg::parse(&msg.encode()), Ok(msg));
+        }
+    }
+
+    #[test]
+    fn a_native_message_priority_out_of_range_is_clamped_never_a_reason_to_drop_it() {
+        for (p, want) in [
+            ("9", 5),
+            ("-1", 1),
+            ("0", 1),
+            ("18446744073709551615", 5),
+            ("4.6", 4),
+            ("\"urgent\"", DEFAULT_PRIORITY),
+        ] {
+            let text = format!(
+                r#"{{"type":"event","seq":1,"kind":"message","message":{{"id":"m","priority":{p}}}}}"#
+            );
+            match ServerMsg::parse(Dialect::Native, &text) {
+                Ok(ServerMsg::Event(e)) => {
+                    assert_eq!(e.message.map(|m| m.priority), Some(want), "{p}")
+                }
+                other => panic!("{p}: {other:?}"),
+            }
         }
     }
 

@@ -162,13 +162,9 @@ fn upgrade(
     if *state.shutdown.borrow() {
         return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
     }
-    if !state.config.allowed_origins.is_empty() {
-        let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-        if !origin.is_some_and(|o| state.config.allowed_origins.iter().any(|a| a == o)) {
-            warn!(%peer, "refused an upgrade from a foreign origin");
-            return error(StatusCode::FORBIDDEN, "origin not allowed");
-        }
-    }
+    // Origins matter for cookies only (a browser attaches them to any
+    // page's request): explicit credentials and clients that send no
+    // Origin (Chime, scripts) are never refused for it.
     let Some((user, via)) = authenticate(&state, &headers, &q) else {
         state.metrics.rejected_auth.fetch_add(1, Ordering::Relaxed);
         info!(%peer, "refused an upgrade without valid credentials");
@@ -182,7 +178,8 @@ fn upgrade(
             "origin not allowed for cookie sign-in",
         );
     }
-    let Some(guard) = state.admit(peer.ip()) else {
+    let client = state.client_ip(peer.ip(), &headers);
+    let Some(guard) = state.admit(client) else {
         warn!(%peer, "too many connections from this address");
         return error(StatusCode::TOO_MANY_REQUESTS, "too many connections");
     };

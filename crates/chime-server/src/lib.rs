@@ -50,8 +50,13 @@ pub struct ServerConfig {
     pub client_queue: usize,
     /// Open WebSocket connections per IP; 0 = unlimited.
     pub max_conns_per_ip: usize,
-    /// If non-empty, the `Origin` header must be one of these.
+    /// Origins, beside the server's own, whose pages may open a session
+    /// with the user's cookie. Explicit credentials (bearer, `?token=`)
+    /// and requests without `Origin` are not affected.
     pub allowed_origins: Vec<String>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (for the
+    /// per-IP limit). From any other peer the header is ignored.
+    pub trusted_proxies: Vec<IpAddr>,
     /// HTTP request head (and so the upgrade) must arrive within this.
     pub handshake_timeout: Duration,
     /// Native dialect: the server pings this often.
@@ -73,6 +78,7 @@ impl Default for ServerConfig {
             client_queue: 256,
             max_conns_per_ip: 256,
             allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
             handshake_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
@@ -102,6 +108,14 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The client's address: the peer, or, when the peer is a trusted
+    /// proxy, the last address in `X-Forwarded-For` that is not one (a
+    /// client can prepend anything; only what trusted proxies appended
+    /// counts).
+    pub fn client_ip(&self, peer: IpAddr, headers: &axum::http::HeaderMap) -> IpAddr {
+        client_ip(&self.config.trusted_proxies, peer, headers)
+    }
+
     /// Count a WebSocket connection against its IP; `None` when over the cap.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<ConnGuard> {
         let mut map = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
@@ -119,6 +133,30 @@ impl AppState {
             ip,
         })
     }
+}
+
+/// See [`AppState::client_ip`].
+pub fn client_ip(trusted: &[IpAddr], peer: IpAddr, headers: &axum::http::HeaderMap) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let mut hops: Vec<IpAddr> = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        let Ok(value) = value.to_str() else {
+            return peer;
+        };
+        for hop in value.split(',') {
+            match hop.trim().parse::<IpAddr>() {
+                Ok(ip) => hops.push(ip),
+                // A garbled hop: nothing to its left can be trusted.
+                Err(_) => hops.clear(),
+            }
+        }
+    }
+    hops.into_iter()
+        .rev()
+        .find(|ip| !trusted.contains(ip))
+        .unwrap_or(peer)
 }
 
 /// Releases a connection slot when dropped.

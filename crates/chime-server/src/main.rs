@@ -45,9 +45,15 @@ struct Args {
     /// WebSocket connections per IP address (0 = unlimited).
     #[arg(long, default_value_t = 256)]
     max_conns_per_ip: usize,
-    /// Allowed Origin header values (repeatable; none = any).
+    /// Origins, beside the server's own, whose pages may sign in with the
+    /// user's cookie (repeatable). Bearer and ?token= sign-ins and clients
+    /// that send no Origin (Chime, scripts) are not affected.
     #[arg(long = "allow-origin")]
     allow_origin: Vec<String>,
+    /// A reverse proxy's address (repeatable): connections from it are
+    /// counted against the client address its X-Forwarded-For names.
+    #[arg(long = "trust-proxy", value_name = "IP")]
+    trust_proxy: Vec<std::net::IpAddr>,
     /// Generate demo likes, dislikes and replies for this user.
     #[arg(long, value_name = "USER")]
     demo: Option<String>,
@@ -107,6 +113,7 @@ async fn main() -> Result<()> {
         client_queue: args.client_queue,
         max_conns_per_ip: args.max_conns_per_ip,
         allowed_origins: args.allow_origin.clone(),
+        trusted_proxies: args.trust_proxy.clone(),
         redis: args.redis.clone(),
         ..ServerConfig::default()
     };

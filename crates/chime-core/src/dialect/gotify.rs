@@ -33,6 +33,10 @@ pub struct Gotify {
     /// Paging back: where to stop (the last id seen before this link;
     /// `None`: never synced — only learn where the server stands).
     sync: Option<Sync>,
+    /// A read-back that did not complete (a failed, refused, non-JSON or
+    /// truncated page): where it must stop when it runs again, at the next
+    /// heartbeat. Until it completes the cursor stays where it was.
+    retry: Option<Option<u64>>,
     /// Messages the stream brought while paging: the cursor may not pass
     /// them until the older ones are in.
     live_max: u64,
@@ -112,13 +116,12 @@ pub fn parse_message(v: &Value, apps: &HashMap<u64, String>) -> Result<(u64, Eve
             _ => return Err("appid out of range"),
         },
     };
-    let prio = match v.get("priority") {
-        None | Some(Value::Null) => 4,
-        Some(p) => match p.as_u64() {
-            Some(p @ 0..=10) => p,
-            _ => return Err("priority not in 0..=10"),
-        },
-    };
+    // Gotify stores any integer; 0..=10 is its convention, so anything
+    // else is clamped into it (never a reason to drop the message).
+    let prio = v
+        .get("priority")
+        .and_then(|p| crate::protocol::clamp_priority(p, 0, 10))
+        .map_or(4, |p| p as u64);
     let time = match v.get("date").and_then(Value::as_str) {
         Some(d) => d
             .parse::<jiff::Timestamp>()
@@ -182,21 +185,20 @@ impl Gotify {
         let Some(sync) = self.sync.as_mut() else {
             return;
         };
-        let parsed: Value = match serde_json::from_str(body) {
-            Ok(v) => v,
-            Err(_) => {
-                fx.notice("the server's message list is not JSON".into());
-                return self.finish(inbox, fx);
-            }
-        };
-        let list = parsed
-            .get("messages")
+        // A proxy's error page or a cut-off body is no page: the read-back
+        // is not complete, so it must not end as if it were.
+        let parsed: Option<Value> = serde_json::from_str(body).ok();
+        let Some(list) = parsed
+            .as_ref()
+            .and_then(|v| v.get("messages"))
             .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        else {
+            fx.notice("the server's message list is not a Gotify page".into());
+            return self.interrupted(fx);
+        };
         let mut reached = false;
         let mut lowest = None::<u64>;
-        for m in &list {
+        for m in list {
             match parse_message(m, &self.apps) {
                 Ok((id, event)) => {
                     lowest = Some(lowest.map_or(id, |l| l.min(id)));
@@ -223,19 +225,32 @@ impl Gotify {
         }
     }
 
+    /// The read-back broke off: what it found is dropped (the next one
+    /// finds it again), and it runs again from the top at the next
+    /// heartbeat, stopping where this one was to stop.
+    fn interrupted(&mut self, fx: &mut Effects) {
+        if let Some(sync) = self.sync.take() {
+            self.retry = Some(sync.stop);
+            fx.notice("reading back missed messages failed; trying again shortly".into());
+        }
+    }
+
     /// Paging is over: announce what was missed, oldest first, and move
     /// the cursor past it and past what the stream brought meanwhile.
     fn finish(&mut self, inbox: &mut Inbox, fx: &mut Effects) {
         let Some(sync) = self.sync.take() else {
             return;
         };
+        self.retry = None;
         let mut found = sync.found;
         found.sort_by_key(message_id);
+        // The newest the read-back reached, whether or not the stream had
+        // brought it already.
+        let top = found.last().map(message_id).unwrap_or(0);
         // What the stream already brought during the paging (the latest
         // ids) is dropped before the older ones push it out of the recent
         // ids.
         found.retain(|e| !e.message.as_ref().is_some_and(|m| inbox.has_seen(&m.id)));
-        let top = found.last().map(message_id).unwrap_or(0);
         super::announce_messages(found, inbox, fx);
         // "0": synced with a server that had nothing yet, so the next
         // link announces everything it finds.
@@ -332,11 +347,9 @@ impl Session for Gotify {
         }
         match ok_body {
             Some(body) => self.on_messages(&body, inbox, fx),
-            // The stream still works; what paging missed waits for the
-            // next link (the cursor did not move).
-            None => {
-                self.sync = None;
-            }
+            // The stream still works; the cursor stays until a read-back
+            // reaches it.
+            None => self.interrupted(fx),
         }
     }
 
@@ -347,7 +360,7 @@ impl Session for Gotify {
         match parse_message(&value, &self.apps) {
             Ok((id, event)) => {
                 super::announce_messages(vec![event], inbox, fx);
-                if self.sync.is_some() {
+                if self.sync.is_some() || self.retry.is_some() {
                     self.live_max = self.live_max.max(id);
                 } else if Self::cursor(inbox).is_none_or(|c| id > c) {
                     inbox.set_cursor(id.to_string());
@@ -357,7 +370,18 @@ impl Session for Gotify {
         }
     }
 
-    fn on_heartbeat(&mut self, _inbox: &Inbox, _fx: &mut Effects) {}
+    /// Nothing is sent (the server pings); a read-back that broke off runs
+    /// again.
+    fn on_heartbeat(&mut self, _inbox: &Inbox, fx: &mut Effects) {
+        if let Some(stop) = self.retry.take() {
+            self.sync = Some(Sync {
+                stop,
+                pages: 0,
+                found: Vec::new(),
+            });
+            fx.fetches.push(Self::page(None));
+        }
+    }
 
     fn probe(&self) -> Option<String> {
         None
@@ -503,6 +527,120 @@ mod tests {
         );
     }
 
+    /// Cursor 100, ids 101..=251 missed: page 1 (152..=251) arrives, then
+    /// page 2 fails in one of the ways a proxy fails, then a live message.
+    fn a_read_back_broken_off_by(failure: Fetched) {
+        let mut s = Gotify::default();
+        let mut inbox = Inbox::new(InboxState {
+            cursor: Some("100".into()),
+            ..InboxState::default()
+        });
+        let mut fx = Effects::default();
+        s.on_open(&mut inbox, &mut fx);
+        s.on_fetched("/application", Ok((200, "[]".into())), &mut inbox, &mut fx);
+        let first: Vec<u64> = (152..=251).rev().collect();
+        s.on_fetched(
+            "/message?limit=100",
+            Ok((200, page(&first))),
+            &mut inbox,
+            &mut fx,
+        );
+        s.on_fetched(
+            "/message?limit=100&since=152",
+            failure.clone(),
+            &mut inbox,
+            &mut fx,
+        );
+        s.on_text(&m(252, 5), &mut inbox, &mut fx);
+        assert_eq!(inbox.cursor(), Some("100"), "{failure:?}: the cursor stays");
+        assert_eq!(announced(&fx), vec![252], "{failure:?}");
+        // The next heartbeat pages again, from the top, to the same stop.
+        let mut fx = Effects::default();
+        s.on_heartbeat(&inbox, &mut fx);
+        assert_eq!(fx.fetches, vec!["/message?limit=100"], "{failure:?}");
+        let top: Vec<u64> = (153..=252).rev().collect();
+        s.on_fetched(
+            "/message?limit=100",
+            Ok((200, page(&top))),
+            &mut inbox,
+            &mut fx,
+        );
+        let rest: Vec<u64> = (53..=152).rev().collect();
+        s.on_fetched(
+            "/message?limit=100&since=153",
+            Ok((200, page(&rest))),
+            &mut inbox,
+            &mut fx,
+        );
+        let want: Vec<u64> = (101..=251).collect();
+        assert_eq!(announced(&fx), want, "{failure:?}: the gap, once");
+        assert_eq!(inbox.cursor(), Some("252"), "{failure:?}");
+        // A heartbeat after a complete read-back fetches nothing.
+        let mut fx = Effects::default();
+        s.on_heartbeat(&inbox, &mut fx);
+        assert!(fx.fetches.is_empty());
+    }
+
+    #[test]
+    fn a_failed_or_garbled_page_leaves_the_cursor_and_the_gap_is_paged_again() {
+        for failure in [
+            Err("timed out".to_owned()),
+            Ok((502, "<html>Bad Gateway</html>".to_owned())),
+            Ok((200, "<html>Bad Gateway</html>".to_owned())),
+            Ok((
+                200,
+                r#"{"paging":{"size":100},"messages":[{"id":151,"#.to_owned(),
+            )),
+            Ok((200, r#"{"error":"Unauthorized"}"#.to_owned())),
+        ] {
+            a_read_back_broken_off_by(failure);
+        }
+    }
+
+    #[test]
+    fn a_read_back_cut_short_never_moves_the_cursor_on_a_new_link_either() {
+        let mut inbox = Inbox::new(InboxState {
+            cursor: Some("100".into()),
+            ..InboxState::default()
+        });
+        let mut s = Gotify::default();
+        let mut fx = Effects::default();
+        s.on_open(&mut inbox, &mut fx);
+        s.on_fetched("/application", Ok((200, "[]".into())), &mut inbox, &mut fx);
+        s.on_fetched(
+            "/message?limit=100",
+            Ok((200, "<html>".into())),
+            &mut inbox,
+            &mut fx,
+        );
+        s.on_text(&m(300, 5), &mut inbox, &mut fx);
+        assert_eq!(inbox.cursor(), Some("100"));
+        // The link drops; the next one still pages down to 100.
+        let mut s = Gotify::default();
+        let mut fx = Effects::default();
+        s.on_open(&mut inbox, &mut fx);
+        s.on_fetched("/application", Ok((200, "[]".into())), &mut inbox, &mut fx);
+        s.on_fetched(
+            "/message?limit=100",
+            Ok((200, page(&[300, 102, 101]))),
+            &mut inbox,
+            &mut fx,
+        );
+        assert_eq!(announced(&fx), vec![101, 102]);
+        assert_eq!(inbox.cursor(), Some("300"));
+    }
+
+    #[test]
+    fn out_of_range_priorities_are_clamped_and_the_message_kept() {
+        let apps = HashMap::new();
+        let table = [(-5, 1), (11, 5), (100, 5), (i64::MAX, 5)];
+        for (p, want) in table {
+            let v: Value = serde_json::from_str(&format!(r#"{{"id":1,"priority":{p}}}"#)).unwrap();
+            let (_, e) = parse_message(&v, &apps).unwrap();
+            assert_eq!(e.message.unwrap().priority, want, "{p}");
+        }
+    }
+
     #[test]
     fn the_first_link_only_learns_where_the_server_stands() {
         let mut s = Gotify::default();
@@ -571,7 +709,6 @@ mod tests {
         let mut fx = Effects::default();
         for text in [
             m(0, 5),
-            m(1, 11),
             r#"{"id":9007199254740993}"#.to_owned(),
             r#"{"id":-1}"#.to_owned(),
             r#"{"id":3,"appid":-2}"#.to_owned(),
@@ -586,6 +723,6 @@ mod tests {
             .iter()
             .filter(|o| matches!(o, Output::Notice(_)))
             .count();
-        assert_eq!(notices, 7);
+        assert_eq!(notices, 6);
     }
 }

@@ -112,13 +112,11 @@ pub fn parse_message(v: &Value) -> Result<Event, &'static str> {
             _ => return Err("time out of range"),
         },
     };
-    let priority = match v.get("priority") {
-        None | Some(Value::Null) => crate::protocol::DEFAULT_PRIORITY,
-        Some(p) => match p.as_u64() {
-            Some(p @ 1..=5) => p as u8,
-            _ => return Err("priority not in 1..=5"),
-        },
-    };
+    // ntfy's 1–5; anything else is clamped, never a reason to drop it.
+    let priority = v
+        .get("priority")
+        .and_then(|p| crate::protocol::clamp_priority(p, 1, 5))
+        .map_or(crate::protocol::DEFAULT_PRIORITY, |p| p as u8);
     let tags = v
         .get("tags")
         .and_then(Value::as_array)
@@ -346,8 +344,6 @@ mod tests {
         let mut inbox = Inbox::default();
         let mut fx = Effects::default();
         for text in [
-            msg("m1", r#","priority":9"#),
-            msg("m1", r#","priority":-1"#),
             r#"{"id":"m1","event":"message","time":-5}"#.to_owned(),
             r#"{"id":"m1","event":"message","time":99999999999999999}"#.to_owned(),
             r#"{"id":"has space","event":"message"}"#.to_owned(),
@@ -362,8 +358,27 @@ mod tests {
             .iter()
             .filter(|o| matches!(o, Output::Notice(_)))
             .count();
-        assert_eq!(notices, 8);
+        assert_eq!(notices, 6);
         assert_eq!(inbox.unread().messages, 0);
         assert_eq!(inbox.cursor(), None);
+    }
+
+    #[test]
+    fn out_of_range_priorities_are_clamped_and_the_message_kept() {
+        let table = [
+            (r#","priority":9"#, 5),
+            (r#","priority":-1"#, 1),
+            (r#","priority":0"#, 1),
+            (r#","priority":18446744073709551615"#, 5),
+            (r#","priority":2.7"#, 2),
+            (r#","priority":1e300"#, 5),
+            (r#","priority":"high""#, 3),
+            (r#","priority":null"#, 3),
+        ];
+        for (n, (extra, want)) in table.into_iter().enumerate() {
+            let ev = parse_message(&serde_json::from_str(&msg(&format!("p{n}"), extra)).unwrap())
+                .unwrap_or_else(|e| panic!("{extra}: {e}"));
+            assert_eq!(ev.message.unwrap().priority, want, "{extra}");
+        }
     }
 }
