@@ -77,12 +77,18 @@ function refreshVisibility() {
 const NEW_KINDS = { likes: true, dislikes: true, replies: true, messages: true, min_priority: 3 };
 const NEW_SOURCE = { id: "default", name: "", enabled: true, muted: false, kinds: NEW_KINDS, url: "", dialect: "auto", auth: "none", heartbeat_secs: 30, allow_insecure: false, query_name: "token", username: "", delete_on_read: false, ca_file: "" };
 
+// A new source's id: never one in use, and never one a source had earlier
+// in this window (a removed source's rows and secrets must not pass to the
+// source added in its place).
+const usedIds = new Set();
 function newId() {
-  const used = new Set(sources.map((s) => s.id));
-  if (!used.has("default")) return "default";
+  sources.forEach((s) => usedIds.add(s.id));
   for (;;) {
     const id = "s-" + Math.random().toString(16).slice(2, 10);
-    if (!used.has(id)) return id;
+    if (!usedIds.has(id)) {
+      usedIds.add(id);
+      return id;
+    }
   }
 }
 
@@ -239,6 +245,7 @@ function fill(v) {
   view = v;
   const s = v.settings;
   sources = (s.sources || []).map((src) => Object.assign({}, NEW_SOURCE, src));
+  sources.forEach((src) => usedIds.add(src.id));
   if (!sources.length) sources.push(Object.assign({}, NEW_SOURCE));
   sel = Math.min(sel, sources.length - 1);
   typed.clear();

@@ -86,21 +86,23 @@ pub fn parse() -> Args {
     args
 }
 
-/// One source per `--server` group: the first is the store's default
-/// source (so a run with one `--server` resumes as it always did), the
-/// others are named by their label.
+/// One source per `--server` group, each with an id of its own that no
+/// saved source can have (`cli:<label>`, the same on every run so a flag
+/// run resumes where it stopped): flag runs never touch the saved
+/// sources' rows, cursors or secrets.
 pub fn specs(groups: &[SourceFlags]) -> Result<Vec<SourceSpec>, String> {
+    let mut taken = std::collections::HashSet::new();
     groups
         .iter()
         .enumerate()
         .map(|(n, g)| {
             let (profile, config) = g.profile()?;
             let label = g.label();
-            let id = if n == 0 {
-                chime_core::store::DEFAULT_SOURCE.to_owned()
-            } else {
-                format!("cli:{label}")
-            };
+            let mut id = format!("{}{label}", chime_core::store::FLAG_SOURCE_PREFIX);
+            if !taken.insert(id.clone()) {
+                id = format!("{id}#{n}");
+                taken.insert(id.clone());
+            }
             Ok(SourceSpec {
                 id,
                 name: label,
@@ -115,7 +117,8 @@ pub fn specs(groups: &[SourceFlags]) -> Result<Vec<SourceSpec>, String> {
         .collect()
 }
 
-/// The embedded demo server as the one source.
+/// The embedded demo server as the one source (`demo`; its inbox is a
+/// throwaway one, see `lib.rs`).
 pub fn demo_source(url: &str, token: String) -> Result<SourceSpec, String> {
     let group = SourceFlags {
         server: url.to_owned(),
@@ -124,7 +127,9 @@ pub fn demo_source(url: &str, token: String) -> Result<SourceSpec, String> {
         token: Some(token),
         ..SourceFlags::default()
     };
-    specs(std::slice::from_ref(&group)).map(|mut v| v.remove(0))
+    let mut spec = specs(std::slice::from_ref(&group))?.remove(0);
+    spec.id = "demo".into();
+    Ok(spec)
 }
 
 fn home() -> Option<PathBuf> {

@@ -101,7 +101,9 @@ pub struct Controller {
     store: Arc<Mutex<Store>>,
     quiet: QuietHours,
     notify: NotifySettings,
-    paused_until: Option<std::time::Instant>,
+    /// "Pause notifications", on the wall clock (a suspend does not
+    /// stretch it).
+    pause: chime_core::pause::Pause,
     /// The store failed to write: items are announced anyway, once.
     store_failed: bool,
     /// The saved sources in use, with their secrets (`None` when flags
@@ -142,7 +144,7 @@ impl Controller {
             store,
             quiet: QuietHours::default(),
             notify: NotifySettings::default(),
-            paused_until: None,
+            pause: Default::default(),
             store_failed: false,
             server: None,
         };
@@ -179,7 +181,7 @@ impl Controller {
             });
             if let Some(at) = same {
                 let (mut src, mut view) = old.remove(at);
-                src.announcer.relabel(n, several.then(|| spec.name.clone()));
+                src.announcer.relabel(several.then(|| spec.name.clone()));
                 view.name = spec.name;
                 self.sources.push(src);
                 self.view.sources.push(view);
@@ -189,7 +191,7 @@ impl Controller {
             let generation = self.generation;
             let mut announcer = Announcer::for_source(
                 AnnounceConfig::default(),
-                n,
+                &spec.id,
                 several.then(|| spec.name.clone()),
             );
             for kind in Kind::ALL {
@@ -199,11 +201,16 @@ impl Controller {
                 );
             }
             announcer.set_min_priority(spec.kinds.min_priority);
-            announcer.pause_until(self.paused_until);
+            announcer.set_paused(self.pause.is_paused(chime_core::pause::Timestamp::now()));
             let profile = spec.profile;
-            // Per server and account; the URL alone was the key before.
+            // Per server and account, never per secret (a renewed cookie
+            // keeps its place); what older versions kept is taken over.
             let resume = lock(&self.store)
-                .resume_or(&spec.id, &profile.resume_key(), &[&profile.display_url()])
+                .resume_or(
+                    &spec.id,
+                    &profile.resume_key(),
+                    &[&profile.legacy_resume_key(), &profile.display_url()],
+                )
                 .unwrap_or_else(|e| {
                     warn!("cannot read the resume state: {e}");
                     InboxState::default()
@@ -291,10 +298,17 @@ impl Controller {
 
     pub async fn run(mut self, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
         loop {
+            // The pause's end is a deadline too: the label and the Resume
+            // item clear themselves with no traffic needed.
+            let pause_end = self
+                .pause
+                .remaining(chime_core::pause::Timestamp::now())
+                .map(|d| Instant::now().into_std() + d);
             let deadline = self
                 .sources
                 .iter()
                 .filter_map(|s| s.announcer.poll_timeout())
+                .chain(pause_end)
                 .min()
                 .map(Instant::from_std);
             tokio::select! {
@@ -638,16 +652,15 @@ impl Controller {
     }
 
     fn menu(&mut self, id: &str) {
-        let now = Instant::now().into_std();
         let (base, n) = parse_id(id);
         match base {
             ids::OPEN_INBOX => crate::host::open(&self.app, windows::INBOX),
             ids::SETTINGS => crate::host::open(&self.app, windows::SETTINGS),
             ids::MARK_ALL_READ => self.mark_read(None, None),
             ids::RECONNECT => self.send_all(Command::ReconnectNow),
-            ids::PAUSE_HOUR => self.pause(now, Some(Duration::from_secs(3600))),
-            ids::PAUSE_TOMORROW => self.pause(now, Some(until_tomorrow())),
-            ids::PAUSE_RESUME => self.pause(now, None),
+            ids::PAUSE_HOUR => self.pause(Some(Duration::from_secs(3600))),
+            ids::PAUSE_TOMORROW => self.pause(Some(until_tomorrow())),
+            ids::PAUSE_RESUME => self.pause(None),
             ids::OPEN_SITE => {
                 if let Some(url) = self.sources.get(n).and_then(|s| s.site.clone()) {
                     open_url(&self.app, &url);
@@ -688,12 +701,14 @@ impl Controller {
     }
 
     /// Pause toasts of every source for `d` (`None` resumes).
-    fn pause(&mut self, now: std::time::Instant, d: Option<Duration>) {
-        self.paused_until = d.map(|d| now + d);
+    fn pause(&mut self, d: Option<Duration>) {
+        let now = chime_core::pause::Timestamp::now();
+        self.pause.set(now, d);
+        let paused = self.pause.is_paused(now);
         for s in &mut self.sources {
-            s.announcer.pause_until(self.paused_until);
+            s.announcer.set_paused(paused);
         }
-        self.view.paused = d.map(local_hhmm);
+        self.view.paused = d.filter(|_| paused).map(local_hhmm);
     }
 
     fn toast_event(&mut self, ev: ToastEvent) {
@@ -702,31 +717,38 @@ impl Controller {
             ToastSlot::Urgent => Some(Kind::Message),
             ToastSlot::Connection => None,
         };
+        // A toast names its source by id: wherever that source now is in
+        // the list, and nothing at all if it was removed since.
+        let find = |id: &str| self.sources.iter().position(|s| s.id == id);
         match ev {
             ToastEvent::Open { source, slot, url } => {
-                let site = self.sources.get(source).and_then(|s| s.site.clone());
+                let n = find(&source);
+                let site = n.and_then(|n| self.sources[n].site.clone());
                 match url.or(site) {
                     Some(url) => open_url(&self.app, &url),
                     // Nothing to open on the web: show what arrived.
                     None => crate::host::open(&self.app, windows::INBOX),
                 }
-                if let Some(k) = kind_of(slot) {
-                    self.mark_read(Some(source), Some(k));
+                if let (Some(n), Some(k)) = (n, kind_of(slot)) {
+                    self.mark_read(Some(n), Some(k));
                 }
             }
             ToastEvent::MarkRead { source, slot } => {
-                if let Some(k) = kind_of(slot) {
-                    self.mark_read(Some(source), Some(k));
+                if let (Some(n), Some(k)) = (find(&source), kind_of(slot)) {
+                    self.mark_read(Some(n), Some(k));
                 }
             }
         }
     }
 
     fn refresh(&mut self) {
-        let now = Instant::now().into_std();
-        if self.view.paused.is_some() && self.paused_until.is_none_or(|t| now >= t) {
-            self.view.paused = None;
-            self.paused_until = None;
+        // Over on the wall clock (also right after a resume from sleep).
+        if self.pause.expire(chime_core::pause::Timestamp::now()) || self.pause.until().is_none() {
+            if self.view.paused.take().is_some() {
+                for s in &mut self.sources {
+                    s.announcer.set_paused(false);
+                }
+            }
         }
         if let Some(tray) = &self.tray {
             if let Err(e) = tray.update(&self.view) {

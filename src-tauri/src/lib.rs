@@ -31,7 +31,7 @@ use tracing::{error, info, warn};
 
 use crate::controller::{Controller, SourceSpec};
 use crate::notifier::{Notifier, ToastEvent};
-use crate::secret_store::{account, SecretStore};
+use crate::secret_store::{bound_account, SecretStore};
 use crate::state::{lock, Prefs, Shared, Status};
 use crate::tray::{SourceView, Tray, View};
 
@@ -214,7 +214,9 @@ struct Startup {
     notices: Vec<String>,
 }
 
-fn load_startup() -> Startup {
+/// `demo`: the inbox is a throwaway one (the demo never opens, let alone
+/// writes, the user's).
+fn load_startup(demo: bool) -> Startup {
     let mut notices = Vec::new();
     let config = cli::config_dir();
     let file = config.as_deref().map(SettingsFile::in_dir);
@@ -226,7 +228,8 @@ fn load_startup() -> Startup {
     }
     // No config dir, no secret file: never a shared temp directory.
     let secrets = SecretStore::new(config);
-    let store = match cli::data_dir().map(|d| Store::open(&d.join("inbox.sqlite3"))) {
+    let data = cli::data_dir().filter(|_| !demo);
+    let store = match data.map(|d| Store::open(&d.join("inbox.sqlite3"))) {
         Some(Ok(store)) => store,
         Some(Err(e)) => {
             let n = format!("{e}. The inbox is kept in memory until Chime quits.");
@@ -276,13 +279,13 @@ async fn load_secrets(
                     return None;
                 }
                 if let (0, Some(secret)) = (i, migrated.clone()) {
-                    match store.set(&account(method, &src.id), &secret) {
+                    match store.set(&bound_account(method, &src.id, &src.server.url), &secret) {
                         Ok(_) => kept_migrated = true,
                         Err(e) => warn!("{e}"),
                     }
                     return Some(secret);
                 }
-                store.get_for(method, &src.id, &src.server.url)
+                store.migrate_for(method, &src.id, &src.server.url)
             })
             .collect();
         if kept_migrated || (rewrite && migrated.is_none()) {
@@ -316,7 +319,7 @@ fn memory_store() -> Store {
 
 fn setup(app: AppHandle, args: cli::Args) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let startup = load_startup();
+    let startup = load_startup(args.demo);
     let store = Arc::new(Mutex::new(startup.store));
     let settings = startup.settings.clone();
     app.manage(Shared {

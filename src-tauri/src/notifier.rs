@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use chime_core::announce::{escape_markup, web_url, SourceIndex, Toast, ToastSlot};
+use chime_core::announce::{escape_markup, web_url, SourceId, Toast, ToastSlot};
 use futures_util::StreamExt;
 use notify_rust::{Hint, Notification, Timeout};
 use tokio::sync::mpsc;
@@ -23,18 +23,18 @@ pub const ACTION_LINK: &str = "link";
 #[derive(Debug, Clone)]
 pub enum ToastEvent {
     Open {
-        source: SourceIndex,
+        source: SourceId,
         slot: ToastSlot,
         url: Option<String>,
     },
     MarkRead {
-        source: SourceIndex,
+        source: SourceId,
         slot: ToastSlot,
     },
 }
 
 /// One notification per source and slot.
-type Key = (SourceIndex, ToastSlot);
+type Key = (SourceId, ToastSlot);
 
 /// A notification server gets this long to answer; past it the call is
 /// given up (and logged), so a hung daemon costs a toast, never the tray,
@@ -178,7 +178,7 @@ impl Task {
         for (i, (label, _)) in links.iter().enumerate() {
             n.action(&format!("{ACTION_LINK}{i}"), label);
         }
-        let key = (toast.source, toast.slot);
+        let key = (toast.source.clone(), toast.slot);
         if let Some(id) = self.ids.get(&key) {
             n.id(*id);
         }
@@ -186,7 +186,7 @@ impl Task {
             Ok(Ok(handle)) => {
                 let id = handle.id();
                 debug!(id, slot = ?toast.slot, "notification shown");
-                if let Some(old) = self.ids.insert(key, id) {
+                if let Some(old) = self.ids.insert(key.clone(), id) {
                     if old != id {
                         self.by_id.remove(&old);
                     }

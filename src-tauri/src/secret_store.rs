@@ -194,6 +194,36 @@ pub fn account(method: chime_core::settings::AuthMethod, source: &str) -> String
     format!("{}@source:{source}", method_name(method))
 }
 
+/// The account of a source's secret bound to the server it was saved for
+/// (`token@source:<id>@https://host:443`): a secret is released only to
+/// that host and port, so a source whose address moves elsewhere needs its
+/// secret typed again, and no page can send it to another server.
+pub fn bound_account(method: chime_core::settings::AuthMethod, source: &str, url: &str) -> String {
+    format!("{}@{}", account(method, source), origin(url))
+}
+
+/// `https://host:port` (or `http://`) of a server address as users type
+/// it: `wss`/`https` and `ws`/`http` are one origin each, and an address
+/// without a scheme is a secure one (as the push services' are dialled).
+pub fn origin(url: &str) -> String {
+    let t = url.trim();
+    let full = if t.contains("://") {
+        t.to_owned()
+    } else {
+        format!("https://{t}")
+    };
+    match url::Url::parse(&full) {
+        Ok(u) => {
+            let secure = matches!(u.scheme(), "wss" | "https");
+            let port = u.port().unwrap_or(if secure { 443 } else { 80 });
+            let host = u.host_str().unwrap_or_default().to_ascii_lowercase();
+            let scheme = if secure { "https" } else { "http" };
+            format!("{scheme}://{host}:{port}")
+        }
+        Err(_) => "invalid:".to_owned(),
+    }
+}
+
 fn method_name(method: chime_core::settings::AuthMethod) -> &'static str {
     use chime_core::settings::AuthMethod;
     match method {
@@ -206,26 +236,55 @@ fn method_name(method: chime_core::settings::AuthMethod) -> &'static str {
 }
 
 impl SecretStore {
-    /// The secret of `source`, looked up under its account; a secret an
-    /// older Chime kept under the server's URL ([`legacy_account`]) moves
-    /// to it.
+    /// The secret of `source` for the server at `url`: only one saved for
+    /// that host and port ([`bound_account`]).
     pub fn get_for(
         &mut self,
         method: chime_core::settings::AuthMethod,
         source: &str,
         url: &str,
     ) -> Option<Secret> {
-        let name = account(method, source);
-        if let Some(s) = self.get(&name) {
+        self.get(&bound_account(method, source, url))
+    }
+
+    /// At start: [`SecretStore::get_for`], and a secret an older Chime
+    /// kept unbound (under the source, or under the server's URL,
+    /// [`legacy_account`]) is bound to the address its source has now.
+    pub fn migrate_for(
+        &mut self,
+        method: chime_core::settings::AuthMethod,
+        source: &str,
+        url: &str,
+    ) -> Option<Secret> {
+        if let Some(s) = self.get_for(method, source, url) {
             return Some(s);
         }
-        let old = legacy_account(method, url);
-        let found = self.get(&old)?;
-        if self.set(&name, &found).is_ok() {
-            self.forget(&old);
-            info!("a secret moved to its source's account");
+        let bound = bound_account(method, source, url);
+        for old in [account(method, source), legacy_account(method, url)] {
+            if let Some(found) = self.get(&old) {
+                if self.set(&bound, &found).is_ok() {
+                    self.forget(&old);
+                    info!("a saved secret is now bound to its server");
+                }
+                return Some(found);
+            }
         }
-        Some(found)
+        None
+    }
+
+    /// Forget every secret of `source` saved for the server at `url`
+    /// (and an unbound one an older Chime left), under every method.
+    pub fn forget_source(&mut self, source: &str, url: &str) {
+        use chime_core::settings::AuthMethod;
+        for method in [
+            AuthMethod::Token,
+            AuthMethod::Cookie,
+            AuthMethod::Query,
+            AuthMethod::Basic,
+        ] {
+            self.forget(&bound_account(method, source, url));
+            self.forget(&account(method, source));
+        }
     }
 
     /// Forget the secret of `account` (keyring and file).
@@ -287,5 +346,79 @@ mod tests {
             "{a}"
         );
         assert!(a.contains("user=alice"), "{a}");
+    }
+
+    fn file_store(name: &str) -> SecretStore {
+        let dir = std::env::temp_dir().join(format!("chime-secrets-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        SecretStore {
+            file: Some(SecretFile::in_dir(&dir)),
+            keyring_down: true,
+            down_at: None,
+        }
+    }
+
+    #[test]
+    fn an_origin_is_scheme_family_host_and_port() {
+        for (url, want) in [
+            ("wss://H.example/v1/stream", "https://h.example:443"),
+            ("https://h.example/a,b", "https://h.example:443"),
+            ("h.example/alerts", "https://h.example:443"),
+            ("ws://h.example:8080/x?token=1", "http://h.example:8080"),
+            ("http://h.example", "http://h.example:80"),
+            ("wss://user:pw@h.example:444/", "https://h.example:444"),
+        ] {
+            assert_eq!(origin(url), want, "{url}");
+        }
+    }
+
+    #[test]
+    fn a_saved_secret_is_released_only_to_the_host_and_port_it_was_saved_for() {
+        let mut store = file_store("bound");
+        let name = bound_account(AuthMethod::Token, "s-1", "wss://blog.example/v1/stream");
+        store.set(&name, &Secret::new("blog-token")).expect("set");
+        let get = |store: &mut SecretStore, url: &str| {
+            store
+                .get_for(AuthMethod::Token, "s-1", url)
+                .map(|s| s.expose().to_owned())
+        };
+        assert_eq!(
+            get(&mut store, "wss://blog.example/pushMsg").as_deref(),
+            Some("blog-token")
+        );
+        for elsewhere in [
+            "wss://attacker.example/v1/stream",
+            "wss://blog.example:8443/v1/stream",
+            "ws://blog.example/v1/stream",
+        ] {
+            assert_eq!(get(&mut store, elsewhere), None, "{elsewhere}");
+        }
+        store.forget_source("s-1", "wss://blog.example/");
+        assert_eq!(get(&mut store, "wss://blog.example/v1/stream"), None);
+    }
+
+    #[test]
+    fn a_secret_saved_before_the_upgrade_is_bound_to_its_sources_address_at_the_first_start() {
+        let mut store = file_store("migrate");
+        store
+            .set(
+                &account(AuthMethod::Cookie, "default"),
+                &Secret::new("sessionid=1"),
+            )
+            .expect("set");
+        let url = "wss://blog.example/pushMsg";
+        let found = store.migrate_for(AuthMethod::Cookie, "default", url);
+        assert_eq!(
+            found.map(|s| s.expose().to_owned()).as_deref(),
+            Some("sessionid=1")
+        );
+        assert!(
+            store.get(&account(AuthMethod::Cookie, "default")).is_none(),
+            "moved"
+        );
+        assert!(store.get_for(AuthMethod::Cookie, "default", url).is_some());
+        assert!(store
+            .get_for(AuthMethod::Cookie, "default", "wss://other.example/")
+            .is_none());
     }
 }

@@ -14,7 +14,7 @@ use tauri::AppHandle;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use crate::secret_store::{account, SecretStore, Where};
+use crate::secret_store::{bound_account, SecretStore, Where};
 use crate::windows::events;
 use crate::Cmd;
 
@@ -267,7 +267,7 @@ impl Shared {
             else {
                 continue;
             };
-            let account = account(src.server.auth, &src.id);
+            let account = bound_account(src.server.auth, &src.id, &src.server.url);
             let store = self.secrets.clone();
             let stored =
                 tokio::task::spawn_blocking(move || lock(&store).set(&account, &Secret::new(t)))
@@ -282,16 +282,34 @@ impl Shared {
         file.save(&settings)
             .map_err(|e| CmdError::new("io", e.to_string()))?;
         info!("settings saved");
-        let removed: Vec<String> = {
+        // Removed sources lose rows and secrets; a source whose address
+        // moved to another host or port loses the secret saved for the
+        // old one (it was just typed again for the new one).
+        let (removed, moved): (Vec<(String, String)>, Vec<(String, String)>) = {
             let prefs = lock(&self.prefs);
-            prefs
+            let removed = prefs
                 .settings
                 .sources
                 .iter()
                 .filter(|old| !settings.sources.iter().any(|s| s.id == old.id))
-                .map(|old| old.id.clone())
-                .collect()
+                .map(|old| (old.id.clone(), old.server.url.clone()))
+                .collect();
+            let moved = prefs
+                .settings
+                .sources
+                .iter()
+                .filter(|old| {
+                    settings.sources.iter().any(|s| {
+                        s.id == old.id
+                            && crate::secret_store::origin(&s.server.url)
+                                != crate::secret_store::origin(&old.server.url)
+                    })
+                })
+                .map(|old| (old.id.clone(), old.server.url.clone()))
+                .collect();
+            (removed, moved)
         };
+        self.forget_secrets(&moved).await;
         self.forget_sources(&removed).await;
         let mut notices = Vec::new();
         if let Err(e) = crate::set_autostart(app, settings.start_at_login) {
@@ -308,31 +326,33 @@ impl Shared {
         Ok(self.settings_view())
     }
 
-    /// Forget removed sources: their rows and resume states, and their
-    /// secrets under every sign-in method.
-    async fn forget_sources(&self, ids: &[String]) {
-        if ids.is_empty() {
+    /// Forget removed sources (id, address): their rows and resume
+    /// states, and their secrets under every sign-in method.
+    async fn forget_sources(&self, sources: &[(String, String)]) {
+        if sources.is_empty() {
             return;
         }
-        for id in ids {
+        for (id, _) in sources {
             match lock(&self.store).remove_source(id) {
                 Ok(n) => info!("a removed source's {n} inbox item(s) are gone"),
                 Err(e) => warn!("cannot remove a source's items: {e}"),
             }
         }
-        let ids = ids.to_vec();
+        self.forget_secrets(sources).await;
+    }
+
+    /// Forget the secrets of these sources (id, the address they were
+    /// saved for).
+    async fn forget_secrets(&self, sources: &[(String, String)]) {
+        if sources.is_empty() {
+            return;
+        }
+        let sources = sources.to_vec();
         let store = self.secrets.clone();
         let _ = tokio::task::spawn_blocking(move || {
             let mut store = lock(&store);
-            for id in &ids {
-                for method in [
-                    AuthMethod::Token,
-                    AuthMethod::Cookie,
-                    AuthMethod::Query,
-                    AuthMethod::Basic,
-                ] {
-                    store.forget(&account(method, id));
-                }
+            for (id, url) in &sources {
+                store.forget_source(id, url);
             }
         })
         .await;

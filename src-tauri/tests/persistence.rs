@@ -16,6 +16,12 @@ fn launch(d: &Desktop, server: &TestServer) -> Proc {
     d.launch(&["--server", &server.native_url(), "--token", TOKEN])
 }
 
+/// The store id of [`launch`]'s source: flag runs have ids of their own.
+fn flag_source(server: &TestServer) -> String {
+    let url = server.native_url();
+    format!("cli:{}", url.trim_start_matches("ws://"))
+}
+
 fn inbox_path(d: &Desktop) -> PathBuf {
     d.data_home().join("chime/inbox.sqlite3")
 }
@@ -164,7 +170,7 @@ async fn killed_mid_burst_the_app_keeps_every_event_exactly_once() {
     let key = profile.resume_key();
     assert_eq!(
         store
-            .resume(chime_core::store::DEFAULT_SOURCE, &key)
+            .resume(&flag_source(&server), &key)
             .expect("state")
             .last_seq,
         TOTAL
@@ -614,7 +620,7 @@ async fn two_accounts_on_one_server_arrive_and_resume_each_on_its_own() {
             .map(|r| r.len())
             .unwrap_or(0)
     };
-    let alice = chime_core::store::DEFAULT_SOURCE;
+    let alice = "cli:Alice";
     d.poll("each account's rows", || async {
         (rows_of(alice) == 2 && rows_of("cli:Bob") == 1).then_some(())
     })

@@ -527,7 +527,7 @@ async fn several_sources_each_get_a_section_their_own_toasts_and_rows_and_one_fa
             .unwrap_or(0)
     };
     d.poll("the rows", || async {
-        (rows_of(chime_core::store::DEFAULT_SOURCE) == 1 && rows_of("cli:Work") == 1).then_some(())
+        (rows_of("cli:Blog") == 1 && rows_of("cli:Work") == 1).then_some(())
     })
     .await;
 

@@ -610,3 +610,45 @@ async fn a_mark_read_while_the_server_is_down_reaches_it_after_the_reconnect() {
     assert_eq!(w.counts.map(|c| c.likes), Some(0));
     w.stop().await;
 }
+
+#[tokio::test]
+async fn another_account_on_the_same_source_gets_its_own_events_and_a_renewed_token_resumes() {
+    let server = TestServer::start(server_config()).await;
+    for i in 0..3 {
+        server.publish(USER, "like", "Ann", &format!("a{i}")).await;
+    }
+    for i in 0..2 {
+        server.publish("bob", "reply", "Bo", &format!("b{i}")).await;
+    }
+    let mut w = Watcher::start(&server.native_url(), Some(TOKEN), config(Dialect::Native));
+    w.until_items(3, SOON).await;
+    w.until(SOON, "alice's place saved", |w| {
+        w.saved.as_ref().is_some_and(|s| s.last_seq == 3)
+    })
+    .await;
+    let alice = w.saved.clone().expect("saved");
+    assert_eq!(alice.account.as_deref(), Some(USER));
+    w.stop().await;
+    // The same source signs in as bob (its state is alice's): bob's own
+    // two events arrive, none swallowed by alice's cursor.
+    let mut w = Watcher::resume(
+        profile(&server.native_url(), Some("bob-token")),
+        config(Dialect::Native),
+        alice.clone(),
+    );
+    w.until_items(2, SOON).await;
+    assert_eq!(seqs(&w.items), vec![1, 2]);
+    w.stop().await;
+    // Alice again, with her saved place: nothing is replayed twice.
+    let mut w = Watcher::resume(
+        profile(&server.native_url(), Some(TOKEN)),
+        config(Dialect::Native),
+        alice,
+    );
+    w.until(SOON, "the first counts", |w| w.counts.is_some())
+        .await;
+    server.publish(USER, "like", "Ann", "a3").await;
+    w.until_items(1, SOON).await;
+    assert_eq!(seqs(&w.items), vec![4]);
+    w.stop().await;
+}

@@ -243,6 +243,23 @@ async fn a_graceful_shutdown_closes_every_client_with_1012() {
 }
 
 #[tokio::test]
+async fn the_welcome_names_the_account_and_every_user_has_a_log_of_their_own() {
+    let server = TestServer::start(server_config()).await;
+    let mut welcomes = Vec::new();
+    for token in [TOKEN, "bob-token", TOKEN] {
+        let mut ws = connect_as(&server.native_url(), token).await;
+        match next_msg(&mut ws).await {
+            ServerMsg::Welcome { epoch, account, .. } => welcomes.push((epoch, account)),
+            other => panic!("expected welcome, got {other:?}"),
+        }
+    }
+    assert_eq!(welcomes[0].1.as_deref(), Some(USER));
+    assert_eq!(welcomes[1].1.as_deref(), Some("bob"));
+    assert_ne!(welcomes[0].0, welcomes[1].0, "one epoch per user");
+    assert_eq!(welcomes[0], welcomes[2], "stable for a user");
+}
+
+#[tokio::test]
 async fn bad_client_frames_get_a_close_with_the_right_code() {
     let server = TestServer::start(server_config()).await;
     let cases: [(Message, u16); 3] = [

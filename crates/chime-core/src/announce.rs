@@ -51,14 +51,16 @@ pub enum ToastSlot {
     Connection,
 }
 
-/// A source's place among the app's sources (the announcer of each knows
-/// its own); toasts of different sources never replace each other.
-pub type SourceIndex = usize;
+/// A source's id (the settings' and the store's, stable for its whole life,
+/// never its place in the list): a toast's actions reach the source that
+/// made it even after the list was reordered or a source removed, and
+/// toasts of different sources never replace each other.
+pub type SourceId = String;
 
 /// A toast to show, replacing whatever the slot showed before.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Toast {
-    pub source: SourceIndex,
+    pub source: SourceId,
     pub slot: ToastSlot,
     pub summary: String,
     pub body: String,
@@ -98,14 +100,15 @@ const URGENT: usize = Kind::ALL.len();
 #[derive(Debug)]
 pub struct Announcer {
     config: AnnounceConfig,
-    source: SourceIndex,
+    source: SourceId,
     /// Named in every toast when the app watches several sources.
     label: Option<String>,
     bursts: [Burst; SLOTS],
     enabled: [bool; 4],
     /// Messages below this priority are not toasted.
     min_priority: u8,
-    paused_until: Option<Instant>,
+    /// Toasts paused (the app's [`crate::pause::Pause`] says when).
+    paused: bool,
     down_since: Option<Instant>,
     down_told: bool,
     out: Vec<Toast>,
@@ -125,36 +128,31 @@ fn slot_of(item: &NewItem) -> usize {
 
 impl Announcer {
     pub fn new(config: AnnounceConfig) -> Announcer {
-        Announcer::for_source(config, 0, None)
+        Announcer::for_source(config, "default", None)
     }
 
-    /// The announcer of source `source`; with a `label`, toasts name it
-    /// ("Blog · Alice liked “My post”").
-    pub fn for_source(
-        config: AnnounceConfig,
-        source: SourceIndex,
-        label: Option<String>,
-    ) -> Announcer {
+    /// The announcer of source `source` (its id); with a `label`, toasts
+    /// name it ("Blog · Alice liked “My post”").
+    pub fn for_source(config: AnnounceConfig, source: &str, label: Option<String>) -> Announcer {
         let mut a = Announcer {
             config,
-            source,
+            source: source.to_owned(),
             label: None,
             bursts: Default::default(),
             enabled: [true; 4],
             min_priority: crate::protocol::DEFAULT_PRIORITY,
-            paused_until: None,
+            paused: false,
             down_since: None,
             down_told: false,
             out: Vec::new(),
         };
-        a.relabel(source, label);
+        a.relabel(label);
         a
     }
 
-    /// The source's place and name changed (the sources were reordered or
-    /// renamed): later toasts say so.
-    pub fn relabel(&mut self, source: SourceIndex, label: Option<String>) {
-        self.source = source;
+    /// The source was renamed (or others came or went, so it is named or
+    /// not): later toasts say so. Its id never changes.
+    pub fn relabel(&mut self, label: Option<String>) {
         self.label = label.map(|l| sanitize(&l, 40)).filter(|l| !l.is_empty());
     }
 
@@ -168,12 +166,13 @@ impl Announcer {
     }
 
     /// Silence item toasts until `until` (`None` resumes).
-    pub fn pause_until(&mut self, until: Option<Instant>) {
-        self.paused_until = until;
+    /// Toasts paused or not (items still reach the inbox and the badge).
+    pub fn set_paused(&mut self, paused: bool) {
+        self.paused = paused;
     }
 
-    pub fn is_paused(&self, now: Instant) -> bool {
-        self.paused_until.is_some_and(|t| now < t)
+    pub fn is_paused(&self) -> bool {
+        self.paused
     }
 
     /// Toasts to show now, oldest first.
@@ -218,7 +217,7 @@ impl Announcer {
                 self.down_told = true;
                 let summary = self.named("Chime is offline".into());
                 self.out.push(Toast {
-                    source: self.source,
+                    source: self.source.clone(),
                     slot: ToastSlot::Connection,
                     summary,
                     body: "The connection has been down for over 2 minutes. Chime keeps trying and will catch up on what you missed.".into(),
@@ -237,7 +236,7 @@ impl Announcer {
             if self.down_told {
                 let summary = self.named("Chime is back online".into());
                 self.out.push(Toast {
-                    source: self.source,
+                    source: self.source.clone(),
                     slot: ToastSlot::Connection,
                     summary,
                     body: format!("Connected to {} again.", sanitize(host, 80)),
@@ -255,7 +254,7 @@ impl Announcer {
     }
 
     pub fn handle_items(&mut self, now: Instant, items: &[NewItem]) {
-        let paused = self.is_paused(now);
+        let paused = self.paused;
         let mut touched = [false; SLOTS];
         for item in items {
             let kind = item.kind();
@@ -350,7 +349,7 @@ impl Announcer {
         };
         let (url, count, links) = (b.last_url.clone(), b.count, b.last_links.clone());
         let toast = Toast {
-            source: self.source,
+            source: self.source.clone(),
             slot: if slot == URGENT {
                 ToastSlot::Urgent
             } else {
@@ -658,19 +657,33 @@ mod tests {
     #[test]
     fn with_several_sources_each_toast_names_its_source_and_keeps_its_own_slot() {
         let t0 = Instant::now();
-        let mut blog = Announcer::for_source(AnnounceConfig::default(), 0, Some("Blog".into()));
-        let mut work =
-            Announcer::for_source(AnnounceConfig::default(), 1, Some("Work\u{202e}".into()));
+        let mut blog =
+            Announcer::for_source(AnnounceConfig::default(), "s-blog", Some("Blog".into()));
+        let mut work = Announcer::for_source(
+            AnnounceConfig::default(),
+            "s-work",
+            Some("Work\u{202e}".into()),
+        );
         blog.handle_items(t0, &[ev(Kind::Like, "Alice", "Post")]);
         work.handle_items(t0, &[ev(Kind::Like, "Bob", "Doc")]);
         let (b, w) = (drain(&mut blog), drain(&mut work));
         assert_eq!(b[0].summary, "Blog · Alice liked “Post”");
         assert_eq!(w[0].summary, "Work · Bob liked “Doc”");
-        assert_eq!((b[0].source, w[0].source), (0, 1));
+        assert_eq!(
+            (b[0].source.as_str(), w[0].source.as_str()),
+            ("s-blog", "s-work")
+        );
         assert_eq!(
             b[0].slot, w[0].slot,
             "the same kind; the source tells them apart"
         );
+        // Reordered or renamed: the toasts still name the same source.
+        blog.relabel(None);
+        blog.handle_items(
+            t0 + Duration::from_secs(60),
+            &[ev(Kind::Like, "Cy", "Post")],
+        );
+        assert!(drain(&mut blog).iter().all(|t| t.source == "s-blog"));
     }
 
     #[test]
@@ -700,9 +713,10 @@ mod tests {
         a.set_enabled(Kind::Dislike, false);
         a.handle_items(t0, &[ev(Kind::Dislike, "A", "P")]);
         assert!(drain(&mut a).is_empty());
-        a.pause_until(Some(t0 + Duration::from_secs(3600)));
+        a.set_paused(true);
         a.handle_items(t0, &[ev(Kind::Like, "A", "P")]);
         assert!(drain(&mut a).is_empty());
+        a.set_paused(false);
         a.handle_items(t0 + Duration::from_secs(3601), &[ev(Kind::Like, "A", "P")]);
         assert_eq!(drain(&mut a).len(), 1);
     }

@@ -67,6 +67,11 @@ pub struct InboxState {
     /// read here the server has not deleted yet (told on the next link).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub forget: Vec<String>,
+    /// The account this state belongs to, where the server names it (the
+    /// native `welcome`): another account on the same source starts
+    /// afresh instead of resuming from, or swallowing into, this one's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 /// Deletions owed to a server, at most (the oldest go first).
@@ -158,6 +163,20 @@ impl Inbox {
     /// cursor refers to means its sequence numbers start over: forget the
     /// cursor (a server that lost its log cannot replay it anyway). Returns
     /// whether the cursor was reset.
+    /// The server named the account the link signed in as. Another
+    /// account than the one this state belongs to: start afresh (its
+    /// cursor, totals and owed reads are not this account's). Returns
+    /// whether it was another account.
+    pub fn apply_account(&mut self, account: &str) -> bool {
+        let other = self.state.account.as_deref().is_some_and(|a| a != account);
+        if other {
+            self.state = InboxState::default();
+            self.seen_above.clear();
+        }
+        self.state.account = Some(account.to_owned());
+        other
+    }
+
     pub fn apply_epoch(&mut self, epoch: &str) -> bool {
         self.mode = Mode::Native;
         let changed = self.state.epoch.as_deref().is_some_and(|e| e != epoch);

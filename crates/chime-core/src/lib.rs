@@ -22,6 +22,7 @@ pub mod dialect;
 pub mod inbox;
 pub mod localtime;
 pub mod markup;
+pub mod pause;
 pub mod policy;
 pub mod profile;
 pub mod protocol;

@@ -266,16 +266,63 @@ impl ServerProfile {
         url.to_string()
     }
 
-    /// What a resume state belongs to: this server *and* this account. Two
-    /// accounts on one URL have separate cursors (one account's cursor
-    /// would silently skip the other's events). The URL keeps the names
-    /// and non-credential values of its query; the account is the sign-in
-    /// method and a 16-bit fingerprint of the credential — enough to tell
-    /// a user's accounts apart, too little to say anything about a secret.
+    /// What a resume state belongs to: this server and this account,
+    /// never the secret. A renewed cookie or token (same address, same
+    /// sign-in method) keeps its place; where the account has a name
+    /// here (a Basic or URL user name) another name starts afresh, and
+    /// where the server names it (the native `welcome`) the state itself
+    /// notices ([`crate::Inbox::apply_account`]). The URL keeps the names
+    /// and non-credential values of its query.
     pub fn resume_key(&self) -> String {
+        let (method, account) = match &self.auth {
+            Auth::None => ("none", String::new()),
+            Auth::Bearer(_) => ("token", String::new()),
+            Auth::Cookie(_) => ("cookie", String::new()),
+            Auth::Query { name, .. } => ("query", name.clone()),
+            Auth::Basic { user, .. } => ("basic", user.clone()),
+        };
+        let mut key = format!("{} as {method}", self.resume_url());
+        let user = self.url.username();
+        for part in [account.as_str(), user] {
+            if !part.is_empty() {
+                key.push(':');
+                key.push_str(part);
+            }
+        }
+        key
+    }
+
+    /// The key Chime 0.1 kept resume states under (with a fingerprint of
+    /// the secret): read once, at the first start after the upgrade, so
+    /// nothing saved is lost.
+    pub fn legacy_resume_key(&self) -> String {
+        let (method, secret) = match &self.auth {
+            Auth::None => ("none", String::new()),
+            Auth::Bearer(s) => ("token", s.expose().to_owned()),
+            Auth::Cookie(s) => ("cookie", s.expose().to_owned()),
+            Auth::Query { name, value } => ("query", format!("{name}={}", value.expose())),
+            Auth::Basic { user, password } => ("basic", format!("{user}:{}", password.expose())),
+        };
+        let mut who = secret;
+        who.push('\u{0}');
+        who.push_str(self.url.username());
+        if let Some(pw) = self.url.password() {
+            who.push_str(pw);
+        }
+        for (k, v) in self.url.query_pairs() {
+            if crate::settings::CREDENTIAL_PARAMS.contains(&k.to_ascii_lowercase().as_str()) {
+                who.push_str(&k);
+                who.push_str(&v);
+            }
+        }
+        let print = fnv1a(who.as_bytes()) & 0xffff;
+        format!("{} as {method}:{print:04x}", self.resume_url())
+    }
+
+    /// The URL without userinfo and with credential values blanked.
+    fn resume_url(&self) -> Url {
         let mut url = self.url.clone();
         let _ = url.set_password(None);
-        let user = url.username().to_owned();
         let _ = url.set_username("");
         let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
         if !pairs.is_empty() {
@@ -287,27 +334,7 @@ impl ServerProfile {
                 q.append_pair(k, if secret { "" } else { v });
             }
         }
-        let (method, secret) = match &self.auth {
-            Auth::None => ("none", String::new()),
-            Auth::Bearer(s) => ("token", s.expose().to_owned()),
-            Auth::Cookie(s) => ("cookie", s.expose().to_owned()),
-            Auth::Query { name, value } => ("query", format!("{name}={}", value.expose())),
-            Auth::Basic { user, password } => ("basic", format!("{user}:{}", password.expose())),
-        };
-        let mut who = secret;
-        who.push('\u{0}');
-        who.push_str(&user);
-        if let Some(pw) = self.url.password() {
-            who.push_str(pw);
-        }
-        for (k, v) in self.url.query_pairs() {
-            if crate::settings::CREDENTIAL_PARAMS.contains(&k.to_ascii_lowercase().as_str()) {
-                who.push_str(&k);
-                who.push_str(&v);
-            }
-        }
-        let print = fnv1a(who.as_bytes()) & 0xffff;
-        format!("{url} as {method}:{print:04x}")
+        url
     }
 
     /// Host (and port) for status lines: "Connected to example.com".
@@ -662,25 +689,52 @@ mod tests {
     }
 
     #[test]
-    fn two_accounts_on_one_url_have_separate_resume_states_and_no_secret_shows() {
-        let key = |token: &str| {
-            let mut p = ServerProfile::new("wss://h/v1/stream?user=alice").expect("url");
-            p.auth = Auth::Bearer(Secret::new(token));
+    fn a_renewed_secret_keeps_the_resume_key_and_another_named_account_does_not() {
+        let key = |auth: Auth| {
+            let mut p = ServerProfile::new("wss://h/v1/stream?user=alice&token=q1").expect("url");
+            p.auth = auth;
             p.resume_key()
         };
-        let (a, b) = (key("account-one-secret"), key("account-two-secret"));
-        assert_ne!(a, b, "two accounts, two cursors");
-        assert_eq!(a, key("account-one-secret"), "stable");
-        assert!(
-            a.starts_with("wss://h/v1/stream?user=alice as token:"),
-            "{a}"
+        let token = |t: &str| key(Auth::Bearer(Secret::new(t)));
+        let cookie = |c: &str| key(Auth::Cookie(Secret::new(c)));
+        let basic = |u: &str, pw: &str| {
+            key(Auth::Basic {
+                user: u.into(),
+                password: Secret::new(pw),
+            })
+        };
+        assert_eq!(
+            token("old-secret-1"),
+            token("new-secret-2"),
+            "renewed token"
         );
-        assert!(!a.contains("secret"), "{a}");
-        let mut q = ServerProfile::new("wss://h/s?token=qq-secret").expect("url");
-        q.auth = Auth::None;
-        assert!(!q.resume_key().contains("qq-secret"), "{}", q.resume_key());
+        assert_eq!(
+            cookie("sessionid=aa"),
+            cookie("sessionid=bb"),
+            "renewed cookie"
+        );
+        assert_eq!(basic("ann", "pw-1"), basic("ann", "pw-2"), "new password");
+        assert_ne!(basic("ann", "pw"), basic("bob", "pw"), "another user");
+        assert_ne!(token("t"), cookie("t"), "another sign-in method");
+        let a = token("account-one-secret");
+        assert_eq!(a, "wss://h/v1/stream?user=alice&token= as token");
+        for k in [a, cookie("sessionid=aa"), basic("ann", "pw-1")] {
+            assert!(
+                !k.contains("secret") && !k.contains("aa") && !k.contains("pw"),
+                "{k}"
+            );
+            assert!(!k.contains("q1"), "{k}");
+        }
         // Pinned: a persisted key must not change between releases.
         assert_eq!(fnv1a(b"chime"), 0x6220_4f76_24fc_8da7);
+        let mut p = ServerProfile::new("wss://h/v1/stream?user=alice").expect("url");
+        p.auth = Auth::Bearer(Secret::new("account-one-secret"));
+        let legacy = p.legacy_resume_key();
+        assert!(
+            legacy.starts_with("wss://h/v1/stream?user=alice as token:"),
+            "{legacy}"
+        );
+        assert!(!legacy.contains("secret"));
     }
 
     #[test]

@@ -421,6 +421,9 @@ pub enum ServerMsg {
     Welcome {
         version: u32,
         epoch: String,
+        /// The account the credential signed in as (optional): a client
+        /// whose resume state belongs to another account starts afresh.
+        account: Option<String>,
     },
     /// Native: one event (live or replayed).
     Event(Event),
@@ -543,13 +546,23 @@ impl ClientMsg {
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum NativeServerWire<'a> {
-    Welcome { v: u32, epoch: &'a str },
+    Welcome {
+        v: u32,
+        epoch: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        account: Option<&'a str>,
+    },
     Event(&'a Event),
     Counts(&'a Counts),
-    Synced { last_seq: u64 },
+    Synced {
+        last_seq: u64,
+    },
     Ping,
     Pong,
-    Error { code: &'a str, message: &'a str },
+    Error {
+        code: &'a str,
+        message: &'a str,
+    },
 }
 
 impl ServerMsg {
@@ -565,9 +578,15 @@ impl ServerMsg {
                     messages: 0,
                 })
             }
-            ServerMsg::Welcome { version, epoch } => {
-                NativeServerWire::Welcome { v: *version, epoch }
-            }
+            ServerMsg::Welcome {
+                version,
+                epoch,
+                account,
+            } => NativeServerWire::Welcome {
+                v: *version,
+                epoch,
+                account: account.as_deref(),
+            },
             ServerMsg::Event(e) => NativeServerWire::Event(e),
             ServerMsg::Counts(c) => NativeServerWire::Counts(c),
             ServerMsg::Synced { last_seq } => NativeServerWire::Synced {
@@ -725,6 +744,7 @@ fn parse_native(mut map: serde_json::Map<String, Value>) -> Result<ServerMsg, Pr
             ServerMsg::Welcome {
                 version: NATIVE_VERSION,
                 epoch: text_field(&value, "epoch", 64).unwrap_or_default(),
+                account: text_field(&value, "account", 128).filter(|a| !a.is_empty()),
             }
         }
         "event" => ServerMsg::Event(
@@ -830,7 +850,8 @@ mod tests {
             ServerMsg::parse(Dialect::Auto, r#"{"type":"welcome","v":1,"epoch":"e1"}"#),
             Ok(ServerMsg::Welcome {
                 version: 1,
-                epoch: "e1".into()
+                epoch: "e1".into(),
+                account: None,
             })
         );
     }
@@ -852,6 +873,12 @@ mod tests {
             ServerMsg::Welcome {
                 version: 1,
                 epoch: "3f2a".into(),
+                account: None,
+            },
+            ServerMsg::Welcome {
+                version: 1,
+                epoch: "3f2a".into(),
+                account: Some("alice".into()),
             },
             ServerMsg::Event(event),
             ServerMsg::Counts(Counts {

@@ -879,21 +879,33 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()>
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        // A fresh file, never one found in place: `create_new` (O_EXCL)
-        // refuses a planted file or symlink at the temp name.
-        let _ = std::fs::remove_file(&tmp);
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(mode);
+    // A name of its own for every write: two writers (two saves at once)
+    // never share, let alone unlink, each other's temp file.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut options = std::fs::OpenOptions::new();
+    // A fresh file, never one found in place: `create_new` (O_EXCL) refuses
+    // a planted file or symlink at the temp name; the next name is tried.
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(mode);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut attempt = 0;
+    let (tmp, mut f) = loop {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
+        match options.open(&tmp) {
+            Ok(f) => break (tmp, f),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
         }
-        #[cfg(not(unix))]
-        let _ = mode;
-        let mut f = options.open(&tmp)?;
+    };
+    let result = (|| {
         f.write_all(bytes)?;
         f.sync_all()?;
         drop(f);
@@ -913,6 +925,42 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn concurrent_atomic_writes_each_land_whole_and_none_fails() {
+        let dir = std::env::temp_dir().join(format!("chime-atomic-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("settings.json");
+        let contents: Vec<Vec<u8>> = (0..8u8)
+            .map(|t| vec![b'a' + t; 1 + 4096 * t as usize])
+            .collect();
+        let contents = &contents;
+        std::thread::scope(|scope| {
+            for body in contents {
+                let path = &path;
+                scope.spawn(move || {
+                    for _ in 0..40 {
+                        write_atomic(path, body, 0o600).expect("a concurrent write failed");
+                        let now = std::fs::read(path).expect("read");
+                        assert!(contents.contains(&now), "a mixed or partial file");
+                    }
+                });
+            }
+        });
+        // A file planted at a temp name is skipped, never followed.
+        let planted = dir.join(format!(".settings.json.{}.planted.tmp", std::process::id()));
+        std::fs::write(&planted, b"x").expect("plant");
+        write_atomic(&path, b"last", 0o600).expect("write");
+        assert_eq!(std::fs::read(&path).expect("read"), b"last");
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .expect("dir")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp") && !n.contains("planted"))
+            .collect();
+        assert!(left.is_empty(), "temp files left: {left:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn a_credential_pasted_into_the_url_moves_to_the_query_sign_in() {

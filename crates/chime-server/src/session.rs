@@ -163,6 +163,7 @@ async fn native(
     let welcome = ServerMsg::Welcome {
         version: NATIVE_VERSION,
         epoch: epoch.clone(),
+        account: Some(user.to_owned()),
     };
     send(sink, welcome.encode()).await.ok()?;
     // Wait for hello.

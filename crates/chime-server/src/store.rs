@@ -65,7 +65,6 @@ impl Store {
     pub fn memory(log_size: usize) -> Store {
         Store::Memory(MemoryStore {
             log_size: log_size.max(1),
-            epoch: fresh_epoch(),
             users: Mutex::new(HashMap::new()),
         })
     }
@@ -88,12 +87,12 @@ impl Store {
     }
 
     /// The name of `user`'s event log (the native `welcome`): random per
-    /// process in memory. In Redis it is kept with the log itself, per
+    /// user and process in memory. In Redis it is kept with the log itself, per
     /// user: a flushed Redis has none, so the next one is new, and a log
     /// found behind a client's cursor is renamed ([`Store::rename_log`]).
     pub async fn epoch(&self, user: &str) -> Result<String, StoreError> {
         match self {
-            Store::Memory(m) => Ok(m.epoch.clone()),
+            Store::Memory(m) => Ok(m.with_user(user, |u| u.epoch.clone())),
             Store::Redis(r) => r.epoch(user).await,
         }
     }
@@ -167,6 +166,10 @@ impl Store {
 }
 
 struct UserLog {
+    /// The name of this user's log: one per user, as PROTOCOL.md says, so
+    /// a client that switches accounts never takes one user's sequence
+    /// numbers for another's.
+    epoch: String,
     next_seq: u64,
     log: VecDeque<Arc<Event>>,
     unread: Counts,
@@ -175,6 +178,7 @@ struct UserLog {
 impl Default for UserLog {
     fn default() -> Self {
         UserLog {
+            epoch: fresh_epoch(),
             next_seq: 1,
             log: VecDeque::new(),
             unread: Counts::default(),
@@ -184,7 +188,6 @@ impl Default for UserLog {
 
 pub struct MemoryStore {
     log_size: usize,
-    epoch: String,
     users: Mutex<HashMap<String, UserLog>>,
 }
 

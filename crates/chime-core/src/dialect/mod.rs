@@ -348,6 +348,32 @@ mod tests {
     }
 
     #[test]
+    fn a_welcome_naming_another_account_starts_afresh_and_the_same_one_resumes() {
+        let welcome = |account: &str| {
+            format!(r#"{{"type":"welcome","v":1,"epoch":"e","account":"{account}"}}"#)
+        };
+        let mut inbox = Inbox::default();
+        let mut s = open(Dialect::Native);
+        run(s.as_mut(), &mut inbox, &[&welcome("alice"), EVENT]);
+        assert_eq!(inbox.last_seq(), 1);
+        // The same account (a renewed token): resumes where it was.
+        let mut s = open(Dialect::Native);
+        let fx = run(s.as_mut(), &mut inbox, &[&welcome("alice")]);
+        assert_eq!(fx.sends, vec![ClientMsg::Hello { last_seq: 1 }.encode()]);
+        // Another account on the same source: its own log from the start,
+        // and alice's seq 1 does not swallow bob's.
+        let mut s = open(Dialect::Native);
+        let fx = run(s.as_mut(), &mut inbox, &[&welcome("bob"), EVENT]);
+        assert_eq!(fx.sends[0], ClientMsg::Hello { last_seq: 0 }.encode());
+        assert!(fx.outputs.iter().any(|o| matches!(o, Output::Items(_))));
+        assert_eq!(inbox.state().account.as_deref(), Some("bob"));
+        assert!(fx
+            .outputs
+            .iter()
+            .any(|o| matches!(o, Output::Notice(n) if n.contains("another account"))));
+    }
+
+    #[test]
     fn auto_becomes_what_the_first_recognised_frame_says() {
         let cases: [(&[&str], Option<Dialect>); 4] = [
             (&[r#"{"newLikeNum":1}"#], Some(Dialect::Seed)),

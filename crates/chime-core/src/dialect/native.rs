@@ -24,8 +24,12 @@ impl Native {
     /// A parsed message (also handed over by `auto`).
     pub(crate) fn on_msg(&mut self, msg: ServerMsg, inbox: &mut Inbox, fx: &mut Effects) {
         match msg {
-            ServerMsg::Welcome { epoch, .. } => {
-                if inbox.apply_epoch(&epoch) {
+            ServerMsg::Welcome { epoch, account, .. } => {
+                let other = account.is_some_and(|a| inbox.apply_account(&a));
+                let new_log = inbox.apply_epoch(&epoch);
+                if other {
+                    fx.notice("signed in as another account: starting from its beginning".into());
+                } else if new_log {
                     fx.notice("the server's event log is new: starting from its beginning".into());
                 }
                 fx.send(
