@@ -524,6 +524,74 @@ async fn the_inbox_names_each_rows_source_filters_by_source_and_searches() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_secret_never_goes_to_a_source_added_in_its_place_or_to_a_moved_address() {
+    let blog = TestServer::start(server_config()).await;
+    // Knows the same token: a leaked one would be accepted here.
+    let other = TestServer::start(server_config()).await;
+    let d = Desktop::start(true).await;
+    let driver = Driver::start(&d).await;
+    let s = driver.session(&["--open", "settings"]).await;
+    settings_loaded(&s).await;
+    s.type_into("#name", "Blog").await;
+    s.type_into("#url", &blog.native_url()).await;
+    s.select("#auth", "token").await;
+    s.type_into("#secret", TOKEN).await;
+    save_and_wait(&s).await;
+    s.until("Blog's link", || async {
+        (blog.connections() == 1).then_some(())
+    })
+    .await;
+
+    // Remove Blog and add another source in the same visit: a new id, no
+    // saved secret offered, none sent.
+    s.click(".sources li:nth-child(1) .remove").await;
+    s.type_into("#name", "Other").await;
+    s.type_into("#url", &other.native_url()).await;
+    s.select("#auth", "token").await;
+    let placeholder = s
+        .exec(
+            "return document.getElementById('secret').placeholder",
+            json!([]),
+        )
+        .await;
+    assert!(
+        !placeholder
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Saved"),
+        "{placeholder}"
+    );
+    s.click("#save").await;
+    let why = field_error(&s, "source.secret").await;
+    assert!(why.contains("enter the secret"), "{why}");
+    s.click("#test").await;
+    let outcome = s
+        .until("Test connection's outcome", || async {
+            let t = s.text("#test-result").await;
+            (!t.is_empty() && !t.starts_with("Testing")).then_some(t)
+        })
+        .await;
+    assert!(!outcome.starts_with("Connected"), "{outcome}");
+    assert_eq!(
+        other.connections_total(),
+        0,
+        "Blog's token never reached it"
+    );
+    s.quit().await;
+
+    // Blog kept (the edit was not saved); moving its address elsewhere
+    // asks for the secret again.
+    let s = driver.session(&["--open", "settings"]).await;
+    settings_loaded(&s).await;
+    s.type_into("#url", &other.native_url()).await;
+    s.click("#save").await;
+    let why = field_error(&s, "source.secret").await;
+    assert!(why.contains("enter the secret"), "{why}");
+    assert_eq!(other.connections_total(), 0, "nor after a move");
+    s.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_source_added_in_settings_connects_and_once_removed_leaves_nothing() {
     let blog = TestServer::start(server_config()).await;
     let work = TestServer::start(server_config()).await;
