@@ -312,7 +312,7 @@ fuzz_target!(|data: &[u8]| {
         while let Some(out) = sup.poll_event() {
             match out {
                 Output::Items(i) => items.extend(i),
-                Output::Saved(s) => state = s,
+                Output::Saved(s) => state = *s,
                 Output::Notice(n) => assert!(clean(&n), "notice {n:?}"),
                 Output::State(s) => {
                     announcer.handle_link(now, s.is_connected(), "host");

@@ -430,7 +430,7 @@ impl Controller {
                     self.flush(n);
                 }
                 let src = &mut self.sources[n];
-                src.pending.state = Some(state);
+                src.pending.state = Some(*state);
                 src.pending.dirty = true;
             }
             Output::Counts(c) => {
@@ -743,11 +743,11 @@ impl Controller {
 
     fn refresh(&mut self) {
         // Over on the wall clock (also right after a resume from sleep).
-        if self.pause.expire(chime_core::pause::Timestamp::now()) || self.pause.until().is_none() {
-            if self.view.paused.take().is_some() {
-                for s in &mut self.sources {
-                    s.announcer.set_paused(false);
-                }
+        let over =
+            self.pause.expire(chime_core::pause::Timestamp::now()) || self.pause.until().is_none();
+        if over && self.view.paused.take().is_some() {
+            for s in &mut self.sources {
+                s.announcer.set_paused(false);
             }
         }
         if let Some(tray) = &self.tray {

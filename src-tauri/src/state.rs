@@ -285,7 +285,8 @@ impl Shared {
         // Removed sources lose rows and secrets; a source whose address
         // moved to another host or port loses the secret saved for the
         // old one (it was just typed again for the new one).
-        let (removed, moved): (Vec<(String, String)>, Vec<(String, String)>) = {
+        type Sources = Vec<(String, String)>;
+        let (removed, moved): (Sources, Sources) = {
             let prefs = lock(&self.prefs);
             let removed = prefs
                 .settings

@@ -646,7 +646,7 @@ impl Watcher {
             Output::Notice(n) => self.notices.push(n),
             Output::Saved(s) => {
                 self.saved_after.push((self.items.len(), s.last_seq));
-                self.saved = Some(s);
+                self.saved = Some(*s);
             }
         }
     }

@@ -138,7 +138,7 @@ pub enum Output {
     /// The resume state changed (cursor, totals, epoch). It always follows
     /// the `Items` it covers, so an app that stores items and this state in
     /// one transaction can never resume past an item it did not keep.
-    Saved(InboxState),
+    Saved(Box<InboxState>),
 }
 
 /// Why a dial failed, as the driver saw it.
@@ -601,7 +601,7 @@ impl Supervisor {
     fn saved_if_changed(&mut self, before: &InboxState) {
         if self.inbox.state() != before {
             self.outputs
-                .push_back(Output::Saved(self.inbox.state().clone()));
+                .push_back(Output::Saved(Box::new(self.inbox.state().clone())));
         }
     }
 

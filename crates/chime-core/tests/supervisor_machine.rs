@@ -724,7 +724,7 @@ fn marking_read_while_the_link_is_down_is_told_after_the_next_welcome() {
     assert!(m.sent().is_empty());
     assert_eq!(m.sup.inbox().unread().likes, 0);
     let saved = m.outputs.iter().rev().find_map(|o| match o {
-        Output::Saved(s) => Some(s.clone()),
+        Output::Saved(s) => Some((**s).clone()),
         _ => None,
     });
     assert_eq!(
