@@ -179,3 +179,50 @@ pub fn log_dir() -> Option<PathBuf> {
         xdg("XDG_STATE_HOME", ".local/state").map(|p| p.join("chime/logs"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(server: &str, name: Option<&str>) -> SourceFlags {
+        SourceFlags {
+            server: server.to_owned(),
+            name: name.map(str::to_owned),
+            dialect: Some("native".into()),
+            ..SourceFlags::default()
+        }
+    }
+
+    #[test]
+    fn flag_sources_never_take_a_saved_sources_id_and_never_each_others() {
+        let groups = [
+            group("ws://127.0.0.1:9/v1/stream", None),
+            group("ws://other.example/v1/stream", Some("Work")),
+            group("ws://third.example/v1/stream", Some("Work")),
+        ];
+        let ids: Vec<String> = specs(&groups)
+            .expect("specs")
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(ids[0], "cli:127.0.0.1:9/v1/stream");
+        assert_eq!(ids[1], "cli:Work");
+        assert_ne!(ids[2], ids[1]);
+        for id in &ids {
+            assert!(
+                id.starts_with(chime_core::store::FLAG_SOURCE_PREFIX),
+                "{id}"
+            );
+            assert_ne!(id, chime_core::store::DEFAULT_SOURCE);
+        }
+        // The same command line resumes as itself next time.
+        let again: Vec<String> = specs(&groups)
+            .expect("specs")
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(ids, again);
+        let demo = demo_source("ws://127.0.0.1:9/v1/stream", "t".into()).expect("demo");
+        assert_eq!(demo.id, "demo");
+    }
+}
