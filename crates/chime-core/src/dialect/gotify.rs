@@ -527,17 +527,28 @@ mod tests {
         );
     }
 
+    /// A new link of a source whose cursor is at 100, past `/application`
+    /// (no names), asking for the first page.
+    fn opened_at_100(inbox: &mut Inbox) -> (Gotify, Effects) {
+        let mut s = Gotify::default();
+        let mut fx = Effects::default();
+        s.on_open(inbox, &mut fx);
+        s.on_fetched("/application", Ok((200, "[]".into())), inbox, &mut fx);
+        (s, fx)
+    }
+
+    fn cursor_at_100() -> Inbox {
+        Inbox::new(InboxState {
+            cursor: Some("100".into()),
+            ..InboxState::default()
+        })
+    }
+
     /// Cursor 100, ids 101..=251 missed: page 1 (152..=251) arrives, then
     /// page 2 fails in one of the ways a proxy fails, then a live message.
     fn a_read_back_broken_off_by(failure: Fetched) {
-        let mut s = Gotify::default();
-        let mut inbox = Inbox::new(InboxState {
-            cursor: Some("100".into()),
-            ..InboxState::default()
-        });
-        let mut fx = Effects::default();
-        s.on_open(&mut inbox, &mut fx);
-        s.on_fetched("/application", Ok((200, "[]".into())), &mut inbox, &mut fx);
+        let mut inbox = cursor_at_100();
+        let (mut s, mut fx) = opened_at_100(&mut inbox);
         let first: Vec<u64> = (152..=251).rev().collect();
         s.on_fetched(
             "/message?limit=100",
@@ -599,14 +610,8 @@ mod tests {
 
     #[test]
     fn a_read_back_cut_short_never_moves_the_cursor_on_a_new_link_either() {
-        let mut inbox = Inbox::new(InboxState {
-            cursor: Some("100".into()),
-            ..InboxState::default()
-        });
-        let mut s = Gotify::default();
-        let mut fx = Effects::default();
-        s.on_open(&mut inbox, &mut fx);
-        s.on_fetched("/application", Ok((200, "[]".into())), &mut inbox, &mut fx);
+        let mut inbox = cursor_at_100();
+        let (mut s, mut fx) = opened_at_100(&mut inbox);
         s.on_fetched(
             "/message?limit=100",
             Ok((200, "<html>".into())),
@@ -616,10 +621,7 @@ mod tests {
         s.on_text(&m(300, 5), &mut inbox, &mut fx);
         assert_eq!(inbox.cursor(), Some("100"));
         // The link drops; the next one still pages down to 100.
-        let mut s = Gotify::default();
-        let mut fx = Effects::default();
-        s.on_open(&mut inbox, &mut fx);
-        s.on_fetched("/application", Ok((200, "[]".into())), &mut inbox, &mut fx);
+        let (mut s, mut fx) = opened_at_100(&mut inbox);
         s.on_fetched(
             "/message?limit=100",
             Ok((200, page(&[300, 102, 101]))),
