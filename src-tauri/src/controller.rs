@@ -743,9 +743,8 @@ impl Controller {
 
     fn refresh(&mut self) {
         // Over on the wall clock (also right after a resume from sleep).
-        let over =
-            self.pause.expire(chime_core::pause::Timestamp::now()) || self.pause.until().is_none();
-        if over && self.view.paused.take().is_some() {
+        self.pause.expire(chime_core::pause::Timestamp::now());
+        if self.pause.until().is_none() && self.view.paused.take().is_some() {
             for s in &mut self.sources {
                 s.announcer.set_paused(false);
             }

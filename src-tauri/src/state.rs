@@ -14,7 +14,7 @@ use tauri::AppHandle;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use crate::secret_store::{bound_account, SecretStore, Where};
+use crate::secret_store::{bound_account, origin, SecretStore, Where};
 use crate::windows::events;
 use crate::Cmd;
 
@@ -285,31 +285,15 @@ impl Shared {
         // Removed sources lose rows and secrets; a source whose address
         // moved to another host or port loses the secret saved for the
         // old one (it was just typed again for the new one).
-        type Sources = Vec<(String, String)>;
-        let (removed, moved): (Sources, Sources) = {
-            let prefs = lock(&self.prefs);
-            let removed = prefs
-                .settings
-                .sources
-                .iter()
-                .filter(|old| !settings.sources.iter().any(|s| s.id == old.id))
-                .map(|old| (old.id.clone(), old.server.url.clone()))
-                .collect();
-            let moved = prefs
-                .settings
-                .sources
-                .iter()
-                .filter(|old| {
-                    settings.sources.iter().any(|s| {
-                        s.id == old.id
-                            && crate::secret_store::origin(&s.server.url)
-                                != crate::secret_store::origin(&old.server.url)
-                    })
-                })
-                .map(|old| (old.id.clone(), old.server.url.clone()))
-                .collect();
-            (removed, moved)
-        };
+        let (mut removed, mut moved) = (Vec::new(), Vec::new());
+        for old in &lock(&self.prefs).settings.sources {
+            let gone = (old.id.clone(), old.server.url.clone());
+            match settings.sources.iter().find(|s| s.id == old.id) {
+                None => removed.push(gone),
+                Some(s) if origin(&s.server.url) != origin(&old.server.url) => moved.push(gone),
+                Some(_) => {}
+            }
+        }
         self.forget_secrets(&moved).await;
         self.forget_sources(&removed).await;
         let mut notices = Vec::new();

@@ -165,14 +165,9 @@ impl Announcer {
         self.min_priority = priority.clamp(1, 5);
     }
 
-    /// Silence item toasts until `until` (`None` resumes).
     /// Toasts paused or not (items still reach the inbox and the badge).
     pub fn set_paused(&mut self, paused: bool) {
         self.paused = paused;
-    }
-
-    pub fn is_paused(&self) -> bool {
-        self.paused
     }
 
     /// Toasts to show now, oldest first.

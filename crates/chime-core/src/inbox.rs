@@ -159,10 +159,6 @@ impl Inbox {
         &self.state
     }
 
-    /// Native: the server named its log. A different log than the one our
-    /// cursor refers to means its sequence numbers start over: forget the
-    /// cursor (a server that lost its log cannot replay it anyway). Returns
-    /// whether the cursor was reset.
     /// The server named the account the link signed in as. Another
     /// account than the one this state belongs to: start afresh (its
     /// cursor, totals and owed reads are not this account's). Returns
@@ -177,6 +173,10 @@ impl Inbox {
         other
     }
 
+    /// Native: the server named its log. A different log than the one our
+    /// cursor refers to means its sequence numbers start over: forget the
+    /// cursor (a server that lost its log cannot replay it anyway). Returns
+    /// whether the cursor was reset.
     pub fn apply_epoch(&mut self, epoch: &str) -> bool {
         self.mode = Mode::Native;
         let changed = self.state.epoch.as_deref().is_some_and(|e| e != epoch);
