@@ -98,7 +98,7 @@ pub fn specs(groups: &[SourceFlags]) -> Result<Vec<SourceSpec>, String> {
         .map(|(n, g)| {
             let (profile, config) = g.profile()?;
             let label = g.label();
-            let mut id = format!("{}{label}", chime_core::store::FLAG_SOURCE_PREFIX);
+            let mut id = format!("{}{label}", chime_core::settings::FLAG_SOURCE_PREFIX);
             if !taken.insert(id.clone()) {
                 id = format!("{id}#{n}");
                 taken.insert(id.clone());
@@ -128,7 +128,7 @@ pub fn demo_source(url: &str, token: String) -> Result<SourceSpec, String> {
         ..SourceFlags::default()
     };
     let mut spec = specs(std::slice::from_ref(&group))?.remove(0);
-    spec.id = "demo".into();
+    spec.id = chime_core::settings::DEMO_SOURCE.into();
     Ok(spec)
 }
 
@@ -210,7 +210,7 @@ mod tests {
         assert_ne!(ids[2], ids[1]);
         for id in &ids {
             assert!(
-                id.starts_with(chime_core::store::FLAG_SOURCE_PREFIX),
+                id.starts_with(chime_core::settings::FLAG_SOURCE_PREFIX),
                 "{id}"
             );
             assert_ne!(id, chime_core::store::DEFAULT_SOURCE);
@@ -223,6 +223,6 @@ mod tests {
             .collect();
         assert_eq!(ids, again);
         let demo = demo_source("ws://127.0.0.1:9/v1/stream", "t".into()).expect("demo");
-        assert_eq!(demo.id, "demo");
+        assert_eq!(demo.id, chime_core::settings::DEMO_SOURCE);
     }
 }

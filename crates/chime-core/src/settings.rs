@@ -20,6 +20,13 @@ pub const SCHEMA: u32 = 2;
 /// default source).
 pub const FIRST_SOURCE: &str = "default";
 
+/// Ids of sources given on the command line start with this, and the
+/// demo's is [`DEMO_SOURCE`]: no saved source may take either (see
+/// [`Settings::validate`]), so a flag run never writes a saved source's
+/// rows, resume state or secrets.
+pub const FLAG_SOURCE_PREFIX: &str = "cli:";
+pub const DEMO_SOURCE: &str = "demo";
+
 /// The heartbeat periods Settings accept, in seconds.
 pub const HEARTBEAT_SECS: std::ops::RangeInclusive<u32> = 5..=600;
 
@@ -401,6 +408,11 @@ impl Settings {
                 errors.push(field(
                     format!("{at}id"),
                     "a source id uses letters, digits, - _ : .",
+                ));
+            } else if src.id.starts_with(FLAG_SOURCE_PREFIX) || src.id == DEMO_SOURCE {
+                errors.push(field(
+                    format!("{at}id"),
+                    "this id is kept for sources given on the command line",
                 ));
             } else if self.sources[..i].iter().any(|o| o.id == src.id) {
                 errors.push(field(format!("{at}id"), "two sources have this id"));
@@ -867,6 +879,11 @@ impl SettingsFile {
     }
 }
 
+/// Numbers [`write_atomic`]'s temp files: a name of its own for every
+/// write, so two writers (two saves at once) never share, let alone
+/// unlink, each other's temp file.
+static TEMP_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Replace `path` with `bytes` so that a reader (or a crash) sees the old
 /// file or the new one, never a mix; `mode` applies from creation (Unix).
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
@@ -879,9 +896,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()>
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    // A name of its own for every write: two writers (two saves at once)
-    // never share, let alone unlink, each other's temp file.
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let mut options = std::fs::OpenOptions::new();
     // A fresh file, never one found in place: `create_new` (O_EXCL) refuses
     // a planted file or symlink at the temp name; the next name is tried.
@@ -895,7 +909,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()>
     let _ = mode;
     let mut attempt = 0;
     let (tmp, mut f) = loop {
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let n = TEMP_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
         match options.open(&tmp) {
             Ok(f) => break (tmp, f),
@@ -947,18 +961,33 @@ mod tests {
                 });
             }
         });
-        // A file planted at a temp name is skipped, never followed.
-        let planted = dir.join(format!(".settings.json.{}.planted.tmp", std::process::id()));
-        std::fs::write(&planted, b"x").expect("plant");
-        write_atomic(&path, b"last", 0o600).expect("write");
-        assert_eq!(std::fs::read(&path).expect("read"), b"last");
-        let left: Vec<_> = std::fs::read_dir(&dir)
-            .expect("dir")
-            .filter_map(Result::ok)
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".tmp") && !n.contains("planted"))
-            .collect();
-        assert!(left.is_empty(), "temp files left: {left:?}");
+        let left = |dir: &Path| -> Vec<String> {
+            std::fs::read_dir(dir)
+                .expect("dir")
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".tmp"))
+                .collect()
+        };
+        assert!(left(&dir).is_empty(), "temp files left: {:?}", left(&dir));
+        // Symlinks planted at the next temp names (to a file the writer
+        // must not touch) are skipped, never followed nor removed.
+        #[cfg(unix)]
+        {
+            let victim = dir.join("victim");
+            std::fs::write(&victim, b"keep").expect("victim");
+            let next = TEMP_SEQ.load(std::sync::atomic::Ordering::Relaxed);
+            let planted: Vec<PathBuf> = (next..next + 20)
+                .map(|n| dir.join(format!(".settings.json.{}.{n}.tmp", std::process::id())))
+                .collect();
+            for p in &planted {
+                std::os::unix::fs::symlink(&victim, p).expect("plant");
+            }
+            write_atomic(&path, b"last", 0o600).expect("write");
+            assert_eq!(std::fs::read(&path).expect("read"), b"last");
+            assert_eq!(std::fs::read(&victim).expect("victim"), b"keep");
+            assert!(planted.iter().all(|p| p.symlink_metadata().is_ok()));
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -1046,6 +1075,35 @@ mod tests {
             assert!(SourceSettings::from_link(bad).is_err(), "{bad}");
         }
         assert!(SourceSettings::from_link("chime:add?url=ws://127.0.0.1:1/pushMsg").is_ok());
+    }
+
+    #[test]
+    fn a_saved_source_cannot_take_an_id_kept_for_flag_runs_or_the_demo() {
+        for (id, ok) in [
+            ("cli:Work", false),
+            ("demo", false),
+            ("s-1a2b3c4d", true),
+            ("default", true),
+            ("democracy", true),
+        ] {
+            let s = Settings {
+                sources: vec![SourceSettings {
+                    id: id.into(),
+                    server: ServerSettings {
+                        url: "wss://a/".into(),
+                        ..ServerSettings::default()
+                    },
+                    ..SourceSettings::default()
+                }],
+                ..Settings::default()
+            };
+            let id_errors = s
+                .validate()
+                .into_iter()
+                .filter(|e| e.field == "sources.0.id")
+                .count();
+            assert_eq!(id_errors == 0, ok, "{id}");
+        }
     }
 
     #[test]

@@ -22,10 +22,6 @@ const SCHEMA: i64 = 4;
 /// (and of apps that watch one).
 pub const DEFAULT_SOURCE: &str = "default";
 
-/// Ids of sources given on the command line start with this: no saved
-/// source's id does, so a flag run never writes a saved source's rows.
-pub const FLAG_SOURCE_PREFIX: &str = "cli:";
-
 /// The columns [`row`] reads, in its order.
 const ROW_COLUMNS: &str = "id, kind, actor, title, url, time, read, source, body, extra";
 
