@@ -51,6 +51,17 @@ async fn field_error(s: &Session, field: &str) -> String {
     .await
 }
 
+/// Fill the form in with a source signing in by access token (`secret`,
+/// or none typed: the saved one, if any, is what Save would use).
+async fn fill_token_source(s: &Session, name: &str, url: &str, secret: Option<&str>) {
+    s.type_into("#name", name).await;
+    s.type_into("#url", url).await;
+    s.select("#auth", "token").await;
+    if let Some(t) = secret {
+        s.type_into("#secret", t).await;
+    }
+}
+
 async fn value(s: &Session, id: &str) -> Value {
     s.exec(
         "const e = document.getElementById(arguments[0]); return e.type === 'checkbox' ? e.checked : e.value;",
@@ -532,10 +543,7 @@ async fn a_saved_secret_never_goes_to_a_source_added_in_its_place_or_to_a_moved_
     let driver = Driver::start(&d).await;
     let s = driver.session(&["--open", "settings"]).await;
     settings_loaded(&s).await;
-    s.type_into("#name", "Blog").await;
-    s.type_into("#url", &blog.native_url()).await;
-    s.select("#auth", "token").await;
-    s.type_into("#secret", TOKEN).await;
+    fill_token_source(&s, "Blog", &blog.native_url(), Some(TOKEN)).await;
     save_and_wait(&s).await;
     s.until("Blog's link", || async {
         (blog.connections() == 1).then_some(())
@@ -545,9 +553,7 @@ async fn a_saved_secret_never_goes_to_a_source_added_in_its_place_or_to_a_moved_
     // Remove Blog and add another source in the same visit: a new id, no
     // saved secret offered, none sent.
     s.click(".sources li:nth-child(1) .remove").await;
-    s.type_into("#name", "Other").await;
-    s.type_into("#url", &other.native_url()).await;
-    s.select("#auth", "token").await;
+    fill_token_source(&s, "Other", &other.native_url(), None).await;
     let placeholder = s
         .exec(
             "return document.getElementById('secret').placeholder",
@@ -599,15 +605,9 @@ async fn a_second_source_added_in_settings_connects_and_once_removed_leaves_noth
     let driver = Driver::start(&d).await;
     let s = driver.session(&["--open", "settings"]).await;
     settings_loaded(&s).await;
-    s.type_into("#name", "Blog").await;
-    s.type_into("#url", &blog.native_url()).await;
-    s.select("#auth", "token").await;
-    s.type_into("#secret", TOKEN).await;
+    fill_token_source(&s, "Blog", &blog.native_url(), Some(TOKEN)).await;
     s.click("#add-source").await;
-    s.type_into("#name", "Work").await;
-    s.type_into("#url", &work.native_url()).await;
-    s.select("#auth", "token").await;
-    s.type_into("#secret", TOKEN).await;
+    fill_token_source(&s, "Work", &work.native_url(), Some(TOKEN)).await;
     save_and_wait(&s).await;
     s.until("both links", || async {
         (blog.connections() == 1 && work.connections() == 1).then_some(())

@@ -413,6 +413,11 @@ mod tests {
         )
     }
 
+    /// The server answers `path` with a page of these message ids.
+    fn answer_page(s: &mut Gotify, path: &str, ids: &[u64], inbox: &mut Inbox, fx: &mut Effects) {
+        s.on_fetched(path, Ok((200, page(ids))), inbox, fx);
+    }
+
     fn announced(fx: &Effects) -> Vec<u64> {
         fx.outputs
             .iter()
@@ -490,18 +495,14 @@ mod tests {
         // The stream delivers 251 while the list is read.
         s.on_text(&m(251, 5), &mut inbox, &mut fx);
         let first: Vec<u64> = (152..=251).rev().collect();
-        s.on_fetched(
-            "/message?limit=100",
-            Ok((200, page(&first))),
-            &mut inbox,
-            &mut fx,
-        );
+        answer_page(&mut s, "/message?limit=100", &first, &mut inbox, &mut fx);
         assert_eq!(fx.fetches[2], "/message?limit=100&since=152");
         assert_eq!(inbox.cursor(), Some("100"), "the cursor waits for the gap");
         let second: Vec<u64> = (52..=151).rev().collect();
-        s.on_fetched(
+        answer_page(
+            &mut s,
             "/message?limit=100&since=152",
-            Ok((200, page(&second))),
+            &second,
             &mut inbox,
             &mut fx,
         );
@@ -550,12 +551,7 @@ mod tests {
         let mut inbox = cursor_at_100();
         let (mut s, mut fx) = opened_at_100(&mut inbox);
         let first: Vec<u64> = (152..=251).rev().collect();
-        s.on_fetched(
-            "/message?limit=100",
-            Ok((200, page(&first))),
-            &mut inbox,
-            &mut fx,
-        );
+        answer_page(&mut s, "/message?limit=100", &first, &mut inbox, &mut fx);
         s.on_fetched(
             "/message?limit=100&since=152",
             failure.clone(),
@@ -570,16 +566,12 @@ mod tests {
         s.on_heartbeat(&inbox, &mut fx);
         assert_eq!(fx.fetches, vec!["/message?limit=100"], "{failure:?}");
         let top: Vec<u64> = (153..=252).rev().collect();
-        s.on_fetched(
-            "/message?limit=100",
-            Ok((200, page(&top))),
-            &mut inbox,
-            &mut fx,
-        );
+        answer_page(&mut s, "/message?limit=100", &top, &mut inbox, &mut fx);
         let rest: Vec<u64> = (53..=152).rev().collect();
-        s.on_fetched(
+        answer_page(
+            &mut s,
             "/message?limit=100&since=153",
-            Ok((200, page(&rest))),
+            &rest,
             &mut inbox,
             &mut fx,
         );
@@ -622,9 +614,10 @@ mod tests {
         assert_eq!(inbox.cursor(), Some("100"));
         // The link drops; the next one still pages down to 100.
         let (mut s, mut fx) = opened_at_100(&mut inbox);
-        s.on_fetched(
+        answer_page(
+            &mut s,
             "/message?limit=100",
-            Ok((200, page(&[300, 102, 101]))),
+            &[300, 102, 101],
             &mut inbox,
             &mut fx,
         );
@@ -650,9 +643,10 @@ mod tests {
         let mut fx = Effects::default();
         s.on_open(&mut inbox, &mut fx);
         s.on_fetched("/application", Err("refused".into()), &mut inbox, &mut fx);
-        s.on_fetched(
+        answer_page(
+            &mut s,
             "/message?limit=100",
-            Ok((200, page(&[9, 8, 7]))),
+            &[9, 8, 7],
             &mut inbox,
             &mut fx,
         );
@@ -671,22 +665,12 @@ mod tests {
         let mut fx = Effects::default();
         s.on_open(&mut inbox, &mut fx);
         s.on_fetched("/application", Ok((200, "[]".into())), &mut inbox, &mut fx);
-        s.on_fetched(
-            "/message?limit=100",
-            Ok((200, page(&[]))),
-            &mut inbox,
-            &mut fx,
-        );
+        answer_page(&mut s, "/message?limit=100", &[], &mut inbox, &mut fx);
         assert_eq!(inbox.cursor(), Some("0"));
         let mut s = Gotify::default();
         s.on_open(&mut inbox, &mut fx);
         s.on_fetched("/application", Ok((200, "[]".into())), &mut inbox, &mut fx);
-        s.on_fetched(
-            "/message?limit=100",
-            Ok((200, page(&[2, 1]))),
-            &mut inbox,
-            &mut fx,
-        );
+        answer_page(&mut s, "/message?limit=100", &[2, 1], &mut inbox, &mut fx);
         assert_eq!(announced(&fx), vec![1, 2]);
     }
 
