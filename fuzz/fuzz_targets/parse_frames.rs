@@ -2,8 +2,8 @@
 //! never panic, and whatever it accepts must survive the inbox and re-encode.
 #![no_main]
 
-use chime_core::inbox::Inbox;
-use chime_core::protocol::{ClientMsg, Dialect, ServerMsg};
+use chime_engine::inbox::Inbox;
+use chime_proto::protocol::{ClientMsg, Dialect, ServerMsg};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -35,9 +35,9 @@ fuzz_target!(|data: &[u8]| {
     // The push services' sessions: a frame, and the same text as the
     // answers to Gotify's fetches. What they let through is clean.
     for dialect in [Dialect::Ntfy, Dialect::Gotify] {
-        let mut session = chime_core::dialect::open(dialect);
+        let mut session = chime_engine::dialect::open(dialect);
         let mut inbox = Inbox::default();
-        let mut fx = chime_core::dialect::Effects::default();
+        let mut fx = chime_engine::dialect::Effects::default();
         session.on_open(&mut inbox, &mut fx);
         session.on_text(text, &mut inbox, &mut fx);
         session.on_fetched(
@@ -53,11 +53,11 @@ fuzz_target!(|data: &[u8]| {
             &mut fx,
         );
         for out in &fx.outputs {
-            let chime_core::supervisor::Output::Items(items) = out else {
+            let chime_engine::supervisor::Output::Items(items) = out else {
                 continue;
             };
             for item in items {
-                let chime_core::NewItem::Event(e) = item else {
+                let chime_engine::NewItem::Event(e) = item else {
                     continue;
                 };
                 let m = e.message.as_ref().expect("a message");

@@ -10,11 +10,11 @@
 
 use std::time::{Duration, Instant};
 
-use chime_core::announce::{AnnounceConfig, Announcer};
-use chime_core::protocol::{Dialect, Kind, MAX_WIRE_INT};
-use chime_core::store::Store;
-use chime_core::supervisor::{Action, Config, DialError, Frame, LinkEnd, LinkId, Output};
-use chime_core::{InboxState, Jitter, NewItem, Supervisor};
+use chime_engine::announce::{AnnounceConfig, Announcer};
+use chime_proto::protocol::{Dialect, Kind, MAX_WIRE_INT};
+use chime_store::Store;
+use chime_engine::supervisor::{Action, Config, DialError, Frame, LinkEnd, LinkId, Output};
+use chime_engine::{InboxState, Jitter, NewItem, Supervisor};
 use libfuzzer_sys::fuzz_target;
 
 /// Reads the fuzzer's bytes as a program.
@@ -159,7 +159,7 @@ impl Tape<'_> {
 
 /// The highest sequence number a frame of the server names, if it parses.
 fn named_seq(frame: &str) -> Option<u64> {
-    use chime_core::protocol::ServerMsg;
+    use chime_proto::protocol::ServerMsg;
     match ServerMsg::parse(Dialect::Native, frame) {
         Ok(ServerMsg::Event(e)) => Some(e.seq),
         Ok(ServerMsg::Synced { last_seq }) => Some(last_seq),

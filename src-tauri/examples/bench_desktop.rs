@@ -7,8 +7,8 @@ mod desktop;
 
 use std::time::Duration;
 
-use chime_core::{Kind, Target};
 use chime_e2e::{server_config, TestServer, TOKEN, USER};
+use chime_proto::{Kind, Target};
 use chime_server::NewEvent;
 use desktop::Desktop;
 use tokio::time::Instant;

@@ -10,8 +10,8 @@ mod desktop;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use chime_core::{Kind, Target};
 use chime_e2e::{server_config, TestServer};
+use chime_proto::{Kind, Target};
 use chime_server::NewEvent;
 use desktop::Desktop;
 use tokio::time::Instant;

@@ -31,7 +31,7 @@ async fn main() {
     let entry_path = d
         .config_home()
         .join("autostart")
-        .join(chime_core::autostart::FILE_NAME);
+        .join(chime_desktop::autostart::FILE_NAME);
     let t0 = std::time::Instant::now();
     let _app = d.launch_bin(
         std::path::Path::new(&wrapper),
@@ -51,7 +51,7 @@ async fn main() {
         // Written at start-up, before the first link: there by now.
         let entry = std::fs::read_to_string(&entry_path).unwrap_or_default();
         let exec = entry.lines().find(|l| l.starts_with("Exec="));
-        let args = chime_core::autostart::exec_args(&entry);
+        let args = chime_desktop::autostart::exec_args(&entry);
         if args != Some(vec![program.clone(), "--hidden".into()]) {
             eprintln!("the autostart entry does not start {program} --hidden:\n{entry}");
             std::process::exit(1);

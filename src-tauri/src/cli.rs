@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use chime_core::profile::SourceFlags;
+use chime_engine::flags::SourceFlags;
 use clap::{CommandFactory, FromArgMatches, Parser};
 
 use crate::controller::SourceSpec;
@@ -69,7 +69,7 @@ pub struct Args {
 
 /// The command line, with its `--server` groups.
 pub fn parse() -> Args {
-    if chime_core::profile::print_man_if_asked(Args::command()) {
+    if chime_proto::man::print_man_if_asked(Args::command()) {
         std::process::exit(0);
     }
     let matches = Args::command().get_matches();
@@ -78,7 +78,7 @@ pub fn parse() -> Args {
         Err(e) => e.exit(),
     };
     if !args.server.is_empty() {
-        match chime_core::profile::sources_from_matches(&matches) {
+        match chime_engine::flags::sources_from_matches(&matches) {
             Ok(s) => args.sources = s,
             Err(e) => args.sources_problem = Some(e),
         }
@@ -98,7 +98,7 @@ pub fn specs(groups: &[SourceFlags]) -> Result<Vec<SourceSpec>, String> {
         .map(|(n, g)| {
             let (profile, config) = g.profile()?;
             let label = g.label();
-            let mut id = format!("{}{label}", chime_core::settings::FLAG_SOURCE_PREFIX);
+            let mut id = format!("{}{label}", chime_desktop::settings::FLAG_SOURCE_PREFIX);
             if !taken.insert(id.clone()) {
                 id = format!("{id}#{n}");
                 taken.insert(id.clone());
@@ -128,7 +128,7 @@ pub fn demo_source(url: &str, token: String) -> Result<SourceSpec, String> {
         ..SourceFlags::default()
     };
     let mut spec = specs(std::slice::from_ref(&group))?.remove(0);
-    spec.id = chime_core::settings::DEMO_SOURCE.into();
+    spec.id = chime_desktop::settings::DEMO_SOURCE.into();
     Ok(spec)
 }
 
@@ -210,10 +210,10 @@ mod tests {
         assert_ne!(ids[2], ids[1]);
         for id in &ids {
             assert!(
-                id.starts_with(chime_core::settings::FLAG_SOURCE_PREFIX),
+                id.starts_with(chime_desktop::settings::FLAG_SOURCE_PREFIX),
                 "{id}"
             );
-            assert_ne!(id, chime_core::store::DEFAULT_SOURCE);
+            assert_ne!(id, chime_store::DEFAULT_SOURCE);
         }
         // The same command line resumes as itself next time.
         let again: Vec<String> = specs(&groups)
@@ -223,6 +223,6 @@ mod tests {
             .collect();
         assert_eq!(ids, again);
         let demo = demo_source("ws://127.0.0.1:9/v1/stream", "t".into()).expect("demo");
-        assert_eq!(demo.id, chime_core::settings::DEMO_SOURCE);
+        assert_eq!(demo.id, chime_desktop::settings::DEMO_SOURCE);
     }
 }

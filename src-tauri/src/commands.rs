@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use chime_core::settings::{Settings, SourceSettings};
+use chime_desktop::settings::{Settings, SourceSettings};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -75,7 +75,7 @@ pub async fn dispatch(app: &AppHandle, cmd: &str, a: Value) -> Result<Value, Val
             args::<InboxOpen>(a).and_then(|a| shared.send(crate::Cmd::OpenItem(a.id, a.link))),
         ),
         "inbox_mark_all_read" => answer(args::<MarkRead>(a).and_then(|a| {
-            let kind = a.kind.as_deref().and_then(chime_core::Kind::parse);
+            let kind = a.kind.as_deref().and_then(chime_proto::Kind::parse);
             shared.send(crate::Cmd::MarkRead(
                 a.source.filter(|s| !s.is_empty()),
                 kind,

@@ -5,20 +5,24 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chime_core::announce::{web_url, AnnounceConfig, Announcer, ToastSlot};
-use chime_core::client::sleep_until;
-use chime_core::settings::{NotifySettings, QuietHours, Settings, SourceSettings};
-use chime_core::store::Store;
-use chime_core::supervisor::{ConnState, Output};
-use chime_core::{Client, Command, Counts, InboxState, Kind, NewItem, Secret, ServerProfile};
+use chime_client::sleep_until;
+use chime_client::{Client, Command};
+use chime_desktop::settings::{NotifySettings, QuietHours, Settings, SourceSettings};
+use chime_engine::announce::{AnnounceConfig, Announcer, ToastSlot};
+use chime_engine::supervisor::{ConnState, Output};
+use chime_engine::{InboxState, NewItem, Secret, ServerProfile};
+use chime_proto::text::web_url;
+use chime_proto::{Counts, Kind};
+use chime_store::Store;
 use tauri::{AppHandle, Manager};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use crate::localtime::{local_hhmm, local_wday_minute, until_tomorrow};
+use crate::lock;
 use crate::notifier::{Notifier, ToastEvent};
-use crate::state::{lock, Shared, SourceName, Status};
+use crate::state::{Shared, SourceName, Status};
 use crate::tray::{ids, parse_id, SourceView, Tray, View};
 use crate::windows::{self, events};
 use crate::{site_root, Cmd};
@@ -48,14 +52,14 @@ pub struct SourceSpec {
     /// No toasts from it (quiet hours and pauses are for every source).
     pub muted: bool,
     /// Its own choice of kinds that pop up.
-    pub kinds: chime_core::settings::SourceKinds,
+    pub kinds: chime_desktop::settings::SourceKinds,
     /// Reading a message here deletes it on the server (Gotify, opt-in).
     pub forget_read: bool,
     /// What it was made from, for saved sources: an unchanged source keeps
     /// its link when the settings are saved again.
     pub identity: Option<(SourceSettings, Option<Secret>)>,
     pub profile: ServerProfile,
-    pub config: chime_core::Config,
+    pub config: chime_engine::Config,
 }
 
 /// Items and the resume state that covers them, not yet stored.
@@ -73,7 +77,7 @@ struct Source {
     /// The store's source id.
     id: String,
     muted: bool,
-    kinds: chime_core::settings::SourceKinds,
+    kinds: chime_desktop::settings::SourceKinds,
     forget_read: bool,
     identity: Option<(SourceSettings, Option<Secret>)>,
     client: Option<Client>,
@@ -103,7 +107,7 @@ pub struct Controller {
     notify: NotifySettings,
     /// "Pause notifications", on the wall clock (a suspend does not
     /// stretch it).
-    pause: chime_core::pause::Pause,
+    pause: chime_engine::pause::Pause,
     /// The store failed to write: items are announced anyway, once.
     store_failed: bool,
     /// The saved sources in use, with their secrets (`None` when flags
@@ -201,7 +205,7 @@ impl Controller {
                 );
             }
             announcer.set_min_priority(spec.kinds.min_priority);
-            announcer.set_paused(self.pause.is_paused(chime_core::pause::Timestamp::now()));
+            announcer.set_paused(self.pause.is_paused(chime_engine::pause::Timestamp::now()));
             let profile = spec.profile;
             // Per server and account, never per secret (a renewed cookie
             // keeps its place); what older versions kept is taken over.
@@ -290,7 +294,7 @@ impl Controller {
                 },
                 host: "server".into(),
                 counts: Counts::default(),
-                kinds: chime_core::Dialect::Auto.kinds().to_vec(),
+                kinds: chime_proto::Dialect::Auto.kinds().to_vec(),
             });
         }
         self.publish_status();
@@ -302,7 +306,7 @@ impl Controller {
             // item clear themselves with no traffic needed.
             let pause_end = self
                 .pause
-                .remaining(chime_core::pause::Timestamp::now())
+                .remaining(chime_engine::pause::Timestamp::now())
                 .map(|d| Instant::now().into_std() + d);
             let deadline = self
                 .sources
@@ -541,14 +545,14 @@ impl Controller {
     /// the tray).
     fn publish_status(&self) {
         if let Some(shared) = self.app.try_state::<Shared>() {
-            shared.set_status(
-                &self.app,
-                Status {
-                    state: self.view.state(),
-                    line: self.view.status_line(),
-                    counts: self.view.counts(),
-                },
-            );
+            let status = Status {
+                state: self.view.state(),
+                line: self.view.status_line(),
+                counts: self.view.counts(),
+            };
+            if shared.set_status(&status) {
+                crate::host::emit(&self.app, events::STATUS_CHANGED, status);
+            }
         }
     }
 
@@ -702,7 +706,7 @@ impl Controller {
 
     /// Pause toasts of every source for `d` (`None` resumes).
     fn pause(&mut self, d: Option<Duration>) {
-        let now = chime_core::pause::Timestamp::now();
+        let now = chime_engine::pause::Timestamp::now();
         self.pause.set(now, d);
         let paused = self.pause.is_paused(now);
         for s in &mut self.sources {
@@ -743,7 +747,7 @@ impl Controller {
 
     fn refresh(&mut self) {
         // Over on the wall clock (also right after a resume from sleep).
-        self.pause.expire(chime_core::pause::Timestamp::now());
+        self.pause.expire(chime_engine::pause::Timestamp::now());
         if self.pause.until().is_none() && self.view.paused.take().is_some() {
             for s in &mut self.sources {
                 s.announcer.set_paused(false);

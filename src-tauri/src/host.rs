@@ -26,7 +26,7 @@ use tauri::{AppHandle, Manager};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use crate::state::lock;
+use crate::lock;
 
 /// The fd the host finds its end of the socket pair at.
 pub const HOST_FD: i32 = 3;

@@ -18,12 +18,13 @@ mod window_host;
 mod windows;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use chime_core::settings::{Settings, SettingsFile};
-use chime_core::store::Store;
-use chime_core::supervisor::ConnState;
-use chime_core::{Counts, Kind, Secret, ServerProfile};
+use chime_desktop::settings::{Settings, SettingsFile};
+use chime_engine::supervisor::ConnState;
+use chime_engine::{Secret, ServerProfile};
+use chime_proto::{Counts, Kind};
+use chime_store::Store;
 use clap::Parser;
 use tauri::{AppHandle, Manager, RunEvent};
 use tokio::sync::mpsc;
@@ -32,8 +33,14 @@ use tracing::{error, info, warn};
 use crate::controller::{Controller, SourceSpec};
 use crate::notifier::{Notifier, ToastEvent};
 use crate::secret_store::{bound_account, SecretStore};
-use crate::state::{lock, Prefs, Shared, Status};
+use crate::state::{Prefs, Shared, Status};
 use crate::tray::{SourceView, Tray, View};
+
+/// A poisoned lock only means another thread panicked mid-update; the data
+/// is still the best we have.
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// What reaches the controller from the desktop and the windows.
 #[derive(Debug)]
@@ -42,7 +49,7 @@ pub enum Cmd {
     /// The user clicked a toast or one of its actions.
     Toast(ToastEvent),
     /// The OS woke up, or the network changed.
-    Os(chime_core::Command),
+    Os(chime_client::Command),
     /// A row of the inbox, and which of its links (none: its page).
     OpenItem(i64, Option<usize>),
     /// Mark read: of one source (by store id) or all, one kind or all.
@@ -96,7 +103,7 @@ pub fn run() -> i32 {
 /// to check, enter a secret if it needs one, and save. Nothing is added
 /// silently and nothing secret is taken from the link.
 fn propose_source(app: &AppHandle, link: &str) {
-    let source = match chime_core::settings::SourceSettings::from_link(link) {
+    let source = match chime_desktop::settings::SourceSettings::from_link(link) {
         Ok(s) => s,
         Err(e) => {
             warn!("ignoring a link: {e}");
@@ -150,7 +157,7 @@ fn with_autostart(builder: tauri::Builder<tauri::Wry>) -> tauri::Builder<tauri::
     #[cfg(not(target_os = "linux"))]
     let builder = builder.plugin(
         tauri_plugin_autostart::Builder::new()
-            .args(chime_core::autostart::ARGS)
+            .args(chime_desktop::autostart::ARGS)
             .app_name("Chime")
             .build(),
     );
@@ -177,7 +184,7 @@ pub(crate) fn set_autostart(app: &AppHandle, on: bool) -> Result<(), String> {
 /// written anew; removed when off.
 #[cfg(target_os = "linux")]
 pub(crate) fn set_autostart(_app: &AppHandle, on: bool) -> Result<(), String> {
-    use chime_core::autostart;
+    use chime_desktop::autostart;
     let path = cli::autostart_dir()
         .ok_or("no home directory")?
         .join(autostart::FILE_NAME);
@@ -194,7 +201,7 @@ pub(crate) fn set_autostart(_app: &AppHandle, on: bool) -> Result<(), String> {
     }
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let text = autostart::entry(&autostart::program_path(&exe)).map_err(|e| e.to_string())?;
-    chime_core::settings::write_atomic(&path, text.as_bytes(), 0o644).map_err(|e| e.to_string())
+    chime_desktop::fsutil::write_atomic(&path, text.as_bytes(), 0o644).map_err(|e| e.to_string())
 }
 
 /// Everything loaded from disk at start, and what went wrong doing it. No
@@ -275,7 +282,7 @@ async fn load_secrets(
             .enumerate()
             .map(|(i, src)| {
                 let method = src.server.auth;
-                if method == chime_core::settings::AuthMethod::None {
+                if method == chime_desktop::settings::AuthMethod::None {
                     return None;
                 }
                 if let (0, Some(secret)) = (i, migrated.clone()) {
@@ -292,7 +299,7 @@ async fn load_secrets(
             match file.map(|f| f.save(&settings)) {
                 Some(Ok(())) => info!(
                     "settings written in schema {}",
-                    chime_core::settings::SCHEMA
+                    chime_desktop::settings::SCHEMA
                 ),
                 Some(Err(e)) => warn!("{e}"),
                 None => {}
@@ -527,7 +534,7 @@ async fn resolve_sources(
 async fn start_demo(rate: f64) -> Result<(String, String), String> {
     let token = format!(
         "demo-{:x}",
-        (chime_core::Jitter::from_entropy().sample() * 1e15) as u64
+        (chime_engine::Jitter::from_entropy().sample() * 1e15) as u64
     );
     let mut config = chime_server::ServerConfig::default();
     config.tokens.insert(token.clone(), "demo".into());
@@ -574,7 +581,7 @@ fn notification_icon() -> Option<PathBuf> {
         .or_else(cli::data_dir)?;
     let dir = private_dir(&base.join("chime"))?;
     let path = dir.join("chime.png");
-    chime_core::settings::write_atomic(&path, include_bytes!("../../icons/128x128.png"), 0o644)
+    chime_desktop::fsutil::write_atomic(&path, include_bytes!("../../icons/128x128.png"), 0o644)
         .ok()?;
     Some(path)
 }

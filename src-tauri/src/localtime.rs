@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use chime_core::localtime;
+use chime_desktop::localtime;
 
 /// Local wall-clock time `d` from now, as HH:MM.
 pub fn local_hhmm(d: Duration) -> String {

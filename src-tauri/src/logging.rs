@@ -1,10 +1,10 @@
 //! Logs to stderr and to a daily file in the platform log dir (seven files
-//! kept), every record passed through [`chime_core::secrets::log_line`]
+//! kept), every record passed through [`chime_proto::redact::log_line`]
 //! (credentials redacted, one line, no control characters).
 
 use std::path::Path;
 
-use chime_core::secrets::Redact;
+use chime_proto::redact::Redact;
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_appender::rolling::{Builder, Rotation};
 use tracing_subscriber::layer::SubscriberExt;

@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use chime_core::announce::{escape_markup, web_url, SourceId, Toast, ToastSlot};
+use chime_engine::announce::{SourceId, Toast, ToastSlot};
+use chime_proto::text::{escape_markup, web_url};
 use futures_util::StreamExt;
 use notify_rust::{Hint, Notification, Timeout};
 use tokio::sync::mpsc;
@@ -167,12 +168,7 @@ impl Task {
         let links: Vec<(String, String)> = toast
             .links
             .iter()
-            .filter_map(|l| {
-                Some((
-                    chime_core::announce::sanitize(&l.label, 30),
-                    web_url(&l.url)?,
-                ))
-            })
+            .filter_map(|l| Some((chime_proto::text::sanitize(&l.label, 30), web_url(&l.url)?)))
             .take(3)
             .collect();
         for (i, (label, _)) in links.iter().enumerate() {

@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use chime_core::secrets::SecretFile;
-use chime_core::Secret;
+use chime_desktop::secrets::SecretFile;
+use chime_engine::Secret;
 use tracing::{info, warn};
 
 const SERVICE: &str = "chime";
@@ -190,7 +190,7 @@ impl SecretStore {
 /// The keyring account of a source's secret for a sign-in method: secrets
 /// of different sources never mix. Account names are not secret (keyring
 /// tools list them): they name the source by its id only.
-pub fn account(method: chime_core::settings::AuthMethod, source: &str) -> String {
+pub fn account(method: chime_desktop::settings::AuthMethod, source: &str) -> String {
     format!("{}@source:{source}", method_name(method))
 }
 
@@ -198,7 +198,11 @@ pub fn account(method: chime_core::settings::AuthMethod, source: &str) -> String
 /// (`token@source:<id>@https://host:443`): a secret is released only to
 /// that host and port, so a source whose address moves elsewhere needs its
 /// secret typed again, and no page can send it to another server.
-pub fn bound_account(method: chime_core::settings::AuthMethod, source: &str, url: &str) -> String {
+pub fn bound_account(
+    method: chime_desktop::settings::AuthMethod,
+    source: &str,
+    url: &str,
+) -> String {
     format!("{}@{}", account(method, source), origin(url))
 }
 
@@ -224,8 +228,8 @@ pub fn origin(url: &str) -> String {
     }
 }
 
-fn method_name(method: chime_core::settings::AuthMethod) -> &'static str {
-    use chime_core::settings::AuthMethod;
+fn method_name(method: chime_desktop::settings::AuthMethod) -> &'static str {
+    use chime_desktop::settings::AuthMethod;
     match method {
         AuthMethod::None => "none",
         AuthMethod::Token => "token",
@@ -240,7 +244,7 @@ impl SecretStore {
     /// that host and port ([`bound_account`]).
     pub fn get_for(
         &mut self,
-        method: chime_core::settings::AuthMethod,
+        method: chime_desktop::settings::AuthMethod,
         source: &str,
         url: &str,
     ) -> Option<Secret> {
@@ -252,7 +256,7 @@ impl SecretStore {
     /// [`legacy_account`]) is bound to the address its source has now.
     pub fn migrate_for(
         &mut self,
-        method: chime_core::settings::AuthMethod,
+        method: chime_desktop::settings::AuthMethod,
         source: &str,
         url: &str,
     ) -> Option<Secret> {
@@ -275,7 +279,7 @@ impl SecretStore {
     /// Forget every secret of `source` saved for the server at `url`
     /// (and an unbound one an older Chime left), under every method.
     pub fn forget_source(&mut self, source: &str, url: &str) {
-        use chime_core::settings::AuthMethod;
+        use chime_desktop::settings::AuthMethod;
         for method in [
             AuthMethod::Token,
             AuthMethod::Cookie,
@@ -302,8 +306,8 @@ impl SecretStore {
 
 /// The account name of schema-1 Chime: method and server URL (without
 /// userinfo or credential values).
-pub fn legacy_account(method: chime_core::settings::AuthMethod, url: &str) -> String {
-    use chime_core::settings::CREDENTIAL_PARAMS;
+pub fn legacy_account(method: chime_desktop::settings::AuthMethod, url: &str) -> String {
+    use chime_engine::profile::CREDENTIAL_PARAMS;
     let m = method_name(method);
     let shown = match url::Url::parse(url.trim()) {
         Ok(mut u) => {
@@ -328,7 +332,7 @@ pub fn legacy_account(method: chime_core::settings::AuthMethod, url: &str) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chime_core::settings::AuthMethod;
+    use chime_desktop::settings::AuthMethod;
 
     #[test]
     fn account_names_carry_no_credential() {

@@ -11,7 +11,7 @@
 //! One watcher for the life of the app (started once, not per connection),
 //! sending to the controller, which hands the command to the current link.
 
-use chime_core::Command;
+use chime_client::Command;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tracing::{debug, info};

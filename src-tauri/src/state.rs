@@ -2,24 +2,26 @@
 //! settings, the secret store and the current status.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chime_core::settings::{AuthMethod, FieldError, Settings, SettingsFile, SourceSettings};
-use chime_core::store::{Row, Store};
-use chime_core::supervisor::ConnState;
-use chime_core::{Counts, Kind, ProbeOutcome, Secret};
+use chime_client::ProbeOutcome;
+use chime_desktop::settings::{AuthMethod, FieldError, Settings, SettingsFile, SourceSettings};
+use chime_engine::supervisor::ConnState;
+use chime_engine::Secret;
+use chime_proto::{Counts, Kind};
+use chime_store::{Row, Store};
 use serde::Serialize;
 use tauri::AppHandle;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
+use crate::lock;
 use crate::secret_store::{bound_account, origin, SecretStore, Where};
-use crate::windows::events;
 use crate::Cmd;
 
 /// Rows the inbox window may ask for at once: every row the store keeps.
-const INBOX_MAX: usize = chime_core::store::DEFAULT_CAP;
+const INBOX_MAX: usize = chime_store::DEFAULT_CAP;
 /// How long "Test connection" waits for an answer.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -123,12 +125,6 @@ pub struct Shared {
     pub secrets: Arc<Mutex<SecretStore>>,
 }
 
-/// A poisoned lock only means another thread panicked mid-update; the data
-/// is still the best we have.
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl Shared {
     pub fn send(&self, cmd: Cmd) -> Result<(), CmdError> {
         self.tx
@@ -149,7 +145,7 @@ impl Shared {
                 Some(Kind::parse(k).ok_or_else(|| CmdError::new("invalid", "no such kind"))?)
             }
         };
-        let filter = chime_core::store::Filter {
+        let filter = chime_store::Filter {
             kind,
             source: source.filter(|s| !s.is_empty()),
             text: text.filter(|t| !t.trim().is_empty()),
@@ -167,15 +163,15 @@ impl Shared {
         lock(&self.status).clone()
     }
 
-    pub fn set_status(&self, app: &AppHandle, status: Status) {
-        {
-            let mut current = lock(&self.status);
-            if *current == status {
-                return;
-            }
-            *current = status.clone();
+    /// Keep `status`; whether it differs from what the windows were last
+    /// told (the caller tells them).
+    pub fn set_status(&self, status: &Status) -> bool {
+        let mut current = lock(&self.status);
+        if *current == *status {
+            return false;
         }
-        crate::host::emit(app, events::STATUS_CHANGED, status);
+        *current = status.clone();
+        true
     }
 
     pub fn settings_view(&self) -> SettingsView {
@@ -370,7 +366,7 @@ impl Shared {
             Ok(None) => return Err(CmdError::new("invalid", "no server address")),
             Err(e) => return Err(CmdError::new("invalid", e)),
         };
-        let outcome = chime_core::probe(&profile, PROBE_TIMEOUT).await;
+        let outcome = chime_client::probe(&profile, PROBE_TIMEOUT).await;
         info!(host = %profile.host_label(), ?outcome, "test connection");
         Ok(outcome)
     }

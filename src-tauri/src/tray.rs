@@ -3,10 +3,10 @@
 
 use std::sync::Mutex;
 
-use chime_core::announce::sanitize;
-use chime_core::badge::{self, Look};
-use chime_core::supervisor::ConnState;
-use chime_core::{Counts, Kind};
+use chime_desktop::badge::{self, Look};
+use chime_engine::supervisor::ConnState;
+use chime_proto::text::sanitize;
+use chime_proto::{Counts, Kind};
 use tauri::image::Image;
 use tauri::menu::{Menu, MenuItem, PredefinedMenuItem, Submenu};
 use tauri::tray::{TrayIcon, TrayIconBuilder};
@@ -24,12 +24,12 @@ pub mod ids {
     pub const REPLIES: &str = "kind-reply";
     pub const MESSAGES: &str = "kind-message";
     /// The menu id of a kind's line (`kind-like` …).
-    pub fn kind(kind: chime_core::Kind) -> &'static str {
+    pub fn kind(kind: chime_proto::Kind) -> &'static str {
         match kind {
-            chime_core::Kind::Like => LIKES,
-            chime_core::Kind::Dislike => DISLIKES,
-            chime_core::Kind::Reply => REPLIES,
-            chime_core::Kind::Message => MESSAGES,
+            chime_proto::Kind::Like => LIKES,
+            chime_proto::Kind::Dislike => DISLIKES,
+            chime_proto::Kind::Reply => REPLIES,
+            chime_proto::Kind::Message => MESSAGES,
         }
     }
     pub const MARK_ALL_READ: &str = "mark-all-read";
@@ -123,7 +123,7 @@ impl View {
                 state,
                 host,
                 counts: Counts::default(),
-                kinds: chime_core::Dialect::Auto.kinds().to_vec(),
+                kinds: chime_proto::Dialect::Auto.kinds().to_vec(),
             }],
             paused: None,
         }
@@ -435,7 +435,7 @@ mod tests {
                 likes,
                 ..Counts::default()
             },
-            kinds: chime_core::Dialect::Auto.kinds().to_vec(),
+            kinds: chime_proto::Dialect::Auto.kinds().to_vec(),
         }
     }
 

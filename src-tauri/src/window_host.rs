@@ -20,7 +20,7 @@ use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 
 use crate::host::{automation, Msg, HOST_FD};
-use crate::state::lock;
+use crate::lock;
 use crate::windows;
 
 /// The socket to the tray and the calls waiting for its answer.

@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chime_core::store::Store;
 use chime_e2e::{server_config, TestServer, TOKEN, USER};
+use chime_store::Store;
 use desktop::{Desktop, Proc};
 
 fn launch(d: &Desktop, server: &TestServer) -> Proc {
@@ -157,7 +157,7 @@ async fn killed_mid_burst_the_app_keeps_every_event_exactly_once() {
     // Everything is in the inbox exactly once.
     let store = Store::open(&db).expect("open");
     let titles: BTreeSet<String> = store
-        .list(&chime_core::store::Filter::default(), 10_000)
+        .list(&chime_store::Filter::default(), 10_000)
         .expect("list")
         .into_iter()
         .map(|r| r.title)
@@ -165,8 +165,8 @@ async fn killed_mid_burst_the_app_keeps_every_event_exactly_once() {
     assert_eq!(store.len().expect("len"), TOTAL as usize);
     assert_eq!(titles.len(), TOTAL as usize, "no duplicate rows");
     let mut store = store;
-    let mut profile = chime_core::ServerProfile::new(&server.native_url()).expect("url");
-    profile.auth = chime_core::Auth::Bearer(chime_core::Secret::new(TOKEN));
+    let mut profile = chime_engine::ServerProfile::new(&server.native_url()).expect("url");
+    profile.auth = chime_engine::Auth::Bearer(chime_engine::Secret::new(TOKEN));
     let key = profile.resume_key();
     assert_eq!(
         store
@@ -341,12 +341,13 @@ async fn rows_read_on_the_server_while_chime_was_closed_are_read_after_a_restart
             .and_then(|s| s.unread(None, kind))
             .unwrap_or(99)
     };
-    assert_eq!(unread(chime_core::Kind::Like), 1);
+    assert_eq!(unread(chime_proto::Kind::Like), 1);
     // Read on the site while Chime was closed.
     server.read(USER, None).await;
     let _app = launch(&d, &server);
     d.poll("the rows to be read", || async {
-        (unread(chime_core::Kind::Like) == 0 && unread(chime_core::Kind::Reply) == 0).then_some(())
+        (unread(chime_proto::Kind::Like) == 0 && unread(chime_proto::Kind::Reply) == 0)
+            .then_some(())
     })
     .await;
 }
@@ -567,7 +568,7 @@ async fn sources_listed_in_the_settings_file_each_connect_with_their_secret() {
     let db = inbox_path(&d);
     let of = |source: &str| {
         Store::open(&db)
-            .and_then(|s| s.unread(Some(source), chime_core::Kind::Like))
+            .and_then(|s| s.unread(Some(source), chime_proto::Kind::Like))
             .unwrap_or(0)
     };
     d.poll("a row each", || async {
@@ -610,7 +611,7 @@ async fn two_accounts_on_one_server_arrive_and_resume_each_on_its_own() {
         Store::open(&db)
             .and_then(|s| {
                 s.list(
-                    &chime_core::store::Filter {
+                    &chime_store::Filter {
                         source: Some(source),
                         ..Default::default()
                     },
@@ -710,7 +711,7 @@ async fn ntfy_and_gotify_messages_from_sleep_an_outage_and_a_closed_app_each_arr
     .await;
     let store = Store::open(&db).expect("open");
     let rows = store
-        .list(&chime_core::store::Filter::default(), 100)
+        .list(&chime_store::Filter::default(), 100)
         .expect("list");
     let mut titles: Vec<String> = rows.iter().map(|r| r.title.clone()).collect();
     titles.sort();
@@ -786,7 +787,7 @@ async fn a_stale_autostart_entry_is_written_anew_at_start_and_a_working_one_is_k
     let program = Desktop::app_bin().canonicalize().expect("app binary");
     let text = std::fs::read_to_string(&entry).expect("entry");
     assert_eq!(
-        chime_core::autostart::exec_args(&text),
+        chime_desktop::autostart::exec_args(&text),
         Some(vec![program.display().to_string(), "--hidden".to_owned()]),
         "{text}"
     );

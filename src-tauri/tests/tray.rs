@@ -334,7 +334,7 @@ async fn kinds_switched_off_in_the_settings_file_count_but_make_no_toast() {
 
 /// Local time `offset_min` minutes from now, as HH:MM (the app's clock).
 fn local_hhmm(offset_min: i64) -> String {
-    use chime_core::localtime;
+    use chime_desktop::localtime;
     let at = localtime::now();
     let at = jiff::Timestamp::from_second(at.as_second() + offset_min * 60).unwrap_or(at);
     localtime::hhmm(at, std::time::Duration::ZERO, &localtime::system_zone())
@@ -364,8 +364,7 @@ async fn during_quiet_hours_the_badge_and_inbox_update_but_nothing_pops_up() {
         d.shared.lock().expect("lock").notes.is_empty(),
         "no pop-ups during quiet hours"
     );
-    let db =
-        chime_core::store::Store::open(&d.data_home().join("chime/inbox.sqlite3")).expect("inbox");
+    let db = chime_store::Store::open(&d.data_home().join("chime/inbox.sqlite3")).expect("inbox");
     assert_eq!(db.len().expect("len"), 2, "the inbox still fills");
 }
 
@@ -513,10 +512,10 @@ async fn several_sources_each_get_a_section_their_own_toasts_and_rows_and_one_fa
     // Each source's rows are its own.
     let db = d.data_home().join("chime/inbox.sqlite3");
     let rows_of = |source: &str| {
-        chime_core::store::Store::open(&db)
+        chime_store::Store::open(&db)
             .and_then(|s| {
                 s.list(
-                    &chime_core::store::Filter {
+                    &chime_store::Filter {
                         source: Some(source),
                         ..Default::default()
                     },

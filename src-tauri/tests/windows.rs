@@ -130,7 +130,7 @@ async fn settings_saved_in_the_window_survive_a_restart() {
     // It starts this very program, its path one argument, with --hidden.
     let program = Desktop::app_bin().canonicalize().expect("app binary");
     assert_eq!(
-        chime_core::autostart::exec_args(&entry),
+        chime_desktop::autostart::exec_args(&entry),
         Some(vec![program.display().to_string(), "--hidden".to_owned()]),
         "{entry}"
     );
@@ -366,12 +366,12 @@ async fn the_inbox_shows_published_items_as_text_and_opens_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_inbox_shows_every_row_around_a_bad_one_and_pages_through_all_it_keeps() {
-    use chime_core::protocol::{Event, Kind, Target};
-    use chime_core::{InboxState, NewItem};
+    use chime_engine::{InboxState, NewItem};
+    use chime_proto::protocol::{Event, Kind, Target};
     let d = Desktop::start(true).await;
     {
-        let mut store = chime_core::store::Store::open(&d.data_home().join("chime/inbox.sqlite3"))
-            .expect("inbox");
+        let mut store =
+            chime_store::Store::open(&d.data_home().join("chime/inbox.sqlite3")).expect("inbox");
         let event = |seq: u64, time: i64| {
             NewItem::Event(Event {
                 seq,
@@ -390,7 +390,7 @@ async fn the_inbox_shows_every_row_around_a_bad_one_and_pages_through_all_it_kee
         let items: Vec<_> = (1..=1_199)
             .map(|s| event(s, now - s as i64 * 1000))
             .collect();
-        let source = chime_core::store::DEFAULT_SOURCE;
+        let source = chime_store::DEFAULT_SOURCE;
         store.record(source, &items, &state, now).expect("record");
         // A row an older Chime stored with a time in nanoseconds: it sorts
         // first, and a window that formats it naively shows nothing at all.
@@ -633,8 +633,8 @@ async fn a_second_source_added_in_settings_connects_and_once_removed_leaves_noth
     work.publish(USER, "like", "Ann", "p").await;
     let db = d.data_home().join("chime/inbox.sqlite3");
     let rows_of = |id: &str| {
-        chime_core::store::Store::open(&db)
-            .and_then(|st| st.unread(Some(id), chime_core::Kind::Like))
+        chime_store::Store::open(&db)
+            .and_then(|st| st.unread(Some(id), chime_proto::Kind::Like))
             .unwrap_or(0)
     };
     d.poll("Work's row", || async {

@@ -14,8 +14,9 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chime_core::supervisor::{ConnState, Output};
-use chime_core::{Client, Config, InboxState, NewItem, ServerProfile};
+use chime_client::Client;
+use chime_engine::supervisor::{ConnState, Output};
+use chime_engine::{Config, InboxState, NewItem, ServerProfile};
 use chime_server::{serve, ServerConfig, ServerHandle};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -54,9 +55,9 @@ pub struct TestServer {
 pub fn numbered_event(user: &str, n: u64) -> chime_server::NewEvent {
     chime_server::NewEvent {
         user: user.into(),
-        kind: chime_core::Kind::ALL[(n % 3) as usize],
+        kind: chime_proto::Kind::ALL[(n % 3) as usize],
         actor: format!("user{}", n % 97),
-        target: chime_core::Target {
+        target: chime_proto::Target {
             title: format!("Post {n}"),
             url: "https://example.com/p".into(),
         },
@@ -119,7 +120,7 @@ impl TestServer {
     }
 
     /// `user`'s unread totals as the server keeps them.
-    pub async fn counts(&self, user: &str) -> chime_core::Counts {
+    pub async fn counts(&self, user: &str) -> chime_proto::Counts {
         self.state().store.counts(user).await.expect("counts")
     }
 
@@ -604,7 +605,7 @@ pub struct Watcher {
     pub items: Vec<NewItem>,
     pub states: Vec<(Instant, ConnState)>,
     pub notices: Vec<String>,
-    pub counts: Option<chime_core::Counts>,
+    pub counts: Option<chime_proto::Counts>,
     /// The last resume state the client reported.
     pub saved: Option<InboxState>,
     /// For each resume state: how many items had arrived before it.
@@ -615,7 +616,7 @@ impl Watcher {
     pub fn start(url: &str, token: Option<&str>, config: Config) -> Watcher {
         let mut profile = ServerProfile::for_dialect(url, config.dialect).expect("url");
         if let Some(t) = token {
-            profile.auth = chime_core::Auth::Bearer(chime_core::Secret::new(t));
+            profile.auth = chime_engine::Auth::Bearer(chime_engine::Secret::new(t));
         }
         Watcher::resume(profile, config, InboxState::default())
     }
@@ -634,7 +635,7 @@ impl Watcher {
         }
     }
 
-    pub fn handle(&self) -> chime_core::ClientHandle {
+    pub fn handle(&self) -> chime_client::ClientHandle {
         self.client.as_ref().expect("client").handle()
     }
 

@@ -57,7 +57,7 @@ impl TestCa {
 
     fn server_config(&self) -> Arc<rustls::ServerConfig> {
         use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-        chime_core::client::install_crypto_provider();
+        chime_client::install_crypto_provider();
         let chain = vec![CertificateDer::from(self.cert_der.clone())];
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone()));
         let cfg = rustls::ServerConfig::builder()

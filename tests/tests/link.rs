@@ -2,11 +2,12 @@
 
 use std::time::Duration;
 
-use chime_core::policy::Heartbeat;
-use chime_core::protocol::Dialect;
-use chime_core::supervisor::ConnState;
-use chime_core::{Command, Config, NewItem};
+use chime_client::Command;
 use chime_e2e::*;
+use chime_engine::policy::Heartbeat;
+use chime_engine::supervisor::ConnState;
+use chime_engine::{Config, NewItem};
+use chime_proto::protocol::Dialect;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -69,12 +70,12 @@ async fn close_1000_right_after_the_snapshot_reconnects_without_reannouncing() {
         w.items,
         vec![
             NewItem::Bump {
-                kind: chime_core::Kind::Like,
+                kind: chime_proto::Kind::Like,
                 by: 2,
                 total: 2
             },
             NewItem::Bump {
-                kind: chime_core::Kind::Like,
+                kind: chime_proto::Kind::Like,
                 by: 1,
                 total: 3
             },
@@ -453,9 +454,9 @@ async fn a_ten_thousand_event_burst_arrives_whole_on_one_link() {
     for i in 0..10_000u32 {
         let new = chime_server::NewEvent {
             user: USER.into(),
-            kind: chime_core::Kind::ALL[(i % 3) as usize],
+            kind: chime_proto::Kind::ALL[(i % 3) as usize],
             actor: format!("a{i}"),
-            target: chime_core::Target::default(),
+            target: chime_proto::Target::default(),
         };
         state
             .store
@@ -478,17 +479,17 @@ async fn a_ten_thousand_event_burst_arrives_whole_on_one_link() {
     w.stop().await;
 }
 
-fn profile(url: &str, token: Option<&str>) -> chime_core::ServerProfile {
-    let mut p = chime_core::ServerProfile::new(url).expect("url");
+fn profile(url: &str, token: Option<&str>) -> chime_engine::ServerProfile {
+    let mut p = chime_engine::ServerProfile::new(url).expect("url");
     if let Some(t) = token {
-        p.auth = chime_core::Auth::Bearer(chime_core::Secret::new(t));
+        p.auth = chime_engine::Auth::Bearer(chime_engine::Secret::new(t));
     }
     p
 }
 
 #[tokio::test]
 async fn test_connection_tells_connected_auth_failed_and_unreachable_apart() {
-    use chime_core::{probe, ProbeOutcome};
+    use chime_client::{probe, ProbeOutcome};
     let mut server = TestServer::start(server_config()).await;
     let t = Duration::from_secs(5);
     assert_eq!(
@@ -583,7 +584,7 @@ async fn a_mark_read_while_the_server_is_down_reaches_it_after_the_reconnect() {
     // Read here while the server cannot hear it.
     assert!(w
         .handle()
-        .send(Command::MarkRead(Some(chime_core::Kind::Like))));
+        .send(Command::MarkRead(Some(chime_proto::Kind::Like))));
     w.until(SOON, "the badge to fall at once", |w| {
         w.counts.is_some_and(|c| c.likes == 0 && c.replies == 1)
     })

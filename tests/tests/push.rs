@@ -6,19 +6,20 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use chime_core::{Auth, Config, ConnState, Dialect, InboxState, NewItem, Secret, ServerProfile};
 use chime_e2e::push::{GotifyServer, NtfyServer};
 use chime_e2e::{message_ids, Watcher, SOON};
+use chime_engine::{Auth, Config, ConnState, InboxState, NewItem, Secret, ServerProfile};
+use chime_proto::Dialect;
 use serde_json::json;
 
 fn config(dialect: Dialect) -> Config {
     Config {
         dialect,
-        heartbeat: chime_core::policy::Heartbeat::SERVER_PINGS,
-        backoff: chime_core::policy::Backoff {
+        heartbeat: chime_engine::policy::Heartbeat::SERVER_PINGS,
+        backoff: chime_engine::policy::Backoff {
             first: Duration::from_millis(20),
             cap: Duration::from_millis(200),
-            ..chime_core::policy::Backoff::RECONNECT
+            ..chime_engine::policy::Backoff::RECONNECT
         },
         ..Config::default()
     }
@@ -410,7 +411,7 @@ async fn a_push_link_lives_on_the_servers_pings_alone_and_is_redialled_when_they
     server.ping_every(Duration::from_millis(100));
     // Dead after 600 ms without a frame or a ping (45 s + 30 s in use).
     let config = Config {
-        heartbeat: chime_core::policy::Heartbeat {
+        heartbeat: chime_engine::policy::Heartbeat {
             interval: Duration::from_millis(300),
             timeout: Duration::from_millis(300),
         },
@@ -457,13 +458,13 @@ async fn gotify_deletes_what_was_read_when_asked_and_what_was_read_offline_on_th
     let b = server.publish(1, "b", "two", 5, json!(null));
     until_messages(&mut w, 2).await;
     w.handle()
-        .send(chime_core::Command::Forget(vec![a.to_string()]));
+        .send(chime_client::Command::Forget(vec![a.to_string()]));
     server.until_deleted(&[a]).await;
     // Read while the server is down: deleted once it is back.
     server.kill();
     w.until_state(SOON, "the drop", |s| !s.is_connected()).await;
     w.handle()
-        .send(chime_core::Command::Forget(vec![b.to_string()]));
+        .send(chime_client::Command::Forget(vec![b.to_string()]));
     w.until(SOON, "the deletion kept", |w| {
         w.saved
             .as_ref()

@@ -3,9 +3,10 @@
 
 use std::sync::atomic::Ordering;
 
-use chime_core::protocol::{ClientMsg, Counts, Dialect, Kind, ServerMsg};
-use chime_core::{Command, Config};
+use chime_client::Command;
 use chime_e2e::*;
+use chime_engine::Config;
+use chime_proto::protocol::{ClientMsg, Counts, Dialect, Kind, ServerMsg};
 use chime_server::NewEvent;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
@@ -146,7 +147,7 @@ async fn seed_clients_get_a_snapshot_on_connect_on_heartcheck_and_on_change() {
     server.publish(USER, "like", "Ann", "p").await;
     let mut ws = connect_as(&server.seed_url(), TOKEN).await;
     let snap = |likes: u64, replies: u64| {
-        ServerMsg::SeedSnapshot(chime_core::protocol::SeedSnapshot {
+        ServerMsg::SeedSnapshot(chime_proto::protocol::SeedSnapshot {
             likes: Some(likes),
             dislikes: Some(0),
             replies: Some(replies),
@@ -211,7 +212,7 @@ async fn a_slow_consumer_is_closed_with_1013_instead_of_growing_memory() {
             user: USER.into(),
             kind: Kind::Like,
             actor: "Flood".into(),
-            target: chime_core::Target {
+            target: chime_proto::Target {
                 title: title.clone(),
                 url: "https://example.com/".into(),
             },
@@ -544,8 +545,8 @@ fn titles(w: &Watcher) -> Vec<String> {
     w.items
         .iter()
         .filter_map(|i| match i {
-            chime_core::NewItem::Event(e) => Some(e.target.title.clone()),
-            chime_core::NewItem::Bump { .. } => None,
+            chime_engine::NewItem::Event(e) => Some(e.target.title.clone()),
+            chime_engine::NewItem::Bump { .. } => None,
         })
         .collect()
 }
@@ -648,7 +649,7 @@ async fn a_lost_pubsub_subscription_sends_sessions_back_to_resume() {
     assert!(
         w.states
             .iter()
-            .any(|(_, s)| matches!(s, chime_core::ConnState::Waiting { reason, .. } if reason.contains("1012"))),
+            .any(|(_, s)| matches!(s, chime_engine::ConnState::Waiting { reason, .. } if reason.contains("1012"))),
         "the session was sent back: {:?}",
         w.states
     );

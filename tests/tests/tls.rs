@@ -6,12 +6,14 @@
 
 use std::time::Duration;
 
-use chime_core::policy::Heartbeat;
-use chime_core::{probe, Auth, Config, ConnState, Dialect, InboxState, NewItem, ProbeOutcome};
-use chime_core::{Secret, ServerProfile};
+use chime_client::{probe, ProbeOutcome};
 use chime_e2e::push::GotifyServer;
 use chime_e2e::tls::{TestCa, TlsFront};
 use chime_e2e::*;
+use chime_engine::policy::Heartbeat;
+use chime_engine::{Auth, Config, ConnState, InboxState, NewItem};
+use chime_engine::{Secret, ServerProfile};
+use chime_proto::Dialect;
 use serde_json::json;
 
 fn native(url: &str, ca: Option<std::path::PathBuf>) -> ServerProfile {
@@ -148,8 +150,8 @@ async fn gotify_over_https_reads_back_its_messages_through_the_same_trust() {
 
 #[tokio::test]
 async fn a_missing_or_empty_ca_file_is_an_error_at_start_not_a_crash() {
-    use chime_core::client::tls_config;
-    use chime_core::ClientError;
+    use chime_client::tls_config;
+    use chime_client::ClientError;
     let dir = temp_dir("bad");
     let missing = dir.join("missing.pem");
     let empty = dir.join("empty.pem");
@@ -172,7 +174,9 @@ async fn a_missing_or_empty_ca_file_is_an_error_at_start_not_a_crash() {
             other => panic!("{}: {:?}", path.display(), other.map(|_| ())),
         }
         let p = native("wss://localhost:1/v1/stream", Some(path.clone()));
-        assert!(chime_core::Client::spawn(p, config(Dialect::Native), Default::default()).is_err());
+        assert!(
+            chime_client::Client::spawn(p, config(Dialect::Native), Default::default()).is_err()
+        );
     }
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -196,7 +200,7 @@ async fn a_server_that_does_not_speak_tls_is_a_secure_connection_failure() {
 
 #[tokio::test]
 async fn a_source_whose_settings_name_the_ca_file_validates_and_connects() {
-    use chime_core::settings::{AuthMethod, Settings};
+    use chime_desktop::settings::{AuthMethod, Settings};
     let server = TestServer::start(server_config()).await;
     let ca = TestCa::new();
     let front = TlsFront::start(&ca, server.addr).await;

@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use chime_core::profile::SourceFlags;
-use chime_core::protocol::{Counts, Dialect};
-use chime_core::supervisor::{ConnState, Output};
-use chime_core::{Client, Config, Heartbeat, InboxState, NewItem, ServerProfile};
+use chime_client::Client;
+use chime_engine::flags::SourceFlags;
+use chime_engine::supervisor::{ConnState, Output};
+use chime_engine::{Config, Heartbeat, InboxState, NewItem, ServerProfile};
+use chime_proto::protocol::{Counts, Dialect};
 use clap::{CommandFactory, FromArgMatches, Parser};
 use serde_json::json;
 
@@ -88,7 +89,7 @@ struct Source {
 }
 
 fn main() -> ExitCode {
-    if chime_core::profile::print_man_if_asked(Args::command()) {
+    if chime_proto::man::print_man_if_asked(Args::command()) {
         return ExitCode::SUCCESS;
     }
     let matches = Args::command().get_matches();
@@ -103,9 +104,9 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "off".into()),
         )
         .with_ansi(false)
-        .with_writer(chime_core::secrets::Redact(std::io::stderr))
+        .with_writer(chime_proto::redact::Redact(std::io::stderr))
         .init();
-    let built = chime_core::profile::sources_from_matches(&matches).and_then(|groups| {
+    let built = chime_engine::flags::sources_from_matches(&matches).and_then(|groups| {
         groups
             .iter()
             .map(|g| {
@@ -333,7 +334,7 @@ fn item_json(item: &NewItem) -> serde_json::Value {
 
 /// Terminal-safe: the one sanitizer (no control or bidi characters, bounded).
 fn safe(s: &str, max: usize) -> String {
-    chime_core::announce::sanitize(s, max)
+    chime_proto::text::sanitize(s, max)
 }
 
 fn item_text(item: &NewItem) -> String {
@@ -345,7 +346,7 @@ fn item_text(item: &NewItem) -> String {
             } else {
                 format!("{}: ", safe(&e.target.title, 200))
             };
-            let url = chime_core::announce::web_url(&e.target.url)
+            let url = chime_proto::text::web_url(&e.target.url)
                 .map(|u| format!(" {}", safe(&u, 300)))
                 .unwrap_or_default();
             format!(
@@ -357,10 +358,10 @@ fn item_text(item: &NewItem) -> String {
         }
         NewItem::Event(e) => {
             let verb = match e.kind {
-                chime_core::Kind::Like => "liked",
-                chime_core::Kind::Dislike => "disliked",
-                chime_core::Kind::Reply => "replied to",
-                chime_core::Kind::Message => "sent",
+                chime_proto::Kind::Like => "liked",
+                chime_proto::Kind::Dislike => "disliked",
+                chime_proto::Kind::Reply => "replied to",
+                chime_proto::Kind::Message => "sent",
             };
             format!(
                 "#{} {} {verb} “{}” {}",

@@ -10,7 +10,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chime_core::protocol::{Kind, MAX_MESSAGE_BYTES};
+use chime_proto::protocol::{Kind, MAX_MESSAGE_BYTES};
 use serde::Deserialize;
 use serde_json::json;
 use tracing::{info, warn};
@@ -183,7 +183,7 @@ fn upgrade(
         warn!(%peer, "too many connections from this address");
         return error(StatusCode::TOO_MANY_REQUESTS, "too many connections");
     };
-    ws.read_buffer_size(chime_core::client::READ_BUFFER)
+    ws.read_buffer_size(chime_proto::protocol::READ_BUFFER)
         .write_buffer_size(0)
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
@@ -261,7 +261,7 @@ async fn publish(
             "bad request: a field is too long",
         );
     }
-    let result = state.store.publish(&state.hub, new, now_ms()).await;
+    let result = state.store.publish(&state.hub, new, crate::now_ms()).await;
     if result.is_ok() {
         state.metrics.published.fetch_add(1, Ordering::Relaxed);
     }
@@ -310,11 +310,4 @@ fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

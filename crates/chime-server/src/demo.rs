@@ -4,8 +4,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chime_core::policy::Jitter;
-use chime_core::protocol::{Kind, Target};
+use chime_proto::jitter::Jitter;
+use chime_proto::protocol::{Kind, Target};
 use tracing::warn;
 
 use crate::store::NewEvent;
@@ -70,11 +70,7 @@ pub async fn run(state: Arc<AppState>, base_url: String, user: String, per_minut
                     url: format!("{base_url}/demo/posts/{post}"),
                 },
             };
-            match state
-                .store
-                .publish(&state.hub, new, crate::api::now_ms())
-                .await
-            {
+            match state.store.publish(&state.hub, new, crate::now_ms()).await {
                 Ok(_) => {
                     state.metrics.published.fetch_add(1, Ordering::Relaxed);
                 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use chime_core::protocol::{Counts, Event};
+use chime_proto::protocol::{Counts, Event};
 use tokio::sync::mpsc;
 
 use crate::metrics::Metrics;

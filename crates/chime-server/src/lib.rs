@@ -220,6 +220,14 @@ impl ServerHandle {
     }
 }
 
+/// The wall clock in milliseconds since 1970, as events carry it.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 /// Resolves once shutdown has been requested (or its sender is gone).
 pub async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;

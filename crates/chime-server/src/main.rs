@@ -91,7 +91,7 @@ fn load_tokens(args: &Args) -> Result<HashMap<String, String>> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    if chime_core::profile::print_man_if_asked(<Args as clap::CommandFactory>::command()) {
+    if chime_proto::man::print_man_if_asked(<Args as clap::CommandFactory>::command()) {
         return Ok(());
     }
     tracing_subscriber::fmt()
@@ -101,7 +101,7 @@ async fn main() -> Result<()> {
         // Clients' tokens (`?token=`, cookies) and what clients send never
         // reach the log raw: redacted, one line per record.
         .with_ansi(false)
-        .with_writer(chime_core::secrets::Redact(std::io::stderr))
+        .with_writer(chime_proto::redact::Redact(std::io::stderr))
         .init();
     let args = Args::parse();
     let config = ServerConfig {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use chime_core::protocol::{ClientMsg, SeedSnapshot, ServerMsg, NATIVE_VERSION};
+use chime_proto::protocol::{ClientMsg, SeedSnapshot, ServerMsg, NATIVE_VERSION};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use tokio::time::{timeout, Instant};
@@ -124,7 +124,7 @@ async fn seed(
             msg = stream.next() => {
                 last_recv = Instant::now();
                 match classify(msg, state) {
-                    Inbound::Text(t) if t.trim() == chime_core::protocol::SEED_HEARTBEAT => {
+                    Inbound::Text(t) if t.trim() == chime_proto::protocol::SEED_HEARTBEAT => {
                         let Ok(counts) = state.store.counts(user).await else {
                             return Some((1011, "storage unavailable"));
                         };
@@ -178,7 +178,7 @@ async fn native(
                 Ok(ClientMsg::Hello { last_seq }) => break last_seq,
                 Ok(ClientMsg::Ping) => send(sink, ServerMsg::Pong.encode()).await.ok()?,
                 Ok(_) => {}
-                Err(chime_core::protocol::ProtocolError::Version(_)) => {
+                Err(chime_proto::protocol::ProtocolError::Version(_)) => {
                     let err = ServerMsg::Error {
                         code: "version".into(),
                         message: format!("this server speaks version {NATIVE_VERSION}"),

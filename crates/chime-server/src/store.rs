@@ -4,8 +4,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use chime_core::policy::Jitter;
-use chime_core::protocol::{Counts, Event, Kind, Target};
+use chime_proto::jitter::Jitter;
+use chime_proto::protocol::{Counts, Event, Kind, Target};
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};

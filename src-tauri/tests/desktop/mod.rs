@@ -877,6 +877,6 @@ pub fn read_badge_png(path: &Path) -> Option<String> {
         return None;
     }
     buf.truncate(info.buffer_size());
-    chime_core::badge::read_badge(&buf, info.width)
+    chime_desktop::badge::read_badge(&buf, info.width)
 }
 pub mod webdriver;

@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
-use chime_core::policy::Heartbeat;
-use chime_core::protocol::Dialect;
-use chime_core::supervisor::ConnState;
-use chime_core::Config;
 use chime_e2e::*;
+use chime_engine::policy::Heartbeat;
+use chime_engine::supervisor::ConnState;
+use chime_engine::Config;
+use chime_proto::protocol::Dialect;
 use tokio::time::Instant;
 
 fn env(name: &str, default: usize) -> usize {

@@ -6,8 +6,8 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use chime_core::inbox::Inbox;
-use chime_core::protocol::{Dialect, ServerMsg};
+use chime_engine::inbox::Inbox;
+use chime_proto::protocol::{Dialect, ServerMsg};
 
 struct Counting;
 static ALLOCS: AtomicU64 = AtomicU64::new(0);

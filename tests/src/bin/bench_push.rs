@@ -7,9 +7,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chime_core::{Auth, Config, Dialect, InboxState, Secret, ServerProfile};
 use chime_e2e::push::{GotifyServer, NtfyServer};
 use chime_e2e::{message_ids, Watcher};
+use chime_engine::{Auth, Config, InboxState, Secret, ServerProfile};
+use chime_proto::Dialect;
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -67,7 +68,7 @@ async fn run(dialect: Dialect) {
     profile.auth = auth;
     let config = Config {
         dialect,
-        heartbeat: chime_core::policy::Heartbeat::SERVER_PINGS,
+        heartbeat: chime_engine::policy::Heartbeat::SERVER_PINGS,
         ..Config::default()
     };
     let mut w = Watcher::resume(profile, config, InboxState::default());

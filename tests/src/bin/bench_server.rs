@@ -11,10 +11,11 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use chime_core::protocol::Dialect;
-use chime_core::supervisor::Output;
-use chime_core::{Client, Config, InboxState, NewItem, ServerProfile};
+use chime_client::Client;
 use chime_e2e::http_post;
+use chime_engine::supervisor::Output;
+use chime_engine::{Config, InboxState, NewItem, ServerProfile};
+use chime_proto::protocol::Dialect;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 

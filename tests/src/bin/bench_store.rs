@@ -5,9 +5,9 @@
 
 use std::time::Instant;
 
-use chime_core::inbox::{InboxState, NewItem};
-use chime_core::store::{Filter, Store, DEFAULT_CAP};
-use chime_core::{Event, Kind, Target};
+use chime_engine::inbox::{InboxState, NewItem};
+use chime_proto::{Event, Kind, Target};
+use chime_store::{Filter, Store, DEFAULT_CAP};
 
 fn event(seq: u64) -> NewItem {
     NewItem::Event(Event {
@@ -33,7 +33,7 @@ fn dir_size(dir: &std::path::Path) -> u64 {
         .unwrap_or(0)
 }
 
-const SOURCE: &str = chime_core::store::DEFAULT_SOURCE;
+const SOURCE: &str = chime_store::DEFAULT_SOURCE;
 /// "Now" for the records: event times are before it.
 const NOW: i64 = 1_764_000_000_000;
 

@@ -1,0 +1,410 @@
+//! What each wire dialect does on a link, behind one interface: the
+//! supervisor owns the link's life (dial, timers, backoff, liveness) and
+//! asks a [`Session`] what a frame means and what to send. Adding a
+//! protocol adds a module here and one arm in [`open`]; the supervisor, the
+//! driver and the app do not change.
+//!
+//! * [`seed`] — counters only (`/pushMsg`): totals in, `heartCheck` out.
+//! * [`native`] — Chime's own (`/v1/stream`): welcome/hello resume,
+//!   sequenced events, acks, reads.
+//! * [`auto`] — decides between the two on the first frame it recognises.
+//! * [`ntfy`] — an ntfy server's topics; resumes with `since=<id>`.
+//! * [`gotify`] — a Gotify stream; pages back through `GET /message`.
+//!
+//! A dialect may also say where to dial ([`endpoint`]: its path, its
+//! resume cursor, where the credential goes) and ask for HTTP fetches
+//! ([`Effects::fetches`], answered by [`Session::on_fetched`]).
+
+pub mod auto;
+pub mod gotify;
+pub mod native;
+pub mod ntfy;
+pub mod seed;
+
+use std::fmt;
+
+use crate::events::Output;
+use crate::inbox::{Inbox, InboxState, NewItem};
+use crate::profile::{basic, Auth, ProfileError, ServerProfile};
+use crate::protocol::{Dialect, ServerMsg};
+
+/// What a session asks of the link, in order: frames to send and outputs
+/// for observers. The supervisor turns them into actions and events.
+#[derive(Debug, Default)]
+pub struct Effects {
+    pub sends: Vec<String>,
+    /// HTTP GETs (path and query) on the server, with the link's
+    /// credentials; answered through [`Session::on_fetched`].
+    pub fetches: Vec<String>,
+    /// HTTP DELETEs (path) on the server, likewise answered through
+    /// [`Session::on_fetched`].
+    pub deletes: Vec<String>,
+    pub outputs: Vec<Output>,
+}
+
+impl Effects {
+    pub fn send(&mut self, text: String) {
+        self.sends.push(text);
+    }
+
+    pub fn items(&mut self, items: Vec<NewItem>) {
+        if !items.is_empty() {
+            self.outputs.push(Output::Items(items));
+        }
+    }
+
+    pub fn notice(&mut self, text: String) {
+        self.outputs.push(Output::Notice(text));
+    }
+}
+
+/// One link's conversation in one dialect. Made when the link opens (see
+/// [`open`]); the inbox it updates outlives it.
+pub trait Session: fmt::Debug + Send {
+    /// The dialect the link speaks, once known (`auto` learns it).
+    fn dialect(&self) -> Option<Dialect>;
+
+    /// A text frame from the server.
+    fn on_text(&mut self, text: &str, inbox: &mut Inbox, fx: &mut Effects);
+
+    /// The heartbeat is due.
+    fn on_heartbeat(&mut self, inbox: &Inbox, fx: &mut Effects);
+
+    /// The link opened: what to send or fetch first.
+    fn on_open(&mut self, _inbox: &mut Inbox, _fx: &mut Effects) {}
+
+    /// What to send to find out whether a link survived (network up);
+    /// `None`: a WebSocket Ping (servers with no application ping).
+    fn probe(&self) -> Option<String>;
+
+    /// Messages read here are owed to the server ([`Inbox::take_forget`]):
+    /// delete them there if this dialect can.
+    fn on_forget(&mut self, _inbox: &mut Inbox, _fx: &mut Effects) {}
+
+    /// A fetch or delete asked for in [`Effects`] came back.
+    fn on_fetched(
+        &mut self,
+        _path: &str,
+        _result: crate::events::Fetched,
+        _inbox: &mut Inbox,
+        _fx: &mut Effects,
+    ) {
+    }
+
+    /// Whether this dialect can tell the server that something was read
+    /// (`true` while `auto` does not know yet).
+    fn tells_reads(&self) -> bool;
+
+    /// The user read something: send what the server is owed
+    /// ([`Inbox::unsent_reads`]) if the session is ready for it.
+    fn on_reads_owed(&mut self, _inbox: &Inbox, _fx: &mut Effects) {}
+}
+
+/// The session for a new link of `dialect`.
+pub fn open(dialect: Dialect) -> Box<dyn Session> {
+    match dialect {
+        Dialect::Seed => Box::new(seed::Seed::default()),
+        Dialect::Native => Box::new(native::Native::default()),
+        Dialect::Auto => Box::new(auto::Auto::default()),
+        Dialect::Ntfy => Box::new(ntfy::Ntfy),
+        Dialect::Gotify => Box::new(gotify::Gotify::default()),
+    }
+}
+
+/// What the driver dials: the URL and the request headers.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub url: url::Url,
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+}
+
+impl Endpoint {
+    /// The profile's URL (with an address credential) and headers (added
+    /// ones and the sign-in's), as the site dialects dial them.
+    pub fn standard(profile: &ServerProfile) -> Result<Endpoint, String> {
+        let mut headers = profile.headers.clone();
+        match &profile.auth {
+            Auth::Bearer(t) => headers.push((
+                http::header::AUTHORIZATION,
+                secret_header(&format!("Bearer {}", t.expose()))?,
+            )),
+            Auth::Basic { user, password } => headers.push((
+                http::header::AUTHORIZATION,
+                secret_header(&basic(user, password.expose()))?,
+            )),
+            Auth::Cookie(c) => headers.push((http::header::COOKIE, secret_header(c.expose())?)),
+            Auth::None | Auth::Query { .. } => {}
+        }
+        Ok(Endpoint {
+            url: profile.dial_url(),
+            headers,
+        })
+    }
+}
+
+/// Where and how a link of `profile` dials, given its resume state.
+pub fn endpoint(profile: &ServerProfile, state: &InboxState) -> Result<Endpoint, String> {
+    match profile.dialect {
+        Dialect::Ntfy => ntfy::endpoint(profile, state),
+        Dialect::Gotify => gotify::endpoint(profile),
+        Dialect::Seed | Dialect::Native | Dialect::Auto => Endpoint::standard(profile),
+    }
+}
+
+/// The HTTP address of a fetch of `path` (see [`Effects::fetches`]).
+pub fn fetch_url(profile: &ServerProfile, path: &str) -> Result<url::Url, String> {
+    gotify::fetch_url(profile, path)
+}
+
+/// The address a user typed, as a WebSocket URL for `dialect`: push
+/// services are pasted as their web address (`https://ntfy.sh/topic`,
+/// `ntfy.sh/a,b`, `https://gotify.example`), which maps to `wss://`.
+/// Site dialects keep what was typed.
+pub fn normalize_url(dialect: Dialect, input: &str) -> String {
+    let t = input.trim();
+    if !matches!(dialect, Dialect::Ntfy | Dialect::Gotify) || t.is_empty() {
+        return t.to_owned();
+    }
+    if let Some(rest) = t.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = t.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else if t.contains("://") {
+        t.to_owned()
+    } else {
+        format!("wss://{t}")
+    }
+}
+
+/// A header value that holds a credential (never printed by `http`).
+pub(crate) fn secret_header(s: &str) -> Result<http::HeaderValue, String> {
+    let mut v = http::HeaderValue::from_str(s)
+        .map_err(|_| "credential is not a valid header".to_string())?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+impl ServerProfile {
+    /// A profile for `dialect`, from what a user typed (push services are
+    /// pasted as web addresses; see [`normalize_url`]).
+    pub fn for_dialect(url: &str, dialect: Dialect) -> Result<ServerProfile, ProfileError> {
+        let mut p = ServerProfile::new(&normalize_url(dialect, url))?;
+        p.dialect = dialect;
+        Ok(p)
+    }
+
+    /// A profile from command-line flags: URL, dialect, `Name:Value`
+    /// headers and the credential flags (see [`Auth::from_flags`]).
+    pub fn from_flags(
+        url: &str,
+        dialect: &str,
+        headers: &[String],
+        token: Option<String>,
+        cookie: Option<String>,
+        query: Option<&str>,
+    ) -> Result<ServerProfile, String> {
+        let dialect = dialect.parse::<Dialect>()?;
+        let mut profile = ServerProfile::for_dialect(url, dialect).map_err(|e| e.to_string())?;
+        for h in headers {
+            profile.add_header(h).map_err(|e| e.to_string())?;
+        }
+        profile.auth = Auth::from_flags(token, cookie, query).map_err(|e| e.to_string())?;
+        profile.validate().map_err(|e| e.to_string())?;
+        Ok(profile)
+    }
+}
+
+/// The Authorization value for a credential a user typed: `user:password`
+/// is Basic, anything else a bearer token.
+pub(crate) fn authorization_value(credential: &str) -> String {
+    match credential.split_once(':') {
+        Some((user, pw)) => basic(user, pw),
+        None => format!("Bearer {credential}"),
+    }
+}
+
+/// base64url without padding.
+pub(crate) fn base64url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The dialect a message reveals, if it is one both sides recognise.
+pub fn dialect_of(msg: &ServerMsg) -> Option<Dialect> {
+    match msg {
+        ServerMsg::SeedSnapshot(_) => Some(Dialect::Seed),
+        ServerMsg::Unknown { .. } | ServerMsg::Error { .. } => None,
+        _ => Some(Dialect::Native),
+    }
+}
+
+/// A text frame that must be one JSON object (the push services' frames),
+/// or `None` after the notice every dialect gives for a malformed frame.
+pub(crate) fn json_object(text: &str, fx: &mut Effects) -> Option<serde_json::Value> {
+    match serde_json::from_str(text) {
+        Ok(v @ serde_json::Value::Object(_)) => Some(v),
+        _ => {
+            fx.notice(format!(
+                "ignored a malformed message from the server ({})",
+                chime_proto::text::sanitize(text, 60)
+            ));
+            None
+        }
+    }
+}
+
+/// Push-service messages: the ones not seen before become items, and the
+/// badge (counted here) is told.
+pub(crate) fn announce_messages(
+    events: Vec<crate::protocol::Event>,
+    inbox: &mut Inbox,
+    fx: &mut Effects,
+) {
+    let fresh: Vec<NewItem> = events
+        .into_iter()
+        .filter_map(|e| inbox.apply_message(e))
+        .map(NewItem::Event)
+        .collect();
+    if !fresh.is_empty() {
+        fx.items(fresh);
+        fx.outputs.push(Output::Counts(inbox.unread()));
+    }
+}
+
+/// The notice for a frame that did not parse.
+pub(crate) fn malformed(fx: &mut Effects, e: &crate::protocol::ProtocolError) {
+    fx.notice(format!("ignored a malformed message from the server ({e})"));
+}
+
+/// Notices any dialect gives for messages it does not act on.
+pub(crate) fn explain(fx: &mut Effects, msg: &ServerMsg) {
+    match msg {
+        ServerMsg::Error { code, message } => {
+            fx.notice(format!("the server reported {code}: {message}"))
+        }
+        ServerMsg::Unknown { kind } => {
+            fx.notice(format!("ignored a message of unknown type \"{kind}\""))
+        }
+        _ => {}
+    }
+}
+
+/// Counts a link reported, and whether the badge must be told: when it
+/// changed, and always for the first counts of a link (a restart must learn
+/// what was read elsewhere even if the badge did not change).
+pub(crate) fn report_counts(
+    inbox: &Inbox,
+    before: crate::protocol::Counts,
+    first: bool,
+    fx: &mut Effects,
+) {
+    let after = inbox.unread();
+    if after != before || first {
+        fx.outputs.push(Output::Counts(after));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{ClientMsg, Kind};
+
+    fn run(session: &mut dyn Session, inbox: &mut Inbox, frames: &[&str]) -> Effects {
+        let mut fx = Effects::default();
+        for f in frames {
+            session.on_text(f, inbox, &mut fx);
+        }
+        fx
+    }
+
+    const WELCOME: &str = r#"{"type":"welcome","v":1,"epoch":"e"}"#;
+    const EVENT: &str = r#"{"type":"event","seq":1,"kind":"like","actor":"a","target":{"title":"t","url":"https://x/"},"time":1}"#;
+
+    #[test]
+    fn each_dialect_says_what_its_servers_expect_on_heartbeat_and_probe() {
+        let table: [(Dialect, &str); 3] = [
+            (Dialect::Seed, "heartCheck"),
+            (Dialect::Native, r#"{"type":"ping"}"#),
+            (Dialect::Auto, "heartCheck"),
+        ];
+        for (d, want) in table {
+            let mut s = open(d);
+            let mut fx = Effects::default();
+            s.on_heartbeat(&Inbox::default(), &mut fx);
+            assert_eq!(fx.sends, vec![want.to_owned()], "{d:?}");
+            assert_eq!(s.probe().as_deref(), Some(want), "{d:?}");
+            assert_eq!(s.tells_reads(), d != Dialect::Seed, "{d:?}");
+        }
+    }
+
+    #[test]
+    fn native_greets_with_the_cursor_then_tells_owed_reads_and_acks_on_the_heartbeat() {
+        let mut inbox = Inbox::default();
+        inbox.mark_read(Some(Kind::Reply), true);
+        let mut s = open(Dialect::Native);
+        let fx = run(s.as_mut(), &mut inbox, &[WELCOME, EVENT, EVENT]);
+        assert_eq!(
+            fx.sends,
+            vec![
+                ClientMsg::Hello { last_seq: 0 }.encode(),
+                ClientMsg::Read {
+                    kind: Some(Kind::Reply)
+                }
+                .encode()
+            ]
+        );
+        let items = fx
+            .outputs
+            .iter()
+            .filter(|o| matches!(o, Output::Items(_)))
+            .count();
+        assert_eq!(items, 1, "the duplicate is dropped");
+        let mut fx = Effects::default();
+        s.on_heartbeat(&inbox, &mut fx);
+        assert_eq!(
+            fx.sends,
+            vec![ClientMsg::Ack { seq: 1 }.encode(), ClientMsg::Ping.encode()]
+        );
+    }
+
+    #[test]
+    fn a_welcome_naming_another_account_starts_afresh_and_the_same_one_resumes() {
+        let welcome = |account: &str| {
+            format!(r#"{{"type":"welcome","v":1,"epoch":"e","account":"{account}"}}"#)
+        };
+        let mut inbox = Inbox::default();
+        let mut s = open(Dialect::Native);
+        run(s.as_mut(), &mut inbox, &[&welcome("alice"), EVENT]);
+        assert_eq!(inbox.last_seq(), 1);
+        // The same account (a renewed token): resumes where it was.
+        let mut s = open(Dialect::Native);
+        let fx = run(s.as_mut(), &mut inbox, &[&welcome("alice")]);
+        assert_eq!(fx.sends, vec![ClientMsg::Hello { last_seq: 1 }.encode()]);
+        // Another account on the same source: its own log from the start,
+        // and alice's seq 1 does not swallow bob's.
+        let mut s = open(Dialect::Native);
+        let fx = run(s.as_mut(), &mut inbox, &[&welcome("bob"), EVENT]);
+        assert_eq!(fx.sends[0], ClientMsg::Hello { last_seq: 0 }.encode());
+        assert!(fx.outputs.iter().any(|o| matches!(o, Output::Items(_))));
+        assert_eq!(inbox.state().account.as_deref(), Some("bob"));
+        assert!(fx
+            .outputs
+            .iter()
+            .any(|o| matches!(o, Output::Notice(n) if n.contains("another account"))));
+    }
+
+    #[test]
+    fn auto_becomes_what_the_first_recognised_frame_says() {
+        let cases: [(&[&str], Option<Dialect>); 4] = [
+            (&[r#"{"newLikeNum":1}"#], Some(Dialect::Seed)),
+            (&[WELCOME], Some(Dialect::Native)),
+            (&[r#"{"type":"error","code":"x"}"#, "{bad"], None),
+            (&[r#"{"type":"sparkle"}"#, WELCOME], Some(Dialect::Native)),
+        ];
+        for (frames, want) in cases {
+            let mut s = open(Dialect::Auto);
+            run(s.as_mut(), &mut Inbox::default(), frames);
+            assert_eq!(s.dialect(), want, "{frames:?}");
+        }
+    }
+}
