@@ -290,8 +290,10 @@ impl Shared {
                 Some(_) => {}
             }
         }
+        // Removed sources lose their secrets now; their rows go in the
+        // controller (the store's one writer) once their links are down.
         self.forget_secrets(&moved).await;
-        self.forget_sources(&removed).await;
+        self.forget_secrets(&removed).await;
         let mut notices = Vec::new();
         if let Err(e) = crate::set_autostart(app, settings.start_at_login) {
             warn!("start at login: {e}");
@@ -305,21 +307,6 @@ impl Shared {
         }
         self.send(Cmd::Reconfigure(Box::new(settings), secrets))?;
         Ok(self.settings_view())
-    }
-
-    /// Forget removed sources (id, address): their rows and resume
-    /// states, and their secrets under every sign-in method.
-    async fn forget_sources(&self, sources: &[(String, String)]) {
-        if sources.is_empty() {
-            return;
-        }
-        for (id, _) in sources {
-            match lock(&self.store).remove_source(id) {
-                Ok(n) => info!("a removed source's {n} inbox item(s) are gone"),
-                Err(e) => warn!("cannot remove a source's items: {e}"),
-            }
-        }
-        self.forget_secrets(sources).await;
     }
 
     /// Forget the secrets of these sources (id, the address they were

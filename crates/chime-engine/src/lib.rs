@@ -10,6 +10,8 @@
 //! * [`dialect`] — one module per protocol behind one `Session` interface.
 //! * [`supervisor`] — the connection state machine of one source.
 //! * [`announce`] — what becomes a toast and when (bursts, outages).
+//! * [`coordinator`] — the rules between links, store and toasts: store
+//!   then announce, read elsewhere is read here, pauses, quiet hours.
 //! * [`pause`] — "Pause notifications" as a wall-clock deadline.
 //! * [`quiet`] — quiet hours as a pure function of (weekday, minute).
 //! * [`flags`] — sources as a command line describes them.
@@ -19,6 +21,7 @@
 use chime_proto::protocol;
 
 pub mod announce;
+pub mod coordinator;
 pub mod dialect;
 pub mod events;
 pub mod flags;
