@@ -15,22 +15,38 @@ function isLoopback(host) {
   return host === "localhost" || host === "[::1]" || /^127\./.test(host);
 }
 
-// Push services are pasted as web addresses, with or without a scheme.
-const PUSH = new Set(["ntfy", "gotify"]);
-const URL_HINTS = {
-  auto: ["wss://example.com/v1/stream", "The address of the site's push server (ws:// or wss://)."],
-  native: ["wss://example.com/v1/stream", "The address of a Chime push server."],
-  seed: ["wss://example.com/pushMsg", "The site's counters socket."],
-  ntfy: ["https://ntfy.sh/topic1,topic2", "The server and its topics, as you use them elsewhere: several topics separated by commas."],
-  gotify: ["https://gotify.example.com", "The server's address. Sign in with a client token (Gotify: Clients → Create client)."],
-};
+// What each protocol is, as the tray's engine describes it (settings_get's
+// `protocols`): the page names no protocol itself.
+let protocols = [];
+const protocolOf = (dialect) => protocols.find((p) => p.dialect === dialect) || protocols.find((p) => p.dialect === "auto") || {};
+// Pasted as a web address, with or without a scheme (push services).
+const webAddress = () => !!protocolOf($("dialect").value).web_address;
+// The per-source switch of each kind.
+const KIND_BOXES = { like: "sk-likes", dislike: "sk-dislikes", reply: "sk-replies", message: "sk-messages" };
+
+// The protocol list, in the engine's order (once per view).
+function fillProtocols(list) {
+  protocols = list || [];
+  const select = $("dialect");
+  const value = select.value;
+  select.replaceChildren();
+  // Detection first: it is what a new source starts with.
+  const ordered = protocols.filter((p) => p.dialect === "auto").concat(protocols.filter((p) => p.dialect !== "auto"));
+  for (const p of ordered) {
+    const option = document.createElement("option");
+    option.value = p.dialect;
+    option.textContent = p.title;
+    select.append(option);
+  }
+  if (value) select.value = value;
+}
 
 // A secure address (or one the user typed without a scheme for a push
 // service, which Chime reads as https).
 function isSecure() {
   try {
     let text = $("url").value.trim();
-    if (PUSH.has($("dialect").value) && !text.includes("://")) text = "https://" + text;
+    if (webAddress() && !text.includes("://")) text = "https://" + text;
     const u = new URL(text);
     return u.protocol === "wss:" || u.protocol === "https:";
   } catch (_) {
@@ -41,7 +57,7 @@ function isSecure() {
 function needsConsent() {
   try {
     let text = $("url").value.trim();
-    if (PUSH.has($("dialect").value) && !text.includes("://")) text = "https://" + text;
+    if (webAddress() && !text.includes("://")) text = "https://" + text;
     const u = new URL(text);
     return (u.protocol === "ws:" || u.protocol === "http:") && !isLoopback(u.hostname);
   } catch (_) {
@@ -56,20 +72,18 @@ function refreshVisibility() {
   $("secret-field").hidden = auth === "none";
   $("query-name-field").hidden = auth !== "query";
   $("username-field").hidden = auth !== "basic";
-  const dialect = $("dialect").value;
-  const push = PUSH.has(dialect);
-  // Push servers ping Chime; they know no heartbeat of ours.
-  $("heartbeat-field").hidden = push;
-  for (const id of ["sk-likes", "sk-dislikes", "sk-replies"]) $(id).parentElement.hidden = push;
-  $("sk-messages").parentElement.hidden = !push;
-  $("priority-field").hidden = !push;
-  $("delete-read-field").hidden = dialect !== "gotify";
-  const [placeholder, hint] = URL_HINTS[dialect] || URL_HINTS.auto;
-  $("url").placeholder = placeholder;
-  $("url-hint").textContent = hint;
+  const p = protocolOf($("dialect").value);
+  const kinds = p.kinds || [];
+  // Servers that ping Chime know no heartbeat of ours.
+  $("heartbeat-field").hidden = !!p.server_pings;
+  for (const [kind, id] of Object.entries(KIND_BOXES)) $(id).parentElement.hidden = !kinds.includes(kind);
+  $("priority-field").hidden = !kinds.includes("message");
+  $("delete-read-field").hidden = !p.forgets_read;
+  $("url").placeholder = p.url_example || "";
+  $("url-hint").textContent = p.url_hint || "";
   const current = sources[sel];
   const saved = view && current && (view.saved_secrets || []).includes(current.id);
-  const ask = auth === "cookie" ? "sessionid=…" : auth === "basic" ? "Password" : dialect === "ntfy" ? "tk_… (or user:password with the address parameter)" : dialect === "gotify" ? "The client token" : "Paste the token";
+  const ask = auth === "cookie" ? "sessionid=…" : auth === "basic" ? "Password" : p.token_hint || "Paste the token";
   $("secret").placeholder = saved ? "Saved — leave empty to keep it" : ask;
 }
 
@@ -243,6 +257,7 @@ function propose(src) {
 
 function fill(v) {
   view = v;
+  fillProtocols(v.protocols);
   const s = v.settings;
   sources = (s.sources || []).map((src) => Object.assign({}, NEW_SOURCE, src));
   sources.forEach((src) => usedIds.add(src.id));
@@ -338,7 +353,6 @@ async function save(ev) {
   }
 }
 
-const DIALECT_NAMES = { native: "Chime protocol", seed: "counters only", ntfy: "ntfy", gotify: "Gotify" };
 
 async function test() {
   const out = $("test-result");
@@ -352,7 +366,7 @@ async function test() {
     switch (r.outcome) {
       case "connected":
         out.className = "ok";
-        out.textContent = "Connected" + (r.dialect ? " (" + (DIALECT_NAMES[r.dialect] || r.dialect) + ")" : "") + ".";
+        out.textContent = "Connected" + (r.dialect ? " (" + (protocolOf(r.dialect).short || r.dialect) + ")" : "") + ".";
         break;
       case "auth_failed":
         out.className = "bad";

@@ -580,7 +580,7 @@ impl Controller {
                 state: s.link.clone(),
                 host: s.host.to_owned(),
                 counts: s.counts,
-                kinds: s.dialect.kinds().to_vec(),
+                kinds: chime_engine::dialect::protocol(s.dialect).kinds.to_vec(),
             })
             .collect();
         if self.view.sources.is_empty() {
@@ -595,7 +595,9 @@ impl Controller {
                 },
                 host: "server".into(),
                 counts: Counts::default(),
-                kinds: chime_proto::Dialect::Auto.kinds().to_vec(),
+                kinds: chime_engine::dialect::protocol(chime_proto::Dialect::Auto)
+                    .kinds
+                    .to_vec(),
             });
         }
         if let Some(tray) = &self.tray {

@@ -397,7 +397,9 @@ fn setup(app: AppHandle, args: cli::Args) {
                     state: ConnState::Idle,
                     host: s.profile.host_label(),
                     counts: Counts::default(),
-                    kinds: s.profile.dialect.kinds().to_vec(),
+                    kinds: chime_engine::dialect::protocol(s.profile.dialect)
+                        .kinds
+                        .to_vec(),
                 })
                 .collect(),
             paused: None,
@@ -478,7 +480,8 @@ pub(crate) fn settings_sources(
                 name: src.label(),
                 muted: src.muted,
                 kinds: src.kinds,
-                forget_read: src.server.delete_on_read && src.server.dialect.forgets_read(),
+                forget_read: src.server.delete_on_read
+                    && chime_engine::dialect::protocol(src.server.dialect).forgets_read,
                 identity: Some((src.clone(), secrets.get(i).cloned().flatten())),
                 profile,
                 config,

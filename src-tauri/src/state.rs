@@ -78,6 +78,9 @@ pub struct SettingsView {
     pub notices: Vec<String>,
     /// A source a link proposed, not saved yet (given to the window once).
     pub proposed: Option<SourceSettings>,
+    /// Every protocol, as its module describes it: the page builds its
+    /// list, fields and hints from these and names none itself.
+    pub protocols: Vec<&'static chime_engine::dialect::Protocol>,
 }
 
 pub struct Prefs {
@@ -194,6 +197,7 @@ impl Shared {
             secret_storage,
             notices: prefs.notices.clone(),
             proposed: None,
+            protocols: chime_engine::dialect::protocols().collect(),
         }
     }
 

@@ -123,7 +123,9 @@ impl View {
                 state,
                 host,
                 counts: Counts::default(),
-                kinds: chime_proto::Dialect::Auto.kinds().to_vec(),
+                kinds: chime_engine::dialect::protocol(chime_proto::Dialect::Auto)
+                    .kinds
+                    .to_vec(),
             }],
             paused: None,
         }
@@ -435,7 +437,9 @@ mod tests {
                 likes,
                 ..Counts::default()
             },
-            kinds: chime_proto::Dialect::Auto.kinds().to_vec(),
+            kinds: chime_engine::dialect::protocol(chime_proto::Dialect::Auto)
+                .kinds
+                .to_vec(),
         }
     }
 

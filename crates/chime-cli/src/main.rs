@@ -29,7 +29,7 @@ struct Args {
     #[arg(long)]
     name: Vec<String>,
     /// This source's wire dialect (default auto: seed or native).
-    #[arg(long, value_parser = ["seed", "native", "auto", "ntfy", "gotify"])]
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(Dialect::ALL.map(Dialect::as_str)))]
     dialect: Vec<String>,
     /// Bearer token — a Gotify client token, an ntfy access token, or
     /// USER:PASSWORD for an ntfy account (or set CHIME_TOKEN, which keeps it
@@ -72,7 +72,7 @@ fn secs(v: f64, what: &str) -> Result<Duration, String> {
 fn build(src: &SourceFlags, args: &Args) -> Result<(ServerProfile, Config), String> {
     let (mut profile, mut config) = src.profile()?;
     profile.extra_ca = args.ca_file.clone();
-    if !config.dialect.server_pings() {
+    if !chime_engine::dialect::protocol(config.dialect).server_pings {
         config.heartbeat = Heartbeat {
             timeout: secs(args.pong_timeout, "pong-timeout")?,
             ..config.heartbeat

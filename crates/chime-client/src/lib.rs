@@ -609,7 +609,7 @@ pub async fn probe(profile: &ServerProfile, timeout: Duration) -> ProbeOutcome {
     } else {
         None
     };
-    let pings = profile.dialect.server_pings();
+    let pings = chime_engine::dialect::protocol(profile.dialect).server_pings;
     let dialect = profile.dialect;
     let profile = Arc::new(profile.clone());
     let dialed = dial(profile, tls, InboxState::default());

@@ -462,7 +462,7 @@ impl ServerSettings {
         }
         let config = Config {
             dialect: s.dialect,
-            heartbeat: if s.dialect.server_pings() {
+            heartbeat: if chime_engine::dialect::protocol(s.dialect).server_pings {
                 Heartbeat::SERVER_PINGS
             } else {
                 Heartbeat::with_interval(Duration::from_secs(u64::from(secs)))

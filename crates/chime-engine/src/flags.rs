@@ -91,7 +91,7 @@ impl SourceFlags {
                 profile.validate().map_err(|e| e.to_string())?;
             }
         }
-        let heartbeat = if profile.dialect.server_pings() {
+        let heartbeat = if crate::dialect::protocol(profile.dialect).server_pings {
             if self.heartbeat.is_some() {
                 return Err(
                     "--heartbeat: ntfy and Gotify servers ping Chime; nothing is sent".into(),

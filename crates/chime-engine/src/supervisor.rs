@@ -230,7 +230,7 @@ impl Supervisor {
         let before = self.inbox.state().clone();
         let tellable = match &self.link {
             Link::Open { session, .. } => session.tells_reads(),
-            _ => self.config.dialect.tells_reads(),
+            _ => dialect::protocol(self.config.dialect).tells_reads,
         };
         if self.inbox.mark_read(kind, tellable) {
             self.outputs.push_back(Output::Counts(self.inbox.unread()));
@@ -305,7 +305,7 @@ impl Supervisor {
     /// server, for dialects that can ([`Dialect::forgets_read`]): now if
     /// the link is up, else on the next one (the state keeps them).
     pub fn handle_forget(&mut self, ids: Vec<String>) {
-        if !self.config.dialect.forgets_read() {
+        if !dialect::protocol(self.config.dialect).forgets_read {
             return;
         }
         let before = self.inbox.state().clone();

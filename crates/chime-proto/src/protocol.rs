@@ -342,7 +342,9 @@ pub fn clean_body(s: &str, max: usize) -> String {
     out
 }
 
-/// Which wire format a link speaks.
+/// Which protocol a link speaks: its name in the settings file and on
+/// command lines. What each protocol is and does is its module's, in
+/// `chime_engine::dialect` (`dialect::protocol`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Dialect {
@@ -375,35 +377,6 @@ impl Dialect {
             Dialect::Gotify => "gotify",
         }
     }
-
-    /// The kinds of item its servers bring.
-    pub fn kinds(self) -> &'static [Kind] {
-        match self {
-            Dialect::Ntfy | Dialect::Gotify => &[Kind::Message],
-            Dialect::Seed | Dialect::Native | Dialect::Auto => {
-                &[Kind::Like, Kind::Dislike, Kind::Reply]
-            }
-        }
-    }
-
-    /// Whether its servers can be told what was read (`auto` may learn it
-    /// can).
-    pub fn tells_reads(self) -> bool {
-        matches!(self, Dialect::Native | Dialect::Auto)
-    }
-
-    /// Whether its servers can delete what was read (Gotify; opt-in per
-    /// source).
-    pub fn forgets_read(self) -> bool {
-        self == Dialect::Gotify
-    }
-
-    /// Whether its servers ping us (WebSocket Ping every 45 s) and know no
-    /// application-level heartbeat: the dead-link rule waits for their
-    /// pings instead of sending any.
-    pub fn server_pings(self) -> bool {
-        matches!(self, Dialect::Ntfy | Dialect::Gotify)
-    }
 }
 
 impl std::str::FromStr for Dialect {
@@ -412,7 +385,10 @@ impl std::str::FromStr for Dialect {
         Dialect::ALL
             .into_iter()
             .find(|d| d.as_str() == s)
-            .ok_or_else(|| format!("unknown dialect {s:?} (seed, native, auto, ntfy or gotify)"))
+            .ok_or_else(|| {
+                let names: Vec<&str> = Dialect::ALL.iter().map(|d| d.as_str()).collect();
+                format!("unknown dialect {s:?} ({})", names.join(", "))
+            })
     }
 }
 

@@ -4,9 +4,26 @@
 
 use super::native::Native;
 use super::seed::Seed;
-use super::{dialect_of, explain, malformed, Effects, Session};
+use super::{dialect_of, explain, malformed, Effects, Protocol, Session};
 use crate::inbox::Inbox;
-use crate::protocol::{ClientMsg, Dialect, ServerMsg};
+use crate::protocol::{ClientMsg, Dialect, Kind, ServerMsg};
+
+/// A site's push server of either kind: decided by its first frame.
+pub const PROTOCOL: Protocol = Protocol {
+    dialect: Dialect::Auto,
+    title: "Detect automatically",
+    short: "detected",
+    kinds: &[Kind::Like, Kind::Dislike, Kind::Reply],
+    tells_reads: true,
+    forgets_read: false,
+    server_pings: false,
+    web_address: false,
+    url_example: "wss://example.com/v1/stream",
+    url_hint: "The address of the site's push server (ws:// or wss://).",
+    token_hint: "Paste the token",
+    open: || Box::new(Auto::default()),
+    endpoint: super::standard_endpoint,
+};
 
 #[derive(Debug, Default)]
 pub struct Auto {

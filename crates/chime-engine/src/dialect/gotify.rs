@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::{Effects, Endpoint, Session};
+use super::{Effects, Endpoint, Protocol, Session};
 use crate::events::{Fetched, Output};
 use crate::inbox::Inbox;
 use crate::profile::{Auth, ServerProfile};
@@ -26,6 +26,25 @@ pub const PAGE: u32 = 100;
 pub const MAX_PAGES: u32 = 50;
 /// Application names remembered.
 const MAX_APPS: usize = 1000;
+
+/// A Gotify server's stream and message list (written from Gotify's
+/// public API documentation).
+pub const PROTOCOL: Protocol = Protocol {
+    dialect: Dialect::Gotify,
+    title: "Gotify server",
+    short: "Gotify",
+    kinds: &[Kind::Message],
+    tells_reads: false,
+    forgets_read: true,
+    server_pings: true,
+    web_address: true,
+    url_example: "https://gotify.example.com",
+    url_hint:
+        "The server's address. Sign in with a client token (Gotify: Clients → Create client).",
+    token_hint: "The client token",
+    open: || Box::new(Gotify::default()),
+    endpoint: |profile, _| endpoint(profile),
+};
 
 #[derive(Debug, Default)]
 pub struct Gotify {

@@ -26,7 +26,7 @@ use std::fmt;
 use crate::events::Output;
 use crate::inbox::{Inbox, InboxState, NewItem};
 use crate::profile::{basic, Auth, ProfileError, ServerProfile};
-use crate::protocol::{Dialect, ServerMsg};
+use crate::protocol::{Dialect, Kind, ServerMsg};
 
 /// What a session asks of the link, in order: frames to send and outputs
 /// for observers. The supervisor turns them into actions and events.
@@ -100,15 +100,63 @@ pub trait Session: fmt::Debug + Send {
     fn on_reads_owed(&mut self, _inbox: &Inbox, _fx: &mut Effects) {}
 }
 
+/// What Chime knows about one protocol: every per-protocol fact lives in
+/// its module's `PROTOCOL`, and [`protocol`] is the one registry. The
+/// supervisor, driver, store, tray and Settings page ask it; none of them
+/// names a protocol.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Protocol {
+    /// Its settings-file and command-line name (`Dialect`'s serde name).
+    pub dialect: Dialect,
+    /// In Settings' protocol list ("ntfy topics").
+    pub title: &'static str,
+    /// In "Connected (…)" ("ntfy").
+    pub short: &'static str,
+    /// The kinds of item its servers bring (a menu line and a Settings
+    /// switch each).
+    pub kinds: &'static [Kind],
+    /// Its servers can be told what was read (`auto` may learn it can).
+    pub tells_reads: bool,
+    /// Its servers can delete what was read (opt-in per source).
+    pub forgets_read: bool,
+    /// Its servers ping us and know no application heartbeat: the
+    /// dead-link rule waits for their pings and Settings asks for none.
+    pub server_pings: bool,
+    /// Users paste its servers as web addresses (`https://…`, or no
+    /// scheme at all), dialled as `wss://`.
+    pub web_address: bool,
+    /// Settings' address field: an example, and what to type.
+    pub url_example: &'static str,
+    pub url_hint: &'static str,
+    /// Settings' secret field, for a token.
+    pub token_hint: &'static str,
+    /// A new link's session.
+    #[serde(skip)]
+    pub open: fn() -> Box<dyn Session>,
+    /// Where and how a link dials, given its resume state.
+    #[serde(skip)]
+    pub endpoint: fn(&ServerProfile, &InboxState) -> Result<Endpoint, String>,
+}
+
+/// The registry: every protocol Chime speaks, by its name.
+pub fn protocol(dialect: Dialect) -> &'static Protocol {
+    match dialect {
+        Dialect::Seed => &seed::PROTOCOL,
+        Dialect::Native => &native::PROTOCOL,
+        Dialect::Auto => &auto::PROTOCOL,
+        Dialect::Ntfy => &ntfy::PROTOCOL,
+        Dialect::Gotify => &gotify::PROTOCOL,
+    }
+}
+
+/// Every protocol, in Settings' order.
+pub fn protocols() -> impl Iterator<Item = &'static Protocol> {
+    Dialect::ALL.into_iter().map(protocol)
+}
+
 /// The session for a new link of `dialect`.
 pub fn open(dialect: Dialect) -> Box<dyn Session> {
-    match dialect {
-        Dialect::Seed => Box::new(seed::Seed::default()),
-        Dialect::Native => Box::new(native::Native::default()),
-        Dialect::Auto => Box::new(auto::Auto::default()),
-        Dialect::Ntfy => Box::new(ntfy::Ntfy),
-        Dialect::Gotify => Box::new(gotify::Gotify::default()),
-    }
+    (protocol(dialect).open)()
 }
 
 /// What the driver dials: the URL and the request headers.
@@ -144,11 +192,12 @@ impl Endpoint {
 
 /// Where and how a link of `profile` dials, given its resume state.
 pub fn endpoint(profile: &ServerProfile, state: &InboxState) -> Result<Endpoint, String> {
-    match profile.dialect {
-        Dialect::Ntfy => ntfy::endpoint(profile, state),
-        Dialect::Gotify => gotify::endpoint(profile),
-        Dialect::Seed | Dialect::Native | Dialect::Auto => Endpoint::standard(profile),
-    }
+    (protocol(profile.dialect).endpoint)(profile, state)
+}
+
+/// The site dialects dial the profile as it is.
+fn standard_endpoint(profile: &ServerProfile, _: &InboxState) -> Result<Endpoint, String> {
+    Endpoint::standard(profile)
 }
 
 /// The HTTP address of a fetch of `path` (see [`Effects::fetches`]).
@@ -162,7 +211,7 @@ pub fn fetch_url(profile: &ServerProfile, path: &str) -> Result<url::Url, String
 /// Site dialects keep what was typed.
 pub fn normalize_url(dialect: Dialect, input: &str) -> String {
     let t = input.trim();
-    if !matches!(dialect, Dialect::Ntfy | Dialect::Gotify) || t.is_empty() {
+    if !protocol(dialect).web_address || t.is_empty() {
         return t.to_owned();
     }
     if let Some(rest) = t.strip_prefix("https://") {
@@ -307,7 +356,7 @@ pub(crate) fn report_counts(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{ClientMsg, Kind};
+    use crate::protocol::ClientMsg;
 
     fn run(session: &mut dyn Session, inbox: &mut Inbox, frames: &[&str]) -> Effects {
         let mut fx = Effects::default();
@@ -315,6 +364,31 @@ mod tests {
             session.on_text(f, inbox, &mut fx);
         }
         fx
+    }
+
+    #[test]
+    fn every_protocol_is_described_by_its_own_module_under_its_own_name() {
+        let mut titles = std::collections::HashSet::new();
+        for d in Dialect::ALL {
+            let p = protocol(d);
+            assert_eq!(p.dialect, d);
+            assert_eq!(d.as_str().parse::<Dialect>(), Ok(d));
+            assert!(titles.insert(p.title), "{d:?}: a second {:?}", p.title);
+            assert!(!p.kinds.is_empty() && !p.short.is_empty(), "{d:?}");
+            assert!(!p.url_example.is_empty() && !p.url_hint.is_empty(), "{d:?}");
+            // What it says of its sessions is what they do.
+            assert_eq!((p.open)().tells_reads(), p.tells_reads, "{d:?}");
+            // Web addresses are dialled as WebSocket ones, for those
+            // pasted that way only.
+            let typed = normalize_url(d, "https://h.example/x");
+            assert_eq!(typed.starts_with("wss://"), p.web_address, "{d:?}");
+            // Its example address is one it can dial.
+            let profile = ServerProfile::for_dialect(p.url_example, d).expect("example");
+            (p.endpoint)(&profile, &InboxState::default()).expect("endpoint");
+        }
+        let names: Vec<&str> = Dialect::ALL.iter().map(|d| d.as_str()).collect();
+        let e = "carrier-pigeon".parse::<Dialect>().expect_err("unknown");
+        assert!(names.iter().all(|n| e.contains(n)), "{e}");
     }
 
     const WELCOME: &str = r#"{"type":"welcome","v":1,"epoch":"e"}"#;

@@ -3,9 +3,26 @@
 //! deduplicated, `synced` ends the replay, acks ride the heartbeat, and the
 //! user's reads are told (also the ones owed from before this link).
 
-use super::{explain, malformed, report_counts, Effects, Session};
+use super::{explain, malformed, report_counts, Effects, Protocol, Session};
 use crate::inbox::{Inbox, NewItem};
-use crate::protocol::{ClientMsg, Dialect, ServerMsg};
+use crate::protocol::{ClientMsg, Dialect, Kind, ServerMsg};
+
+/// Chime's own protocol: resumable events, read state told both ways.
+pub const PROTOCOL: Protocol = Protocol {
+    dialect: Dialect::Native,
+    title: "Chime (resumable)",
+    short: "Chime protocol",
+    kinds: &[Kind::Like, Kind::Dislike, Kind::Reply],
+    tells_reads: true,
+    forgets_read: false,
+    server_pings: false,
+    web_address: false,
+    url_example: "wss://example.com/v1/stream",
+    url_hint: "The address of a Chime push server.",
+    token_hint: "Paste the token",
+    open: || Box::new(Native::default()),
+    endpoint: super::standard_endpoint,
+};
 
 #[derive(Debug, Default)]
 pub struct Native {

@@ -10,12 +10,31 @@
 
 use serde_json::Value;
 
-use super::{Effects, Endpoint, Session};
+use super::{Effects, Endpoint, Protocol, Session};
 use crate::events::Output;
 use crate::inbox::Inbox;
 use crate::profile::{Auth, ServerProfile};
 use crate::protocol::{Dialect, Event, Kind, Link, Message, Target, MAX_WIRE_INT};
 use chime_proto::text::sanitize;
+
+/// An ntfy server's topics on one socket (written from ntfy's public API
+/// documentation).
+pub const PROTOCOL: Protocol = Protocol {
+    dialect: Dialect::Ntfy,
+    title: "ntfy topics",
+    short: "ntfy",
+    kinds: &[Kind::Message],
+    tells_reads: false,
+    forgets_read: false,
+    server_pings: true,
+    web_address: true,
+    url_example: "https://ntfy.sh/topic1,topic2",
+    url_hint:
+        "The server and its topics, as you use them elsewhere: several topics separated by commas.",
+    token_hint: "tk_… (or user:password with the address parameter)",
+    open: || Box::new(Ntfy),
+    endpoint,
+};
 
 #[derive(Debug, Default)]
 pub struct Ntfy;

@@ -2,9 +2,26 @@
 //! unread totals; a rise is announced, a fall is "read elsewhere"; the
 //! client sends `heartCheck` and cannot tell the server anything else.
 
-use super::{explain, malformed, report_counts, Effects, Session};
+use super::{explain, malformed, report_counts, Effects, Protocol, Session};
 use crate::inbox::Inbox;
-use crate::protocol::{ClientMsg, Dialect, ServerMsg};
+use crate::protocol::{ClientMsg, Dialect, Kind, ServerMsg};
+
+/// The counters socket many sites already run: totals in, `heartCheck` out.
+pub const PROTOCOL: Protocol = Protocol {
+    dialect: Dialect::Seed,
+    title: "Counters only",
+    short: "counters only",
+    kinds: &[Kind::Like, Kind::Dislike, Kind::Reply],
+    tells_reads: false,
+    forgets_read: false,
+    server_pings: false,
+    web_address: false,
+    url_example: "wss://example.com/pushMsg",
+    url_hint: "The site's counters socket.",
+    token_hint: "Paste the token",
+    open: || Box::new(Seed::default()),
+    endpoint: super::standard_endpoint,
+};
 
 #[derive(Debug, Default)]
 pub struct Seed {
