@@ -413,9 +413,12 @@ impl Controller {
                     };
                     let (Stored::Fresh(announced) | Stored::Failed(announced)) = &stored;
                     if !announced.is_empty() {
-                        // Tests read this line: the sequence numbers end it.
+                        // Tests read this line (the source's place, then
+                        // the sequence numbers).
+                        let n = self.coord.sources().position(|s| s.id == source);
                         info!(
-                            "source {source}: announcing {} new item(s), seq {}",
+                            "source {}: announcing {} new item(s), seq {}",
+                            n.unwrap_or(usize::MAX),
                             announced.len(),
                             seq_ranges(announced)
                         );

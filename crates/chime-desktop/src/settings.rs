@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use chime_engine::policy::{heartbeat_problem, Heartbeat};
+use chime_engine::dialect::heartbeat_problem;
+use chime_engine::policy::Heartbeat;
 use chime_engine::profile::{Auth, ProfileError, Secret, ServerProfile, CREDENTIAL_PARAMS};
 use chime_engine::supervisor::Config;
 use chime_proto::protocol::{Dialect, Kind};

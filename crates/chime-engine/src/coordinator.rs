@@ -350,6 +350,7 @@ impl Coordinator {
                         .handle_link(now.mono, state.is_connected(), &s.config.host);
                 }
                 s.link = state;
+                self.collect_toasts(now);
             }
             Output::Items(items) => s.items.extend(items),
             Output::Saved(state) => {
@@ -445,6 +446,7 @@ impl Coordinator {
             }
         }
         s.announcer.handle_items(now.mono, &items);
+        self.collect_toasts(now);
     }
 
     /// Timers due, the pause's end, and the toasts to show (none during
@@ -455,11 +457,20 @@ impl Coordinator {
                 s.announcer.set_paused(false);
             }
         }
-        let quiet = self.quiet.contains(now.weekday, now.minute);
         for s in &mut self.sources {
             if s.announcer.poll_timeout().is_some_and(|t| t <= now.mono) {
                 s.announcer.handle_timeout(now.mono);
             }
+        }
+        self.collect_toasts(now);
+    }
+
+    /// The announcers' toasts become effects at once (none during quiet
+    /// hours): whoever fed an announcer drains it, so no toast waits for
+    /// the next tick.
+    fn collect_toasts(&mut self, now: &Now) {
+        let quiet = self.quiet.contains(now.weekday, now.minute);
+        for s in &mut self.sources {
             while let Some(toast) = s.announcer.poll_toast() {
                 if !quiet {
                     self.effects.push_back(Effect::Toast(toast));

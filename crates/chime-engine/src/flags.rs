@@ -4,11 +4,11 @@
 
 use chime_proto::text::sanitize;
 
-use crate::policy::{heartbeat_problem, Heartbeat};
+use crate::dialect::heartbeat_problem;
+use crate::policy::Heartbeat;
 use url::Url;
 
-use crate::profile::{Auth, Secret, ServerProfile};
-use crate::protocol::Dialect;
+use crate::profile::{Auth, ServerProfile};
 use crate::supervisor::Config;
 
 /// An option that belongs to one source on a command line.
@@ -81,17 +81,10 @@ impl SourceFlags {
             self.query_token.as_deref(),
         )?;
         let mut profile = profile;
-        // ntfy accounts: `--token user:password` (ntfy tokens hold no ':').
-        if let (Dialect::Ntfy, Auth::Bearer(t)) = (profile.dialect, &profile.auth) {
-            if let Some((user, pw)) = t.expose().split_once(':') {
-                profile.auth = Auth::Basic {
-                    user: user.to_owned(),
-                    password: Secret::new(pw),
-                };
-                profile.validate().map_err(|e| e.to_string())?;
-            }
-        }
-        let heartbeat = if crate::dialect::protocol(profile.dialect).server_pings {
+        let proto = crate::dialect::protocol(profile.dialect);
+        profile.auth = (proto.read_token)(std::mem::replace(&mut profile.auth, Auth::None));
+        profile.validate().map_err(|e| e.to_string())?;
+        let heartbeat = if proto.server_pings {
             if self.heartbeat.is_some() {
                 return Err(
                     "--heartbeat: ntfy and Gotify servers ping Chime; nothing is sent".into(),

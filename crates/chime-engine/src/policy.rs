@@ -4,8 +4,6 @@
 
 use std::time::Duration;
 
-use crate::protocol::Dialect;
-
 /// Exponential backoff with symmetric jitter and a cap.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Backoff {
@@ -99,23 +97,6 @@ impl Heartbeat {
     pub fn dead_after(&self) -> Duration {
         self.interval + self.timeout
     }
-}
-
-/// Heartbeats at least this long are refused for seed and auto servers:
-/// seed servers cut a client that stayed silent for 60 s.
-pub const SEED_HEARTBEAT_LIMIT_SECS: f64 = 60.0;
-
-/// Why `secs` cannot be the heartbeat for `dialect`, if it cannot.
-pub fn heartbeat_problem(dialect: Dialect, secs: f64) -> Option<String> {
-    if !secs.is_finite() || !(0.0..86_400.0).contains(&secs) {
-        return Some("the heartbeat must be a number of seconds".into());
-    }
-    let seedlike = matches!(dialect, Dialect::Seed | Dialect::Auto);
-    (seedlike && secs >= SEED_HEARTBEAT_LIMIT_SECS).then(|| {
-        "seed servers close a link that is silent for 60 s: use a heartbeat under 60 s \
-         (or the native protocol)"
-            .into()
-    })
 }
 
 pub use chime_proto::jitter::Jitter;

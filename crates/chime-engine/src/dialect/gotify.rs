@@ -38,12 +38,14 @@ pub const PROTOCOL: Protocol = Protocol {
     forgets_read: true,
     server_pings: true,
     web_address: true,
+    silent_limit_secs: None,
     url_example: "https://gotify.example.com",
     url_hint:
         "The server's address. Sign in with a client token (Gotify: Clients → Create client).",
     token_hint: "The client token",
     open: || Box::new(Gotify::default()),
     endpoint: |profile, _| endpoint(profile),
+    read_token: super::token_as_typed,
 };
 
 #[derive(Debug, Default)]

@@ -125,6 +125,9 @@ pub struct Protocol {
     /// Users paste its servers as web addresses (`https://…`, or no
     /// scheme at all), dialled as `wss://`.
     pub web_address: bool,
+    /// Its servers close a link that stays silent this long: a heartbeat
+    /// must be shorter.
+    pub silent_limit_secs: Option<u32>,
     /// Settings' address field: an example, and what to type.
     pub url_example: &'static str,
     pub url_hint: &'static str,
@@ -136,6 +139,28 @@ pub struct Protocol {
     /// Where and how a link dials, given its resume state.
     #[serde(skip)]
     pub endpoint: fn(&ServerProfile, &InboxState) -> Result<Endpoint, String>,
+    /// A token typed on a command line, as this protocol reads it.
+    #[serde(skip)]
+    pub read_token: fn(Auth) -> Auth,
+}
+
+/// Why `secs` cannot be the heartbeat for `dialect`, if it cannot.
+pub fn heartbeat_problem(dialect: Dialect, secs: f64) -> Option<String> {
+    if !secs.is_finite() || !(0.0..86_400.0).contains(&secs) {
+        return Some("the heartbeat must be a number of seconds".into());
+    }
+    let limit = protocol(dialect).silent_limit_secs?;
+    (secs >= f64::from(limit)).then(|| {
+        format!(
+            "seed servers close a link that is silent for {limit} s: use a heartbeat under \
+             {limit} s (or the native protocol)"
+        )
+    })
+}
+
+/// Most protocols read a token as it was typed.
+fn token_as_typed(auth: Auth) -> Auth {
+    auth
 }
 
 /// The registry: every protocol Chime speaks, by its name.

@@ -28,13 +28,29 @@ pub const PROTOCOL: Protocol = Protocol {
     forgets_read: false,
     server_pings: true,
     web_address: true,
+    silent_limit_secs: None,
     url_example: "https://ntfy.sh/topic1,topic2",
     url_hint:
         "The server and its topics, as you use them elsewhere: several topics separated by commas.",
     token_hint: "tk_… (or user:password with the address parameter)",
     open: || Box::new(Ntfy),
     endpoint,
+    read_token,
 };
+
+/// ntfy accounts on a command line: `--token user:password` (ntfy's
+/// tokens hold no ':').
+fn read_token(auth: Auth) -> Auth {
+    if let Auth::Bearer(t) = &auth {
+        if let Some((user, pw)) = t.expose().split_once(':') {
+            return Auth::Basic {
+                user: user.to_owned(),
+                password: crate::profile::Secret::new(pw),
+            };
+        }
+    }
+    auth
+}
 
 #[derive(Debug, Default)]
 pub struct Ntfy;

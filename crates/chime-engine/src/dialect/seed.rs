@@ -16,11 +16,14 @@ pub const PROTOCOL: Protocol = Protocol {
     forgets_read: false,
     server_pings: false,
     web_address: false,
+    // Seed servers cut a client that stayed silent for 60 s.
+    silent_limit_secs: Some(60),
     url_example: "wss://example.com/pushMsg",
     url_hint: "The site's counters socket.",
     token_hint: "Paste the token",
     open: || Box::new(Seed::default()),
     endpoint: super::standard_endpoint,
+    read_token: super::token_as_typed,
 };
 
 #[derive(Debug, Default)]
