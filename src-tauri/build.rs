@@ -1,5 +1,6 @@
 /// The commands the windows may call. Each gets an `allow-<name>`
-/// permission, and `capabilities/windows.json` grants exactly these.
+/// permission; `capabilities/inbox.json` and `capabilities/settings.json`
+/// grant each window exactly the ones it calls.
 const COMMANDS: &[&str] = &[
     "inbox_list",
     "inbox_open",

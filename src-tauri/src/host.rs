@@ -134,17 +134,25 @@ fn spawn(app: &AppHandle, window: &str) -> std::io::Result<Running> {
         std::env::current_exe()?
     };
     let mut cmd = std::process::Command::new(program);
-    // The host needs no credential: none from the environment.
-    cmd.arg("--window-host")
-        .arg(window)
-        .env_remove("CHIME_TOKEN")
-        .env_remove("CHIME_COOKIE");
+    // The host needs no credential (the tray removed them from its own
+    // environment at start; this holds even if one came back).
+    cmd.arg("--window-host").arg(window);
+    for name in crate::SECRET_ENV {
+        cmd.env_remove(name);
+    }
     // SAFETY: between fork and exec only dup2, which is async-signal-safe;
     // the copy at fd 3 has no close-on-exec flag, so the host inherits
     // exactly that end (the original closes on exec).
     unsafe {
         cmd.pre_exec(move || {
-            if libc::dup2(fd, HOST_FD) < 0 {
+            if fd == HOST_FD {
+                // dup2 onto itself changes nothing: clear close-on-exec
+                // by hand, or the host would start without its socket.
+                let flags = libc::fcntl(fd, libc::F_GETFD);
+                if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            } else if libc::dup2(fd, HOST_FD) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())

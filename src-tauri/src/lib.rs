@@ -36,6 +36,10 @@ use crate::secret_store::{bound_account, SecretStore};
 use crate::state::{Prefs, Shared, Status};
 use crate::tray::{SourceView, Tray, View};
 
+/// The environment variables that may carry a credential for `--server`:
+/// read once by clap, then removed from the process (see `run`).
+pub(crate) const SECRET_ENV: [&str; 2] = ["CHIME_TOKEN", "CHIME_COOKIE"];
+
 /// A poisoned lock only means another thread panicked mid-update; the data
 /// is still the best we have.
 pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -63,6 +67,13 @@ pub fn run() -> i32 {
     // The arguments first: `--version`, `--help` and a bad flag exit
     // before any log directory is made.
     let args = cli::parse();
+    // Clap has read the credential variables: no child of this process (a
+    // browser opening a link, the window host, helpers) inherits them, so
+    // the secret stays out of every other process's environment. Before
+    // any thread starts.
+    for name in SECRET_ENV {
+        std::env::remove_var(name);
+    }
     let (_log_guard, log_problem) = logging::init(cli::log_dir().as_deref());
     if let Some(p) = log_problem {
         warn!("{p}; logging to stderr only");
@@ -219,12 +230,15 @@ struct Startup {
     secrets: SecretStore,
     store: Store,
     notices: Vec<String>,
+    /// Those that stay true until Chime quits (Settings keeps showing them).
+    lasting: Vec<String>,
 }
 
 /// `demo`: the inbox is a throwaway one (the demo never opens, let alone
 /// writes, the user's).
 fn load_startup(demo: bool) -> Startup {
     let mut notices = Vec::new();
+    let mut lasting = Vec::new();
     let config = cli::config_dir();
     let file = config.as_deref().map(SettingsFile::in_dir);
     let first_run = file.as_ref().is_some_and(|f| !f.path.exists());
@@ -241,6 +255,7 @@ fn load_startup(demo: bool) -> Startup {
         Some(Err(e)) => {
             let n = format!("{e}. The inbox is kept in memory until Chime quits.");
             warn!("{n}");
+            lasting.push(n.clone());
             notices.push(n);
             memory_store()
         }
@@ -255,6 +270,7 @@ fn load_startup(demo: bool) -> Startup {
         secrets,
         store,
         notices,
+        lasting,
     }
 }
 
@@ -342,6 +358,7 @@ fn setup(app: AppHandle, args: cli::Args) {
         prefs: Mutex::new(Prefs {
             settings: startup.settings,
             notices: startup.notices.clone(),
+            lasting: startup.lasting.clone(),
             saved_secrets: Vec::new(),
         }),
         file: startup.file,

@@ -92,6 +92,26 @@ impl Notifier {
     }
 }
 
+/// Queued requests with each toast slot's older toasts dropped: a slot's
+/// newest toast takes the place of its first in the queue (so slots keep
+/// their order), and notices and sound changes keep theirs.
+fn coalesce(batch: Vec<Request>) -> Vec<Request> {
+    let mut out: Vec<Option<Request>> = Vec::with_capacity(batch.len());
+    let mut at: HashMap<Key, usize> = HashMap::new();
+    for req in batch {
+        if let Request::Show(t) = &req {
+            let key = (t.source.clone(), t.slot);
+            if let Some(&i) = at.get(&key) {
+                out[i] = Some(req);
+                continue;
+            }
+            at.insert(key, out.len());
+        }
+        out.push(Some(req));
+    }
+    out.into_iter().flatten().collect()
+}
+
 struct Task {
     icon: Option<PathBuf>,
     sound: bool,
@@ -117,12 +137,23 @@ impl Task {
         let mut signals = Box::pin(bus_signals().await);
         loop {
             tokio::select! {
-                req = rx.recv() => match req {
-                    Some(Request::Show(toast)) => self.show(toast).await,
-                    Some(Request::Notice(summary, body)) => self.notice(&summary, &body).await,
-                    Some(Request::Sound(on)) => self.sound = on,
-                    None => return,
-                },
+                req = rx.recv() => {
+                    let Some(first) = req else { return };
+                    // What queued up while the last call waited (a hung
+                    // daemon takes up to 5 s a call): only the newest
+                    // toast of each slot is still worth showing.
+                    let mut batch = vec![first];
+                    while let Ok(more) = rx.try_recv() {
+                        batch.push(more);
+                    }
+                    for req in coalesce(batch) {
+                        match req {
+                            Request::Show(toast) => self.show(toast).await,
+                            Request::Notice(summary, body) => self.notice(&summary, &body).await,
+                            Request::Sound(on) => self.sound = on,
+                        }
+                    }
+                }
                 Some(signal) = signals.next() => {
                     if let Some(ev) = self.resolve(signal) {
                         if events.send(wrap(ev)).is_err() {
@@ -299,4 +330,61 @@ async fn bus_signals() -> impl futures_util::Stream<Item = BusSignal> {
     });
     // The connection lives as long as the streams (they hold it).
     Box::pin(stream::select(actions, closed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toast(source: &str, slot: ToastSlot, summary: &str) -> Request {
+        Request::Show(Toast {
+            source: source.into(),
+            slot,
+            summary: summary.into(),
+            body: String::new(),
+            url: None,
+            count: 0,
+            urgent: false,
+            links: Vec::new(),
+        })
+    }
+
+    fn summaries(reqs: &[Request]) -> Vec<String> {
+        reqs.iter()
+            .map(|r| match r {
+                Request::Show(t) => format!("{}:{}", t.source, t.summary),
+                Request::Notice(s, _) => format!("notice:{s}"),
+                Request::Sound(on) => format!("sound:{on}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_queue_behind_a_hung_daemon_keeps_only_each_slots_newest_toast() {
+        let like = ToastSlot::Kind(chime_proto::Kind::Like);
+        let reply = ToastSlot::Kind(chime_proto::Kind::Reply);
+        let mut batch = Vec::new();
+        for n in 1..=1000 {
+            batch.push(toast("a", like, &format!("{n} new likes")));
+            if n == 500 {
+                batch.push(Request::Notice(
+                    "Chime needs your attention".into(),
+                    String::new(),
+                ));
+                batch.push(toast("a", reply, "Bo replied"));
+                batch.push(toast("b", like, "Cy liked"));
+            }
+        }
+        batch.push(Request::Sound(false));
+        assert_eq!(
+            summaries(&coalesce(batch)),
+            [
+                "a:1000 new likes",
+                "notice:Chime needs your attention",
+                "a:Bo replied",
+                "b:Cy liked",
+                "sound:false",
+            ]
+        );
+    }
 }

@@ -85,7 +85,11 @@ pub struct SettingsView {
 
 pub struct Prefs {
     pub settings: Settings,
+    /// What Settings shows above the form.
     pub notices: Vec<String>,
+    /// The notices that stay true for the whole run (the inbox kept in
+    /// memory): a save replaces the others, never these.
+    pub lasting: Vec<String>,
     /// Source ids with a saved secret.
     pub saved_secrets: Vec<String>,
 }
@@ -307,7 +311,7 @@ impl Shared {
             let mut prefs = lock(&self.prefs);
             prefs.saved_secrets = saved_ids(&settings, &secrets);
             prefs.settings = settings.clone();
-            prefs.notices = notices;
+            prefs.notices = prefs.lasting.iter().cloned().chain(notices).collect();
         }
         self.send(Cmd::Reconfigure(Box::new(settings), secrets))?;
         Ok(self.settings_view())

@@ -212,8 +212,15 @@ struct SourceItems {
     status: MenuItem<Wry>,
     /// A line per kind of the source.
     kinds: Vec<(Kind, MenuItem<Wry>)>,
-    /// With several sources: pause or resume this one.
+    /// With several sources: open its site ("Open example.com"), and
+    /// pause or resume this one.
+    site: Option<MenuItem<Wry>>,
     pause: Option<MenuItem<Wry>>,
+}
+
+/// "Open example.com": the source's site, named by its host.
+fn site_text(s: &SourceView) -> String {
+    format!("Open {}", s.host)
 }
 
 /// "Pause this source" or, paused, "Resume this source".
@@ -264,6 +271,7 @@ fn build_menu(app: &AppHandle, view: &View) -> tauri::Result<(Menu<Wry>, Items)>
                 .iter()
                 .map(|&k| Ok((k, item(&source_id(ids::kind(k), i), &s.kind_line(k), true)?)))
                 .collect::<tauri::Result<_>>()?,
+            site: None,
             pause: None,
         };
         let mut items = items;
@@ -278,8 +286,9 @@ fn build_menu(app: &AppHandle, view: &View) -> tauri::Result<(Menu<Wry>, Items)>
             entries.push(Box::new(line.clone()));
         }
         if view.sources.len() > 1 {
-            let site = format!("Open {}", s.host);
-            entries.push(Box::new(item(&source_id(ids::OPEN_SITE, i), &site, true)?));
+            let site = item(&source_id(ids::OPEN_SITE, i), &site_text(s), true)?;
+            entries.push(Box::new(site.clone()));
+            items.site = Some(site);
             let pause = item(&source_id(ids::PAUSE_SOURCE, i), pause_text(s), true)?;
             entries.push(Box::new(pause.clone()));
             items.pause = Some(pause);
@@ -389,6 +398,12 @@ impl Tray {
                 let kind = *kind;
                 if changed(&|v| v.sources[i].kind_line(kind)) {
                     item.set_text(view.sources[i].kind_line(kind))?;
+                }
+            }
+            // An edited address keeps the menu's shape: the label follows.
+            if let Some(site) = &si.site {
+                if changed(&|v| site_text(&v.sources[i])) {
+                    site.set_text(site_text(&view.sources[i]))?;
                 }
             }
             if let Some(pause) = &si.pause {

@@ -63,6 +63,15 @@ pub fn run(window: String) -> i32 {
     // host::spawn), checked to be a socket just now, and nothing else in
     // this process owns it.
     let stream = unsafe { UnixStream::from_raw_fd(HOST_FD) };
+    // Ours alone: no process the host starts (WebKit's helpers) inherits
+    // the tray's socket.
+    // SAFETY: fcntl on a descriptor this process owns.
+    unsafe {
+        let flags = libc::fcntl(HOST_FD, libc::F_GETFD);
+        if flags >= 0 {
+            libc::fcntl(HOST_FD, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+        }
+    }
     let Ok(reader) = stream.try_clone() else {
         error!("window host: no link to the tray");
         return 1;

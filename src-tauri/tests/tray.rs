@@ -91,7 +91,14 @@ async fn the_tray_badge_and_menu_follow_the_server_and_mark_all_read_clears_them
 async fn events_become_escaped_coalesced_toasts_whose_actions_work() {
     let server = TestServer::start(server_config()).await;
     let mut d = Desktop::start(true).await;
-    let _app = d.launch(&as_strs(&args(&server.native_url())));
+    // The token from the environment, which the browser opened at the end
+    // must not inherit (the opener reports a leak on the URL's line).
+    let url = server.native_url();
+    let _app = d.launch_with(
+        &Desktop::app_bin(),
+        &["--server", &url],
+        &[("CHIME_TOKEN", TOKEN)],
+    );
     let item = d.tray_item().await;
     wait_label(&d, &item, "Connected").await;
 
@@ -766,6 +773,20 @@ async fn windows_live_in_a_host_process_that_takes_webkit_with_it_when_the_last_
         })
         .await;
     assert!(cmd.contains("--window-host inbox"), "{cmd}");
+    // Its end of the tray's socket (fd 3) closes on exec: nothing the
+    // host starts inherits the link to the tray.
+    // (The host sets it first thing; it may be a moment behind its start.)
+    let fd3_flags = || {
+        std::fs::read_to_string(format!("/proc/{host}/fdinfo/3"))
+            .ok()?
+            .lines()
+            .find_map(|l| l.strip_prefix("flags:"))
+            .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+    };
+    d.poll("the host's fd 3 to close on exec", || async {
+        fd3_flags().filter(|f| f & libc::O_CLOEXEC as u32 != 0)
+    })
+    .await;
     // WebKit's processes are the host's, not the tray's.
     let webkit = d
         .poll("WebKit's processes in the host", || async {

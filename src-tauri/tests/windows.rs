@@ -291,8 +291,9 @@ async fn the_inbox_shows_published_items_as_text_and_opens_them() {
     assert_eq!(imgs, json!(0));
     assert_eq!(s.title().await, "Chime — Inbox");
 
-    // The page may call Chime's commands and nothing else: no plugin or
-    // core command the capability does not name.
+    // The page may call the inbox's commands and nothing else: no plugin
+    // or core command the capability does not name, and none of Settings'
+    // (the inbox cannot read, test or save settings).
     for (cmd, args) in [
         (
             "plugin:opener|open_url",
@@ -300,6 +301,9 @@ async fn the_inbox_shows_published_items_as_text_and_opens_them() {
         ),
         ("plugin:autostart|enable", json!({})),
         ("plugin:window|close", json!({"label": "inbox"})),
+        ("settings_get", json!({})),
+        ("settings_save", json!({"settings": {}, "secrets": {}})),
+        ("settings_test", json!({"source": {}, "secret": null})),
     ] {
         let answer = s
             .exec_async(
@@ -535,6 +539,27 @@ async fn the_inbox_names_each_rows_source_filters_by_source_and_searches() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_keeps_saying_the_inbox_is_in_memory_after_a_save() {
+    let blog = TestServer::start(server_config()).await;
+    let d = Desktop::start(true).await;
+    // A file where Chime's data directory should be (WebKit keeps its
+    // own beside it): the inbox stays in memory for the whole run, and
+    // Settings says so before and after a save.
+    std::fs::create_dir_all(d.data_home()).expect("data home");
+    std::fs::write(d.data_home().join("chime"), b"not a directory").expect("write");
+    let driver = Driver::start(&d).await;
+    let s = driver.session(&["--open", "settings"]).await;
+    settings_loaded(&s).await;
+    let before = s.text("#notices").await;
+    assert!(before.contains("kept in memory"), "{before}");
+    fill_token_source(&s, "Blog", &blog.native_url(), Some(TOKEN)).await;
+    save_and_wait(&s).await;
+    let after = s.text("#notices").await;
+    assert!(after.contains("kept in memory"), "{after}");
+    s.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_saved_secret_never_goes_to_a_source_added_in_its_place_or_to_a_moved_address() {
     let blog = TestServer::start(server_config()).await;
     // Knows the same token: a leaked one would be accepted here.
@@ -665,6 +690,28 @@ async fn a_second_source_added_in_settings_connects_and_once_removed_leaves_noth
     })
     .await;
     assert_eq!(blog.connections_total(), blog_before, "Blog kept its link");
+
+    // Its address moves (the menu keeps its shape): "Open …" names the new
+    // host, not the old one. A moved address needs its secret again.
+    let old_host = work
+        .native_url()
+        .trim_start_matches("ws://")
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let new_host = old_host.replace("127.0.0.1", "localhost");
+    let moved = work.native_url().replace(&old_host, &new_host);
+    s.type_into("#url", &moved).await;
+    s.type_into("#secret", TOKEN).await;
+    save_and_wait(&s).await;
+    d.poll("the menu to name the moved host", || async {
+        let labels = item.labels().await;
+        (labels.contains(&format!("Open {new_host}"))
+            && !labels.contains(&format!("Open {old_host}")))
+        .then_some(())
+    })
+    .await;
 
     // Remove it: its link, rows and secret go; Blog stays.
     s.click(".sources li:nth-child(2) .remove").await;

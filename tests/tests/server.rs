@@ -748,6 +748,23 @@ fn py_mint(user: &str, secret: &str, ttl: i64) -> String {
 }
 
 #[tokio::test]
+async fn a_session_signed_in_with_a_signed_token_ends_when_the_token_does() {
+    let server = TestServer::start(chime_server::ServerConfig {
+        token_secret: Some("site-secret".into()),
+        ..server_config()
+    })
+    .await;
+    // Valid for two more seconds.
+    let token = py_mint("dana", "site-secret", 2);
+    let h = bearer(&token).expect("header");
+    let mut ws = connect(&server.native_url(), Some((h.0, &h.1)))
+        .await
+        .expect("accepted while valid");
+    // Then the server closes it as a refused sign-in, within the deadline.
+    assert_eq!(close_code(&mut ws).await, 4001);
+}
+
+#[tokio::test]
 async fn a_token_a_site_minted_with_python_signs_its_user_in_by_cookie_or_bearer() {
     let server = TestServer::start(chime_server::ServerConfig {
         token_secret: Some("site-secret".into()),

@@ -642,7 +642,9 @@ pub async fn probe(profile: &ServerProfile, timeout: Duration) -> ProbeOutcome {
     let dialect = match first {
         Ok(Some(Ok(Message::Text(text)))) => match ServerMsg::parse(Dialect::Auto, &text) {
             Ok(ServerMsg::Error { code, message }) => {
-                let _ = ws.close(None).await;
+                // A server that stops reading must not hold "Test
+                // connection" forever.
+                let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
                 return ProbeOutcome::Misconfigured {
                     message: format!("the server reported {code}: {}", clean(&message)),
                 };

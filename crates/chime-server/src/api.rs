@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, Query, State};
@@ -59,24 +60,27 @@ enum Via {
 }
 
 /// Who is connecting: bearer token, `sessionid`/`chime_token` cookie, `?token=`,
-/// or (development only) `?user=`.
-fn authenticate(state: &AppState, headers: &HeaderMap, q: &StreamQuery) -> Option<(String, Via)> {
-    let lookup = |t: &str| {
-        state.config.tokens.get(t.trim()).cloned().or_else(|| {
-            let secret = state.config.token_secret.as_deref()?;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
-            crate::signed::verify(secret.as_bytes(), t, now)
-        })
+/// or (development only) `?user=`; and, for a signed token, when it
+/// expires (unix seconds).
+fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    q: &StreamQuery,
+) -> Option<(String, Via, Option<u64>)> {
+    let lookup = |t: &str| -> Option<(String, Option<u64>)> {
+        if let Some(user) = state.config.tokens.get(t.trim()) {
+            return Some((user.clone(), None));
+        }
+        let secret = state.config.token_secret.as_deref()?;
+        crate::signed::verify_until(secret.as_bytes(), t, unix_now())
+            .map(|(user, expires)| (user, Some(expires)))
     };
     if let Some(v) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
     {
         if let Some(t) = v.strip_prefix("Bearer ") {
-            return lookup(t).map(|u| (u, Via::Explicit));
+            return lookup(t).map(|(u, e)| (u, Via::Explicit, e));
         }
     }
     for cookie in headers.get_all(header::COOKIE) {
@@ -86,24 +90,32 @@ fn authenticate(state: &AppState, headers: &HeaderMap, q: &StreamQuery) -> Optio
         for pair in cookie.split(';') {
             if let Some((k, v)) = pair.trim().split_once('=') {
                 if matches!(k, "sessionid" | "chime_token") {
-                    if let Some(user) = lookup(v) {
-                        return Some((user, Via::Cookie));
+                    if let Some((user, expires)) = lookup(v) {
+                        return Some((user, Via::Cookie, expires));
                     }
                 }
             }
         }
     }
     if let Some(t) = &q.token {
-        return lookup(t).map(|u| (u, Via::Explicit));
+        return lookup(t).map(|(u, e)| (u, Via::Explicit, e));
     }
     if state.config.insecure_dev_auth {
         return q
             .user
             .clone()
             .filter(|u| valid_user(u))
-            .map(|u| (u, Via::Explicit));
+            .map(|u| (u, Via::Explicit, None));
     }
     None
+}
+
+/// The wall clock in unix seconds.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Whether a cookie-authenticated upgrade may go on: no `Origin` (not a
@@ -165,7 +177,7 @@ fn upgrade(
     // Origins matter for cookies only (a browser attaches them to any
     // page's request): explicit credentials and clients that send no
     // Origin (Chime, scripts) are never refused for it.
-    let Some((user, via)) = authenticate(&state, &headers, &q) else {
+    let Some((user, via, expires)) = authenticate(&state, &headers, &q) else {
         state.metrics.rejected_auth.fetch_add(1, Ordering::Relaxed);
         info!(%peer, "refused an upgrade without valid credentials");
         return error(StatusCode::UNAUTHORIZED, "invalid or missing token");
@@ -187,7 +199,11 @@ fn upgrade(
         .write_buffer_size(0)
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| session::run(socket, state, user, dialect, guard))
+        .on_upgrade(move |socket| {
+            // A signed token's session ends when the token does.
+            let lifetime = expires.map(|e| Duration::from_secs(e.saturating_sub(unix_now())));
+            session::run(socket, state, user, dialect, guard, lifetime)
+        })
 }
 
 fn publisher_ok(state: &AppState, headers: &HeaderMap) -> bool {

@@ -20,8 +20,16 @@ struct Args {
     /// JSON file mapping users to tokens: {"alice": "token", ...}.
     #[arg(long)]
     tokens: Option<PathBuf>,
-    /// A user token, as USER=TOKEN (repeatable).
-    #[arg(long = "token", value_name = "USER=TOKEN")]
+    /// A user token, as USER=TOKEN (repeatable). Tokens on the command
+    /// line show in `ps`: prefer --tokens FILE, or CHIME_USER_TOKENS
+    /// (USER=TOKEN pairs separated by commas).
+    #[arg(
+        long = "token",
+        value_name = "USER=TOKEN",
+        env = "CHIME_USER_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
     token: Vec<String>,
     /// Secret for signed user tokens a site mints (or CHIME_TOKEN_SECRET);
     /// see docs/INTEGRATION.md.
@@ -174,5 +182,33 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_tokens_come_from_a_file_the_environment_or_flags() {
+        let dir = std::env::temp_dir().join(format!("chime-server-tokens-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("tokens.json");
+        std::fs::write(&file, r#"{"ann": "t-ann"}"#).expect("write");
+        // The only test in this binary that touches the environment.
+        std::env::set_var("CHIME_USER_TOKENS", "bo=t-bo,cy=t-cy");
+        let args = Args::try_parse_from(["chime-server", "--tokens", file.to_str().expect("path")])
+            .expect("args");
+        std::env::remove_var("CHIME_USER_TOKENS");
+        let tokens = load_tokens(&args).expect("tokens");
+        for (token, user) in [("t-ann", "ann"), ("t-bo", "bo"), ("t-cy", "cy")] {
+            assert_eq!(tokens.get(token).map(String::as_str), Some(user));
+        }
+        // Flags still work, and a malformed pair is an error.
+        let args = Args::try_parse_from(["chime-server", "--token", "dee=t-dee"]).expect("args");
+        assert_eq!(load_tokens(&args).expect("tokens").len(), 1);
+        let args = Args::try_parse_from(["chime-server", "--token", "nobody"]).expect("args");
+        assert!(load_tokens(&args).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

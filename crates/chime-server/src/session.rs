@@ -54,12 +54,24 @@ pub async fn run(
     user: String,
     dialect: Dialect,
     guard: ConnGuard,
+    lifetime: Option<Duration>,
 ) {
     debug!(%user, ?dialect, "session start");
     let (mut sink, mut stream) = socket.split();
-    let outcome = match dialect {
-        Dialect::Seed => seed(&mut sink, &mut stream, &state, &user).await,
-        Dialect::Native => native(&mut sink, &mut stream, &state, &user).await,
+    let session = async {
+        match dialect {
+            Dialect::Seed => seed(&mut sink, &mut stream, &state, &user).await,
+            Dialect::Native => native(&mut sink, &mut stream, &state, &user).await,
+        }
+    };
+    // The credential's end is the session's: the client is told with the
+    // close code of a refused sign-in and needs a new token to come back.
+    let outcome = match lifetime {
+        Some(left) => tokio::select! {
+            outcome = session => outcome,
+            () = tokio::time::sleep(left) => Some((4001, "token expired")),
+        },
+        None => session.await,
     };
     if let Some((code, reason)) = outcome {
         close(&mut sink, code, reason).await;

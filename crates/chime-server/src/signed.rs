@@ -29,6 +29,13 @@ pub fn mint(secret: &[u8], user: &str, expires: u64) -> String {
 /// The user a token names, if its signature is right and it has not
 /// expired at `now` (unix seconds).
 pub fn verify(secret: &[u8], token: &str, now: u64) -> Option<String> {
+    verify_until(secret, token, now).map(|(user, _)| user)
+}
+
+/// The user a token names and when it expires (unix seconds), if its
+/// signature is right and it has not expired at `now`: a session signed in
+/// with it ends then.
+pub fn verify_until(secret: &[u8], token: &str, now: u64) -> Option<(String, u64)> {
     let mut parts = token.trim().splitn(4, ':');
     let (prefix, user, expires, sig) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
     if prefix != PREFIX || user.is_empty() || user.len() > MAX_USER {
@@ -46,7 +53,7 @@ pub fn verify(secret: &[u8], token: &str, now: u64) -> Option<String> {
     let msg = format!("{PREFIX}:{user}:{expires}");
     // Constant time.
     hmac::verify(&key, msg.as_bytes(), &sig).ok()?;
-    Some(user.to_owned())
+    Some((user.to_owned(), expires))
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {

@@ -423,8 +423,10 @@ impl Desktop {
         if !opener.exists() {
             std::fs::write(
                 &opener,
+                // One write per page; a browser that inherits a
+                // credential variable says so on the same line.
                 format!(
-                    "#!/bin/sh\necho \"$1\" >> '{}'\n",
+                    "#!/bin/sh\nprintf '%s%s%s\\n' \"$1\" \"${{CHIME_TOKEN:+ (CHIME_TOKEN leaked)}}\" \"${{CHIME_COOKIE:+ (CHIME_COOKIE leaked)}}\" >> '{}'\n",
                     self.opened_file().display()
                 ),
             )

@@ -237,7 +237,22 @@ impl Session for Ntfy {
         // streams; `poll_request` is for clients that cannot hold a
         // socket. Unknown events (newer servers) are ignored, as the API
         // asks.
-        if value.get("event").and_then(Value::as_str) != Some("message") {
+        let event = value.get("event").and_then(Value::as_str);
+        if event == Some("open") && inbox.cursor().is_none() {
+            // No message yet to resume after: resume from the server's own
+            // time of this first link (`since=<unix time>`, its clock, not
+            // ours), or what is published while the link is down would be
+            // lost (no `since`, no old messages). The first message's id
+            // takes over; duplicates of that second are known by id.
+            if let Some(t) = value
+                .get("time")
+                .and_then(Value::as_u64)
+                .filter(|t| (1..=MAX_WIRE_INT / 1000).contains(t))
+            {
+                inbox.set_cursor(t.to_string());
+            }
+        }
+        if event != Some("message") {
             return;
         }
         match parse_message(&value) {
@@ -275,6 +290,37 @@ mod tests {
         format!(
             r#"{{"id":"{id}","time":1700000000,"event":"message","topic":"alerts","message":"disk full"{extra}}}"#
         )
+    }
+
+    #[test]
+    fn before_any_message_the_servers_time_of_the_first_link_is_where_the_next_resumes() {
+        let mut s = Ntfy;
+        let mut inbox = Inbox::default();
+        let mut fx = Effects::default();
+        let open = r#"{"id":"o1","time":1800000000,"event":"open","topic":"alerts"}"#;
+        s.on_text(open, &mut inbox, &mut fx);
+        assert_eq!(inbox.cursor(), Some("1800000000"));
+        // A message's id takes over, and a later link's open does not
+        // move it back to a time.
+        s.on_text(
+            r#"{"id":"m1abc","time":1800000005,"event":"message","topic":"alerts","message":"hi"}"#,
+            &mut inbox,
+            &mut fx,
+        );
+        assert_eq!(inbox.cursor(), Some("m1abc"));
+        s.on_text(open, &mut inbox, &mut fx);
+        assert_eq!(inbox.cursor(), Some("m1abc"));
+        // A time out of range is no cursor.
+        let mut fresh = Inbox::default();
+        for bad in [
+            r#"{"event":"open","time":0}"#,
+            r#"{"event":"open","time":-5}"#,
+            r#"{"event":"open","time":"soon"}"#,
+            r#"{"event":"open","time":99999999999999999999}"#,
+        ] {
+            s.on_text(bad, &mut fresh, &mut fx);
+        }
+        assert_eq!(fresh.cursor(), None);
     }
 
     #[test]
