@@ -25,9 +25,13 @@ test: setup lint
 # announcer + store) for FUZZ_SECONDS each, debug assertions on (needs
 # cargo-fuzz; see docs/PROTOCOL.md and docs/BENCHMARKS.md).
 FUZZ_SECONDS ?= 60
+# Random user histories per dialect for the model-based oracle
+# (tests/tests/model.rs; `make test` runs 128).
+MODEL_CASES ?= 20000
 fuzz:
 	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run parse_frames -- -max_total_time=$(FUZZ_SECONDS)
 	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run state_machine -- -max_total_time=$(FUZZ_SECONDS)
+	CHIME_MODEL_CASES=$(MODEL_CASES) cargo test --release -p chime-e2e --test model
 
 # Benchmarks print figures for docs/BENCHMARKS.md.
 bench: setup

@@ -8,10 +8,14 @@
 //! source's host.
 //!
 //! The model servers follow the public protocols: Chime's native protocol
-//! (docs/PROTOCOL.md) and ntfy's WebSocket API (a topic's `/ws` with
-//! `since=<message id>`; no `since`, no old messages). `make fuzz` runs the
-//! same world for longer (`fuzz/fuzz_targets/model.rs` shares nothing but
-//! the idea; this file is the short run in `make test`).
+//! (docs/PROTOCOL.md), ntfy's WebSocket API (a topic's `/ws` with
+//! `since=<message id or unix time>`; no `since`, no old messages) and
+//! Gotify's (live messages on `/stream`, what was missed from `GET
+//! /message`, newest first, `since` keeping lower ids). The seed dialect
+//! carries totals, not events, and has no row to keep once; its rules are
+//! table-tested in `chime-engine`. `make fuzz` runs the
+//! same world for longer (`CHIME_MODEL_CASES`); `make test` runs 128
+//! sequences per dialect.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -79,6 +83,9 @@ struct Server {
     /// Native: the link said hello (live events flow).
     live: bool,
     outbox: VecDeque<String>,
+    /// Gotify: the next message-list reads fail (an error page, a cut-off
+    /// body, a refused request).
+    broken_reads: u8,
 }
 
 impl Server {
@@ -93,19 +100,21 @@ impl Server {
             open: false,
             live: false,
             outbox: VecDeque::new(),
+            broken_reads: 0,
         }
     }
 
     fn url(&self) -> String {
         match self.dialect {
             Dialect::Ntfy => format!("wss://{}/alerts", self.host),
+            Dialect::Gotify => format!("wss://{}", self.host),
             _ => format!("wss://{}/v1/stream", self.host),
         }
     }
 
     fn kind_of(&self, k: usize) -> Kind {
         match self.dialect {
-            Dialect::Ntfy => Kind::Message,
+            Dialect::Ntfy | Dialect::Gotify => Kind::Message,
             _ => [Kind::Like, Kind::Dislike, Kind::Reply][k % 3],
         }
     }
@@ -119,6 +128,15 @@ impl Server {
                 "event": "message",
                 "topic": "alerts",
                 "message": title,
+            })
+            .to_string(),
+            Dialect::Gotify => serde_json::json!({
+                "id": i + 1,
+                "appid": 1,
+                "message": title,
+                "title": "Backup",
+                "priority": 5,
+                "date": "2026-12-04T12:00:00Z",
             })
             .to_string(),
             _ => ServerMsg::Event(Event {
@@ -141,10 +159,15 @@ impl Server {
         self.open = true;
         self.live = false;
         match self.dialect {
+            // Gotify's stream carries live messages only; what was missed
+            // is read back through its message list.
+            Dialect::Gotify => self.live = true,
             Dialect::Ntfy => {
-                self.outbox.push_back(
-                    r#"{"id":"o1","time":1800000000,"event":"open","topic":"alerts"}"#.into(),
-                );
+                // The server's time now: the next message gets it.
+                let now = NTFY_T0 + self.log.len() as u64;
+                self.outbox.push_back(format!(
+                    r#"{{"id":"o1","time":{now},"event":"open","topic":"alerts"}}"#
+                ));
                 // No `since`: nothing old. A unix time: what was published
                 // from then on. An id: what came after it.
                 let after = match since {
@@ -177,8 +200,48 @@ impl Server {
         }
     }
 
+    /// Gotify's HTTP side: the applications, and the message list,
+    /// newest first, `since` keeping ids below it.
+    fn fetch(&mut self, path: &str) -> Result<(u16, String), String> {
+        if path == "/application" {
+            return Ok((200, r#"[{"id":1,"name":"Backups"}]"#.into()));
+        }
+        if self.broken_reads > 0 {
+            self.broken_reads -= 1;
+            return match self.broken_reads % 3 {
+                0 => Ok((200, "<html>502 Bad Gateway</html>".into())),
+                1 => Ok((200, r#"{"messages":[{"id":"#.into())),
+                _ => Err("connection reset".into()),
+            };
+        }
+        let query: HashMap<String, String> = path
+            .split_once('?')
+            .map(|(_, q)| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .into_owned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let limit: usize = query
+            .get("limit")
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(100);
+        let since: usize = query.get("since").and_then(|l| l.parse().ok()).unwrap_or(0);
+        let below = if since == 0 {
+            self.log.len()
+        } else {
+            (since - 1).min(self.log.len())
+        };
+        let messages: Vec<serde_json::Value> = (0..below)
+            .rev()
+            .take(limit)
+            .map(|i| serde_json::from_str(&self.event(i)).expect("json"))
+            .collect();
+        Ok((200, serde_json::json!({"messages": messages, "paging": {"size": messages.len(), "limit": limit}}).to_string()))
+    }
+
     fn on_client(&mut self, text: &str) {
-        if self.dialect == Dialect::Ntfy {
+        if matches!(self.dialect, Dialect::Ntfy | Dialect::Gotify) {
             return;
         }
         match ClientMsg::parse(text) {
@@ -218,7 +281,7 @@ impl Server {
         if self.open && self.live {
             let e = self.event(self.log.len() - 1);
             self.outbox.push_back(e);
-            if self.dialect != Dialect::Ntfy {
+            if self.dialect == Dialect::Native {
                 self.outbox
                     .push_back(ServerMsg::Counts(self.unread).encode());
             }
@@ -226,7 +289,7 @@ impl Server {
     }
 
     fn read_elsewhere(&mut self, k: usize) {
-        if self.dialect == Dialect::Ntfy {
+        if self.dialect != Dialect::Native {
             return;
         }
         *self.unread.get_mut(self.kind_of(k)) = 0;
@@ -389,13 +452,14 @@ impl World {
             }
             Op::Heal { source } => self.servers[source].up = true,
             Op::Garbage { source } => {
+                self.servers[source].broken_reads = 2;
                 if let Some(id) = self.sources[source].link {
                     let now = self.now;
                     let sup = &mut self.sources[source].sup;
                     for junk in [
                         "{\"type\":",
                         "\u{1b}[31mnot json",
-                        "{\"event\":\"message\",\"id\":7}",
+                        "{\"type\":\"event\",\"event\":\"message\",\"id\":-1,\"seq\":-1}",
                         "[]",
                     ] {
                         sup.handle_frame(now, id, Frame::Text(junk.into()));
@@ -602,11 +666,18 @@ impl World {
                     self.sources[n].sup.handle_frame(now, id, Frame::Control);
                 }
             }
-            Action::Fetch(id, _) | Action::Delete(id, _) => {
-                let path = String::new();
+            Action::Fetch(id, path) => {
+                let result = if self.servers[n].up && self.sources[n].link == Some(id) {
+                    self.servers[n].fetch(&path)
+                } else {
+                    Err("connection refused".into())
+                };
+                self.sources[n].sup.handle_fetched(now, id, &path, result);
+            }
+            Action::Delete(id, path) => {
                 self.sources[n]
                     .sup
-                    .handle_fetched(now, id, &path, Err("not modelled".into()));
+                    .handle_fetched(now, id, &path, Ok((200, String::new())));
             }
             Action::AbortDial(_) => {}
         }
@@ -670,13 +741,20 @@ impl World {
             self.servers[n].up = true;
         }
         self.settle();
-        // Let the links run a while (heartbeats, acks) and settle again.
-        self.now += Duration::from_secs(61);
-        let now = self.now;
-        for s in &mut self.sources {
-            s.sup.handle_timeout(now);
+        // Let the links run a few minutes (heartbeats, acks, a read-back
+        // that broke off tried again) and settle each time.
+        for _ in 0..6 {
+            self.now += Duration::from_secs(50);
+            self.wall = self
+                .wall
+                .checked_add(jiff::SignedDuration::from_secs(50))
+                .expect("wall");
+            let now = self.now;
+            for s in &mut self.sources {
+                s.sup.handle_timeout(now);
+            }
+            self.settle();
         }
-        self.settle();
         for (n, server) in self.servers.iter().enumerate() {
             let id = format!("src{n}");
             let rows = self
@@ -723,7 +801,11 @@ fn run(dialect: Dialect, ops: &[Op]) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    // 128 sequences per dialect in `make test`; `make fuzz` runs many more
+    // (CHIME_MODEL_CASES).
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("CHIME_MODEL_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(128)
+    ))]
 
     #[test]
     fn native_sources_store_every_event_once_whatever_happens(ops in prop::collection::vec(op(), 1..40)) {
@@ -733,6 +815,11 @@ proptest! {
     #[test]
     fn ntfy_sources_store_every_message_once_whatever_happens(ops in prop::collection::vec(op(), 1..40)) {
         run(Dialect::Ntfy, &ops);
+    }
+
+    #[test]
+    fn gotify_sources_store_every_message_once_whatever_happens(ops in prop::collection::vec(op(), 1..40)) {
+        run(Dialect::Gotify, &ops);
     }
 }
 
