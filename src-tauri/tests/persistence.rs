@@ -48,6 +48,18 @@ fn announced(log: &str) -> Vec<u64> {
     out
 }
 
+/// Rows of one source in the app's inbox file.
+fn source_rows(path: &Path, source: &str) -> usize {
+    let filter = chime_store::Filter {
+        source: Some(source),
+        ..Default::default()
+    };
+    Store::open(path)
+        .and_then(|s| s.list(&filter, 10_000))
+        .map(|r| r.len())
+        .unwrap_or(0)
+}
+
 async fn wait_connected(d: &Desktop, server: &TestServer) {
     d.poll("the app to connect", || async {
         (server.connections() > 0).then_some(())
@@ -607,20 +619,7 @@ async fn two_accounts_on_one_server_arrive_and_resume_each_on_its_own() {
     server.publish(USER, "like", "Ann", "a1").await;
     server.publish(USER, "like", "Ann", "a2").await;
     server.publish("bob", "reply", "Cy", "b1").await;
-    let rows_of = |source: &str| {
-        Store::open(&db)
-            .and_then(|s| {
-                s.list(
-                    &chime_store::Filter {
-                        source: Some(source),
-                        ..Default::default()
-                    },
-                    100,
-                )
-            })
-            .map(|r| r.len())
-            .unwrap_or(0)
-    };
+    let rows_of = |source: &str| source_rows(&db, source);
     let alice = "cli:Alice";
     d.poll("each account's rows", || async {
         (rows_of(alice) == 2 && rows_of("cli:Bob") == 1).then_some(())
@@ -826,4 +825,95 @@ fn the_window_host_started_by_hand_says_so_and_exits() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Start the app with `args` and wait for its own tray item (not one an
+/// earlier run registered).
+async fn start(d: &mut Desktop, args: &[&str]) -> Proc {
+    let before = d.shared.lock().expect("lock").items.len();
+    let app = d.launch(args);
+    d.until("this run's tray item", |r| {
+        (r.items.len() > before).then_some(())
+    })
+    .await;
+    app
+}
+
+/// Quit the app from its menu and wait until it is gone.
+async fn quit(d: &mut Desktop, mut app: Proc) {
+    let item = d.tray_item().await;
+    item.click("Quit Chime").await;
+    d.exited("the app to quit", &mut app).await;
+    d.until_no_app().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flag_run_and_the_demo_leave_the_saved_sources_rows_and_resume_state_alone() {
+    let saved = TestServer::start(server_config()).await;
+    let other = TestServer::start(server_config()).await;
+    let mut d = Desktop::start(true).await;
+    let db = inbox_path(&d);
+    // The user's own setup: one saved source, its token in the secret file.
+    let dir = d.write_settings(&serde_json::json!({
+        "schema": 2,
+        "sources": [{"id": "default", "name": "Blog", "url": saved.native_url(), "auth": "token"}],
+    }));
+    std::fs::write(
+        dir.join("secrets.json"),
+        serde_json::json!({"token@source:default": TOKEN}).to_string(),
+    )
+    .expect("secrets");
+    let rows_of = |source: &str| source_rows(&db, source);
+    let mut profile = chime_engine::ServerProfile::new(&saved.native_url()).expect("url");
+    profile.auth = chime_engine::Auth::Bearer(chime_engine::Secret::new(TOKEN));
+    let key = profile.resume_key();
+    let resume_of_default = || {
+        Store::open(&db)
+            .and_then(|mut s| s.resume("default", &key))
+            .map(|st| st.last_seq)
+            .unwrap_or(0)
+    };
+
+    let app = start(&mut d, &[]).await;
+    wait_connected(&d, &saved).await;
+    saved.publish(USER, "like", "Ann", "saved 1").await;
+    saved.publish(USER, "like", "Ann", "saved 2").await;
+    d.poll("the saved source's rows", || async {
+        (rows_of("default") == 2 && resume_of_default() == 2).then_some(())
+    })
+    .await;
+    quit(&mut d, app).await;
+
+    // `chime --server …`: a source of its own; the saved one is not
+    // dialled, and its rows and cursor stay as they were.
+    let before = saved.connections_total();
+    let url = other.native_url();
+    let app = start(&mut d, &["--server", &url, "--token", TOKEN]).await;
+    wait_connected(&d, &other).await;
+    other.publish(USER, "reply", "Bo", "flag run").await;
+    d.poll("the flag run's row", || async {
+        (rows_of(&flag_source(&other)) == 1).then_some(())
+    })
+    .await;
+    quit(&mut d, app).await;
+    assert_eq!(
+        saved.connections_total(),
+        before,
+        "the saved source was not dialled"
+    );
+    assert_eq!(rows_of("default"), 2);
+    assert_eq!(resume_of_default(), 2);
+
+    // `chime --demo`: a throwaway inbox; the user's file is not touched.
+    let toasts = d.shared.lock().expect("lock").notes.len();
+    let app = start(&mut d, &["--demo", "--demo-rate", "600"]).await;
+    d.until("a demo event's toast", |r| {
+        (r.notes.len() > toasts).then_some(())
+    })
+    .await;
+    quit(&mut d, app).await;
+    assert_eq!(rows(&db), 3, "no demo row in the user's inbox");
+    assert_eq!(rows_of("demo"), 0);
+    assert_eq!(rows_of("default"), 2);
+    assert_eq!(resume_of_default(), 2);
 }

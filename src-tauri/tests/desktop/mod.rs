@@ -535,7 +535,8 @@ impl Desktop {
 
     pub async fn tray_item(&mut self) -> Item {
         let full = self
-            .until("the tray item to register", |r| r.items.first().cloned())
+            // The newest: an app started again registers another.
+            .until("the tray item to register", |r| r.items.last().cloned())
             .await;
         let (dest, path) = match full.find('/') {
             Some(i) => (full[..i].to_owned(), full[i..].to_owned()),
