@@ -345,6 +345,7 @@ fn setup(app: AppHandle, args: cli::Args) {
     let startup = load_startup(args.demo);
     let store = Arc::new(Mutex::new(startup.store));
     let settings = startup.settings.clone();
+    let secret_words = state::storage_words(&startup.secrets);
     app.manage(Shared {
         tx: tx.clone(),
         store: store.clone(),
@@ -363,6 +364,7 @@ fn setup(app: AppHandle, args: cli::Args) {
         }),
         file: startup.file,
         secrets: Arc::new(Mutex::new(startup.secrets)),
+        secret_words: Mutex::new(secret_words),
     });
     // Start at login is on: its entry must start a Chime that exists
     // (an upgrade or a move may have left it stale).

@@ -130,6 +130,25 @@ pub struct Shared {
     pub prefs: Mutex<Prefs>,
     pub file: Option<SettingsFile>,
     pub secrets: Arc<Mutex<SecretStore>>,
+    /// Where secrets are kept, in words, as last seen: Settings shows it
+    /// while a keyring call holds `secrets` (a locked keyring may prompt
+    /// for minutes).
+    pub secret_words: Mutex<String>,
+}
+
+/// Where secrets are kept, in words.
+pub fn storage_words(secrets: &SecretStore) -> String {
+    match (secrets.location(), secrets.file_path()) {
+        (Where::Keyring, _) => "Secrets are kept in the system keyring.".to_owned(),
+        (Where::File, Some(path)) => format!(
+            "No system keyring answered: secrets are kept in {}, readable only by you.",
+            path.display()
+        ),
+        (Where::File, None) => {
+            "No system keyring answered and there is no private folder: secrets are not saved."
+                .to_owned()
+        }
+    }
 }
 
 impl Shared {
@@ -182,19 +201,18 @@ impl Shared {
     }
 
     pub fn settings_view(&self) -> SettingsView {
-        let prefs = lock(&self.prefs);
-        let secrets = lock(&self.secrets);
-        let secret_storage = match (secrets.location(), secrets.file_path()) {
-            (Where::Keyring, _) => "Secrets are kept in the system keyring.".to_owned(),
-            (Where::File, Some(path)) => format!(
-                "No system keyring answered: secrets are kept in {}, readable only by you.",
-                path.display()
-            ),
-            (Where::File, None) => {
-                "No system keyring answered and there is no private folder: secrets are not saved."
-                    .to_owned()
+        // Never waits for the secret store: a keyring call in flight holds
+        // it, and the window would show nothing until it answered.
+        let secret_storage = match self.secrets.try_lock() {
+            Ok(secrets) => {
+                let words = storage_words(&secrets);
+                lock(&self.secret_words).clone_from(&words);
+                words
             }
+            Err(std::sync::TryLockError::Poisoned(p)) => storage_words(&p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => lock(&self.secret_words).clone(),
         };
+        let prefs = lock(&self.prefs);
         SettingsView {
             settings: prefs.settings.clone(),
             saved_secrets: prefs.saved_secrets.clone(),
@@ -364,5 +382,49 @@ impl Shared {
         let outcome = chime_client::probe(&profile, PROBE_TIMEOUT).await;
         info!(host = %profile.host_label(), ?outcome, "test connection");
         Ok(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_answer_while_a_keyring_call_holds_the_secret_store() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            tx,
+            store: Arc::new(Mutex::new(Store::in_memory().expect("store"))),
+            sources: Mutex::new(Vec::new()),
+            proposed: Mutex::new(None),
+            status: Mutex::new(Status {
+                state: ConnState::Idle,
+                line: String::new(),
+                counts: Counts::default(),
+            }),
+            prefs: Mutex::new(Prefs {
+                settings: Settings::default(),
+                notices: Vec::new(),
+                lasting: Vec::new(),
+                saved_secrets: Vec::new(),
+            }),
+            file: None,
+            secrets: Arc::new(Mutex::new(SecretStore::new(None))),
+            secret_words: Mutex::new("Secrets are kept in the system keyring.".into()),
+        });
+        // A keyring call in flight: the store is held until the view came.
+        let held = shared.secrets.lock().expect("secrets");
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let reader = shared.clone();
+        std::thread::spawn(move || {
+            let _ = done_tx.send(reader.settings_view().secret_storage);
+        });
+        let words = done_rx.recv_timeout(Duration::from_secs(10));
+        drop(held);
+        assert_eq!(
+            words.as_deref(),
+            Ok("Secrets are kept in the system keyring."),
+            "Settings waited for the keyring"
+        );
     }
 }
