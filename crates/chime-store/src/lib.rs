@@ -300,7 +300,7 @@ impl Store {
             params![source, server, json],
         )?;
         if !fresh.is_empty() {
-            prune(&tx, self.cap)?;
+            prune(&tx, self.cap, source)?;
         }
         tx.commit()?;
         Ok(fresh)
@@ -553,13 +553,33 @@ fn migrate_to_v3(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn prune(tx: &rusqlite::Transaction<'_>, cap: usize) -> Result<(), StoreError> {
+/// Keep at most `cap` rows: read rows go first (oldest first, whoever they
+/// belong to), then the unread rows of `source`, the one whose batch just
+/// came in: a busy source never evicts a quiet one's unread rows. Only if
+/// the other sources' unread rows alone exceed the cap do their oldest go.
+fn prune(tx: &rusqlite::Transaction<'_>, cap: usize, source: &str) -> Result<(), StoreError> {
     let n: i64 = tx.query_row("SELECT COUNT(*) FROM items", [], |r| r.get(0))?;
-    let excess = n - cap as i64;
+    let mut excess = n - cap as i64;
+    if excess <= 0 {
+        return Ok(());
+    }
+    excess -= tx.execute(
+        "DELETE FROM items WHERE id IN (
+            SELECT id FROM items WHERE read = 1 ORDER BY time ASC, id ASC LIMIT ?1)",
+        params![excess],
+    )? as i64;
+    if excess > 0 {
+        excess -= tx.execute(
+            "DELETE FROM items WHERE id IN (
+                SELECT id FROM items WHERE read = 0 AND source = ?2
+                ORDER BY time ASC, id ASC LIMIT ?1)",
+            params![excess, source],
+        )? as i64;
+    }
     if excess > 0 {
         tx.execute(
             "DELETE FROM items WHERE id IN (
-                SELECT id FROM items ORDER BY read DESC, time ASC, id ASC LIMIT ?1)",
+                SELECT id FROM items ORDER BY time ASC, id ASC LIMIT ?1)",
             params![excess],
         )?;
     }
@@ -992,6 +1012,38 @@ mod tests {
             .record(DEFAULT_SOURCE, &[event(5, Kind::Like, 5)], &state(5), T0)
             .expect("record");
         assert_eq!(titles(&store), ["post 5", "post 4", "post 3"]);
+    }
+
+    #[test]
+    fn a_busy_source_evicts_its_own_unread_rows_never_a_quiet_ones() {
+        let mut store = Store::in_memory().expect("store").with_cap(10);
+        // A quiet source's 3 unread rows, older than anything else.
+        let quiet: Vec<_> = (1..=3).map(|s| event(s, Kind::Reply, s as i64)).collect();
+        store
+            .record("quiet", &quiet, &state(3), T0)
+            .expect("record");
+        // A busy one brings 50, in bursts.
+        for burst in 0..5u64 {
+            let items: Vec<_> = (1..=10)
+                .map(|i| {
+                    let seq = burst * 10 + i;
+                    event(1000 + seq, Kind::Like, 100 + seq as i64)
+                })
+                .collect();
+            store
+                .record("busy", &items, &state(burst * 10 + 10), T0)
+                .expect("record");
+        }
+        assert_eq!(store.len().expect("len"), 10);
+        assert_eq!(store.unread(Some("quiet"), Kind::Reply).expect("unread"), 3);
+        assert_eq!(store.unread(Some("busy"), Kind::Like).expect("unread"), 7);
+        // Read rows still go before any unread one, whoever they belong to.
+        store.mark_kind_read(Some("quiet"), None).expect("read");
+        store
+            .record("busy", &[event(2000, Kind::Like, 999)], &state(51), T0)
+            .expect("record");
+        assert_eq!(store.unread(Some("busy"), Kind::Like).expect("unread"), 8);
+        assert_eq!(store.len().expect("len"), 10);
     }
 
     #[test]
