@@ -1,5 +1,6 @@
 //! Chime's app shell: tray, notifications, windows and OS signals around
-//! chime-core. Everything that decides anything lives in chime-core; this
+//! the core crates. Everything that decides anything lives in the core
+//! (chime-engine's coordinator and announcer, chime-desktop's badge); this
 //! crate wires it to the desktop.
 
 mod cli;

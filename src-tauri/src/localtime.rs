@@ -1,4 +1,4 @@
-//! Local wall-clock time now, in the system's zone (chime-core's
+//! Local wall-clock time now, in the system's zone (chime-desktop's
 //! `localtime` does the arithmetic, DST included).
 
 use std::time::Duration;

@@ -599,7 +599,7 @@ impl Drop for TestRedis {
 
 // ---------------------------------------------------------------- client side
 
-/// A chime-core client plus everything it has said so far.
+/// A chime-client client plus everything it has said so far.
 pub struct Watcher {
     pub client: Option<Client>,
     pub items: Vec<NewItem>,

@@ -1,4 +1,4 @@
-//! chime-core's client against real WebSocket servers and injected faults.
+//! chime-client's driver against real WebSocket servers and injected faults.
 
 use std::time::Duration;
 

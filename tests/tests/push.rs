@@ -1,4 +1,4 @@
-//! ntfy and Gotify end to end: chime-core's client against the test
+//! ntfy and Gotify end to end: chime-client's driver against the test
 //! servers in `chime_e2e::push` (written from each project's public API
 //! docs), through server crashes, client restarts, bad sign-ins and
 //! hostile frames. Every message arrives exactly once.

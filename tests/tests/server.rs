@@ -1,5 +1,5 @@
 //! chime-server with real clients: plain tokio-tungstenite sockets and
-//! chime-core, in-process on port 0; Redis tests use a private redis-server.
+//! the core crates, in-process on port 0; Redis tests use a private redis-server.
 
 use std::sync::atomic::Ordering;
 

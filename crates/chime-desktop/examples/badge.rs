@@ -1,5 +1,5 @@
 //! Write a tray icon as raw RGBA to stdout, to look at it:
-//! `cargo run -p chime-core --example badge -- 32 12 connected | convert -size 32x32 -depth 8 rgba:- icon.png`
+//! `cargo run -p chime-desktop --example badge -- 32 12 connected | convert -size 32x32 -depth 8 rgba:- icon.png`
 
 use std::io::Write;
 

@@ -1,6 +1,6 @@
 //! The app icons in `icons/`, drawn by the same code as the tray icon
 //! (`badge::render`, connected, no badge), so the two never drift apart.
-//! `cargo run -p chime-core --example gen_icons` (from the repository root).
+//! `cargo run -p chime-desktop --example gen_icons` (from the repository root).
 
 use chime_desktop::badge::{render, Look};
 

@@ -1,4 +1,4 @@
-//! chime-server under 10,000 concurrent chime-core clients on loopback:
+//! chime-server under 10,000 concurrent chime-client clients on loopback:
 //! memory per connection, publish → deliver latency, and how long all
 //! clients take to come back after a graceful restart (and how spread out
 //! their reconnects are).
@@ -167,7 +167,7 @@ async fn main() {
         (rss1.saturating_sub(rss0)) as f64 / n as f64
     );
     println!(
-        "bench process RSS (all {n} chime-core clients): {:.1} MiB",
+        "bench process RSS (all {n} chime-client clients): {:.1} MiB",
         rss_kib(std::process::id()) as f64 / 1024.0
     );
 
