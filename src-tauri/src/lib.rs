@@ -33,9 +33,10 @@ use tracing::{error, info, warn};
 
 use crate::controller::{Controller, SourceSpec};
 use crate::notifier::{Notifier, ToastEvent};
-use crate::secret_store::{bound_account, SecretStore};
+use crate::secret_store::SecretStore;
 use crate::state::{Prefs, Shared, Status};
 use crate::tray::{SourceView, Tray, View};
+use chime_desktop::secrets::bound_account;
 
 /// The environment variables that may carry a credential for `--server`:
 /// read once by clap, then removed from the process (see `run`).

@@ -17,8 +17,9 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::lock;
-use crate::secret_store::{bound_account, origin, SecretStore, Where};
+use crate::secret_store::{SecretStore, Where};
 use crate::Cmd;
+use chime_desktop::secrets::{bound_account, origin};
 
 /// Rows the inbox window may ask for at once: every row the store keeps.
 const INBOX_MAX: usize = chime_store::DEFAULT_CAP;
