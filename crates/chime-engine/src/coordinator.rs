@@ -313,13 +313,18 @@ impl Coordinator {
         self.sources.iter().position(|s| s.config.id == id)
     }
 
+    /// The site page of source `id`, if it is still listed and has one.
+    fn site_of(&self, id: &str) -> Option<String> {
+        self.find(id)
+            .and_then(|n| self.sources[n].config.site.clone())
+    }
+
     /// The sources, in order: id, name, host, link state, counts, dialect.
     pub fn sources(&self) -> impl Iterator<Item = SourceView<'_>> {
         self.sources.iter().map(|s| SourceView {
             id: &s.config.id,
             name: &s.config.name,
             host: &s.config.host,
-            site: s.config.site.as_deref(),
             dialect: s.config.dialect,
             link: &s.link,
             counts: s.counts,
@@ -541,7 +546,7 @@ impl Coordinator {
     /// its page, and tell its server.
     pub fn handle_row_read(&mut self, row: &Row, link: Option<usize>, left: u64) {
         let n = self.find(&row.source);
-        let site = n.and_then(|n| self.sources[n].config.site.clone());
+        let site = self.site_of(&row.source);
         let target = match link {
             Some(i) => row.links.get(i).and_then(|l| web_url(l)),
             None => web_url(&row.url).or(site),
@@ -586,10 +591,7 @@ impl Coordinator {
 
     /// The source's site, if it has one (its menu item).
     pub fn open_site(&mut self, source: &str) {
-        if let Some(url) = self
-            .find(source)
-            .and_then(|n| self.sources[n].config.site.clone())
-        {
+        if let Some(url) = self.site_of(source) {
             self.effects.push_back(Effect::OpenUrl(url));
         }
     }
@@ -614,9 +616,7 @@ impl Coordinator {
     /// inbox) and mark its kind read. A toast names its source by id:
     /// wherever that source now is, and nothing at all if it is gone.
     pub fn toast_opened(&mut self, source: &str, slot: ToastSlot, url: Option<String>) {
-        let site = self
-            .find(source)
-            .and_then(|n| self.sources[n].config.site.clone());
+        let site = self.site_of(source);
         match url.and_then(|u| web_url(&u)).or(site) {
             Some(url) => self.effects.push_back(Effect::OpenUrl(url)),
             None => self.effects.push_back(Effect::OpenInbox),
@@ -643,7 +643,6 @@ pub struct SourceView<'a> {
     pub id: &'a str,
     pub name: &'a str,
     pub host: &'a str,
-    pub site: Option<&'a str>,
     pub dialect: Dialect,
     pub link: &'a ConnState,
     pub counts: Counts,
