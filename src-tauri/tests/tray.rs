@@ -767,9 +767,13 @@ async fn windows_live_in_a_host_process_that_takes_webkit_with_it_when_the_last_
     assert_eq!(children(tray_pid), vec![]);
 
     let _again = d.launch(&["--open", "inbox"]);
+    // Between fork and exec a child still shows the tray's command line,
+    // and one on its way out shows none: wait for the host's own.
     let (host, cmd) = d
         .poll("the window host", || async {
-            children(tray_pid).into_iter().next()
+            children(tray_pid)
+                .into_iter()
+                .find(|(_, c)| c.contains("--window-host"))
         })
         .await;
     assert!(cmd.contains("--window-host inbox"), "{cmd}");
@@ -832,7 +836,7 @@ async fn windows_live_in_a_host_process_that_takes_webkit_with_it_when_the_last_
         .poll("a new window host", || async {
             children(tray_pid)
                 .into_iter()
-                .find(|(p, _)| *p != host && alive(*p))
+                .find(|(p, c)| *p != host && alive(*p) && c.contains("--window-host"))
         })
         .await;
     assert!(cmd.contains("--window-host settings"), "{cmd}");
