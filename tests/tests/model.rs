@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use chime_engine::coordinator::{
     Coordinator, Effect, Now, SourceConfig, SourceSlot, Stored, Toasts,
 };
-use chime_engine::events::{Action, Command, DialError, Frame, LinkEnd, LinkId};
+use chime_engine::events::{Action, Command, DialError, Fetched, Frame, LinkEnd, LinkId, Reply};
 use chime_engine::pause::Timestamp;
 use chime_engine::profile::{Auth, Secret, ServerProfile};
 use chime_engine::supervisor::{Config, Supervisor};
@@ -202,15 +202,15 @@ impl Server {
 
     /// Gotify's HTTP side: the applications, and the message list,
     /// newest first, `since` keeping ids below it.
-    fn fetch(&mut self, path: &str) -> Result<(u16, String), String> {
+    fn fetch(&mut self, path: &str) -> Fetched {
         if path == "/application" {
-            return Ok((200, r#"[{"id":1,"name":"Backups"}]"#.into()));
+            return Ok(Reply::new(200, r#"[{"id":1,"name":"Backups"}]"#));
         }
         if self.broken_reads > 0 {
             self.broken_reads -= 1;
             return match self.broken_reads % 3 {
-                0 => Ok((200, "<html>502 Bad Gateway</html>".into())),
-                1 => Ok((200, r#"{"messages":[{"id":"#.into())),
+                0 => Ok(Reply::new(200, "<html>502 Bad Gateway</html>")),
+                1 => Ok(Reply::new(200, r#"{"messages":[{"id":"#)),
                 _ => Err("connection reset".into()),
             };
         }
@@ -237,7 +237,7 @@ impl Server {
             .take(limit)
             .map(|i| serde_json::from_str(&self.event(i)).expect("json"))
             .collect();
-        Ok((200, serde_json::json!({"messages": messages, "paging": {"size": messages.len(), "limit": limit}}).to_string()))
+        Ok(Reply::new(200, serde_json::json!({"messages": messages, "paging": {"size": messages.len(), "limit": limit}}).to_string()))
     }
 
     fn on_client(&mut self, text: &str) {
@@ -675,10 +675,15 @@ impl World {
                 self.sources[n].sup.handle_fetched(now, id, &path, result);
             }
             Action::Delete(id, path) => {
-                self.sources[n]
-                    .sup
-                    .handle_fetched(now, id, &path, Ok((200, String::new())));
+                self.sources[n].sup.handle_fetched(
+                    now,
+                    id,
+                    &path,
+                    Ok(Reply::new(200, String::new())),
+                );
             }
+            // No dialect of the model posts.
+            Action::Post(..) => unreachable!("the model's dialects post nothing"),
             Action::AbortDial(_) => {}
         }
     }

@@ -26,7 +26,7 @@ use chime_engine::policy::Jitter;
 use chime_engine::profile::{ProfileError, ServerProfile};
 use chime_engine::supervisor::{
     classify_dial, clean, Action, Class, Config, ConnState, DialError, Fetched, Frame, LinkEnd,
-    LinkId, Output, Supervisor,
+    LinkId, Output, Reply, Supervisor,
 };
 use chime_proto::protocol::{Dialect, ServerMsg, MAX_MESSAGE_BYTES, READ_BUFFER};
 
@@ -92,6 +92,10 @@ impl Client {
         let (state_tx, state) = watch::channel(ConnState::Idle);
         let (events_tx, events) = mpsc::unbounded_channel();
         let (tx, cmd_rx) = mpsc::unbounded_channel();
+        let mut config = config;
+        if config.origin.is_none() {
+            config.origin = profile.web_origin();
+        }
         let sup = Supervisor::new(config, inbox, Jitter::from_entropy());
         let (fetched_tx, fetched_rx) = mpsc::unbounded_channel();
         let driver = Driver {
@@ -271,8 +275,11 @@ impl Driver {
                         let _ = link.writes.try_send(Message::Ping(Default::default()));
                     }
                 }
-                Action::Fetch(id, path) => self.fetch(id, reqwest::Method::GET, path),
-                Action::Delete(id, path) => self.fetch(id, reqwest::Method::DELETE, path),
+                Action::Fetch(id, path) => self.fetch(id, reqwest::Method::GET, path, None),
+                Action::Delete(id, path) => self.fetch(id, reqwest::Method::DELETE, path, None),
+                Action::Post(id, path, body) => {
+                    self.fetch(id, reqwest::Method::POST, path, Some(body))
+                }
                 Action::Close(id, code, reason) => {
                     if let Some(link) = self.link.take_if(|l| l.id == id) {
                         let frame = CloseFrame {
@@ -301,7 +308,7 @@ impl Driver {
 
     /// GET `path` on the server's HTTP side with the link's credentials;
     /// the answer comes back through `fetched_rx`.
-    fn fetch(&mut self, id: LinkId, method: reqwest::Method, path: String) {
+    fn fetch(&mut self, id: LinkId, method: reqwest::Method, path: String, body: Option<String>) {
         let tx = self.fetched_tx.clone();
         let request = match self.http_client().and_then(|client| {
             let ep = chime_engine::dialect::endpoint(&self.profile, self.sup.inbox().state())?;
@@ -309,6 +316,11 @@ impl Driver {
             let mut req = client.request(method.clone(), url.as_str());
             for (name, value) in ep.headers {
                 req = req.header(name, value);
+            }
+            if let Some(body) = body {
+                req = req
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body);
             }
             Ok(req)
         }) {
@@ -331,18 +343,7 @@ impl Driver {
         if let Some(c) = &self.http {
             return Ok(c.clone());
         }
-        let tls = match &self.tls {
-            Some(t) => (**t).clone(),
-            None => plain_tls_config(),
-        };
-        let client = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            // A redirect could carry the credential header elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("Chime/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| chime_proto::redact::redact(&e.to_string()).into_owned())?;
+        let client = http_client(self.tls.as_ref())?;
         self.http = Some(client.clone());
         Ok(client)
     }
@@ -434,12 +435,69 @@ pub fn ws_config() -> WebSocketConfig {
         .max_write_buffer_size(MAX_WRITE_BUFFER)
 }
 
+/// The HTTP client of a link's server: its TLS, no redirects.
+fn http_client(tls: Option<&Arc<rustls::ClientConfig>>) -> Result<reqwest::Client, String> {
+    let tls = match tls {
+        Some(t) => (**t).clone(),
+        None => plain_tls_config(),
+    };
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        // A redirect could carry the credential header elsewhere.
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .user_agent(concat!("Chime/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| chime_proto::redact::redact(&e.to_string()).into_owned())
+}
+
+/// Where the stream of `profile` is, for protocols whose servers may put
+/// it on another host ([`Protocol::discover`]): the profile to dial.
+/// Asked without credentials; when no answer names it, the address is
+/// dialled as it is.
+///
+/// [`Protocol::discover`]: chime_engine::dialect::Protocol::discover
+async fn stream_of(
+    profile: &ServerProfile,
+    http: Option<&reqwest::Client>,
+) -> Option<ServerProfile> {
+    let protocol = chime_engine::dialect::protocol(profile.dialect);
+    let http = http?;
+    for path in protocol.discover {
+        let Ok(url) = chime_engine::dialect::fetch_url(profile, path) else {
+            continue;
+        };
+        let answer = tokio::time::timeout(FETCH_TIMEOUT, read_capped(http.get(url.as_str()))).await;
+        let Ok(Ok(reply)) = answer else {
+            continue;
+        };
+        if !reply.ok() {
+            continue;
+        }
+        if let Some(found) = (protocol.stream_at)(&reply.body) {
+            match chime_engine::dialect::stream_profile(profile, &found) {
+                Some(p) => return Some(p),
+                None => warn!(
+                    "the server names a stream address Chime will not use ({})",
+                    chime_proto::text::sanitize(&chime_proto::redact::redact(&found), 80)
+                ),
+            }
+        }
+    }
+    None
+}
+
 /// The body of a GET, up to [`MAX_FETCH_BYTES`].
 async fn read_capped(request: reqwest::RequestBuilder) -> Fetched {
     let clean =
         |e: reqwest::Error| chime_proto::redact::redact(&e.without_url().to_string()).into_owned();
     let mut resp = request.send().await.map_err(clean)?;
     let status = resp.status().as_u16();
+    let link = resp
+        .headers()
+        .get(reqwest::header::LINK)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let mut body = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(clean)? {
         if body.len() + chunk.len() > MAX_FETCH_BYTES {
@@ -447,7 +505,11 @@ async fn read_capped(request: reqwest::RequestBuilder) -> Fetched {
         }
         body.extend_from_slice(&chunk);
     }
-    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    Ok(Reply {
+        status,
+        body: String::from_utf8_lossy(&body).into_owned(),
+        link,
+    })
 }
 
 /// TLS for a client that will only speak plain HTTP (it is never used,
@@ -465,6 +527,18 @@ async fn dial(
     tls: Option<Arc<rustls::ClientConfig>>,
     state: InboxState,
 ) -> Result<Ws, DialError> {
+    let profile = if chime_engine::dialect::protocol(profile.dialect)
+        .discover
+        .is_empty()
+    {
+        profile
+    } else {
+        let http = http_client(tls.as_ref()).ok();
+        match stream_of(&profile, http.as_ref()).await {
+            Some(p) => Arc::new(p),
+            None => profile,
+        }
+    };
     let ep = chime_engine::dialect::endpoint(&profile, &state).map_err(DialError::BadRequest)?;
     let mut req = ep.url.as_str().into_client_request().map_err(|e| {
         DialError::BadRequest(chime_proto::redact::redact(&e.to_string()).into_owned())

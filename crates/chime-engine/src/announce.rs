@@ -296,7 +296,20 @@ impl Announcer {
                         .map(|m| m.links.clone())
                         .unwrap_or_default();
                     b.single = match &e.message {
-                        Some(m) => Some(message_text(&actor, &b.last_title, m)),
+                        Some(m) if kind == Kind::Message => {
+                            Some(message_text(&actor, &b.last_title, m))
+                        }
+                        // An account's like or reply: "Alice liked “post”",
+                        // and the reply itself below it.
+                        Some(m) => (b.count == 1).then(|| {
+                            let (summary, _) = single_text(kind, &actor, &b.last_title);
+                            let body = if kind == Kind::Reply {
+                                m.body.clone()
+                            } else {
+                                String::new()
+                            };
+                            (summary, body)
+                        }),
                         None => (b.count == 1).then(|| single_text(kind, &actor, &b.last_title)),
                     };
                 }

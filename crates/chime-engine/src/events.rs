@@ -32,10 +32,41 @@ pub enum Action {
     Fetch(LinkId, String),
     /// DELETE this path, likewise.
     Delete(LinkId, String),
+    /// POST this JSON body to this path, likewise.
+    Post(LinkId, String, String),
 }
 
-/// What an HTTP fetch brought: status and body, or why there was none.
-pub type Fetched = Result<(u16, String), String>;
+/// What an HTTP request brought: its answer, or why there was none.
+pub type Fetched = Result<Reply, String>;
+
+/// An HTTP answer: status, body (capped) and the `Link` header, which
+/// some servers page with (Mastodon).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+    pub link: Option<String>,
+}
+
+impl Reply {
+    pub fn new(status: u16, body: impl Into<String>) -> Reply {
+        Reply {
+            status,
+            body: body.into(),
+            link: None,
+        }
+    }
+
+    /// With a `Link` header.
+    pub fn with_link(mut self, link: impl Into<String>) -> Reply {
+        self.link = Some(link.into());
+        self
+    }
+
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
 
 /// The connection state observers see.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -72,7 +72,23 @@ pub struct InboxState {
     /// afresh instead of resuming from, or swallowing into, this one's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
+    /// Accounts (Mastodon, Misskey): the unread notifications, oldest
+    /// first, with their kinds. The badge counts them; the server's read
+    /// marker and unread count trim them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unread_ids: Vec<UnreadId>,
 }
+
+/// One unread notification of an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnreadId {
+    pub id: String,
+    pub kind: Kind,
+}
+
+/// Unread notifications remembered per account, at most (the oldest count
+/// as read past it).
+pub const MAX_UNREAD_IDS: usize = 2000;
 
 /// Deletions owed to a server, at most (the oldest go first).
 pub const MAX_FORGET: usize = 5000;
@@ -94,6 +110,8 @@ enum Mode {
     Native,
     /// Counted here (push services).
     Local,
+    /// The account's unread notifications, listed here (`unread_ids`).
+    Listed,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -120,6 +138,9 @@ impl InboxState {
         if self.cursor.as_ref().is_some_and(|c| c.len() > 64) {
             self.cursor = None;
         }
+        self.unread_ids.retain(|u| u.id.len() <= 64);
+        let excess = self.unread_ids.len().saturating_sub(MAX_UNREAD_IDS);
+        self.unread_ids.drain(..excess);
         self.forget.retain(|id| id.len() <= 64);
         let excess = self.forget.len().saturating_sub(MAX_FORGET);
         self.forget.drain(..excess);
@@ -147,7 +168,9 @@ impl Inbox {
         Inbox {
             state: state.clone(),
             seen_above: BTreeSet::new(),
-            mode: if state_is_local(&state) {
+            mode: if !state.unread_ids.is_empty() {
+                Mode::Listed
+            } else if state_is_local(&state) {
                 Mode::Local
             } else {
                 Mode::Seed
@@ -202,6 +225,13 @@ impl Inbox {
                     messages: self.state.local_unread,
                     ..Counts::default()
                 }
+            }
+            Mode::Listed => {
+                let mut c = Counts::default();
+                for u in &self.state.unread_ids {
+                    *c.get_mut(u.kind) += 1;
+                }
+                return c;
             }
             Mode::Seed => {}
         }
@@ -285,9 +315,89 @@ impl Inbox {
         Some(event)
     }
 
+    /// Accounts: `Some(event)` the first time a notification id is seen
+    /// (`None` for a repeat), listed as unread.
+    pub fn apply_notification(&mut self, event: Event) -> Option<Event> {
+        self.mode = Mode::Listed;
+        let id = event.message.as_ref().map(|m| m.id.clone())?;
+        if id.is_empty() || id.len() > 64 || self.has_seen(&id) {
+            return None;
+        }
+        self.state.recent.push(id.clone());
+        let excess = self.state.recent.len().saturating_sub(MAX_RECENT_IDS);
+        self.state.recent.drain(..excess);
+        self.state.unread_ids.push(UnreadId {
+            id,
+            kind: event.kind,
+        });
+        let excess = self.state.unread_ids.len().saturating_sub(MAX_UNREAD_IDS);
+        self.state.unread_ids.drain(..excess);
+        Some(event)
+    }
+
+    /// Accounts: the counts are the listed unread notifications.
+    pub fn use_listed_counts(&mut self) {
+        self.mode = Mode::Listed;
+    }
+
+    /// Accounts: the server's read marker stands at `id`: it and every
+    /// notification that arrived before it are read. `None` when `id` is
+    /// not one seen lately (the catch-up has not brought it yet, or it is
+    /// older than what is remembered); else whether the badge changed.
+    /// Ids are never compared, only found in the order they came.
+    pub fn read_through(&mut self, id: &str) -> Option<bool> {
+        let at = self.state.recent.iter().position(|r| r == id)?;
+        let newer = &self.state.recent[at + 1..];
+        let before = self.state.unread_ids.len();
+        self.state.unread_ids.retain(|u| newer.contains(&u.id));
+        Some(self.state.unread_ids.len() != before)
+    }
+
+    /// Accounts: the server counts `n` unread: only the newest `n` listed
+    /// here stay unread. Returns whether the badge changed.
+    pub fn cap_unread(&mut self, n: u64) -> bool {
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        let excess = self.state.unread_ids.len().saturating_sub(n);
+        self.state.unread_ids.drain(..excess);
+        excess > 0
+    }
+
+    /// Accounts: everything was read (elsewhere). Returns whether the
+    /// badge changed.
+    pub fn read_all_listed(&mut self) -> bool {
+        let had = !self.state.unread_ids.is_empty();
+        self.state.unread_ids.clear();
+        had
+    }
+
+    /// Accounts: where the server's read marker may go: the newest
+    /// notification that it and all before it are read. `None` while the
+    /// oldest unread one is the oldest remembered.
+    pub fn read_marker(&self) -> Option<&str> {
+        let recent = &self.state.recent;
+        match self.state.unread_ids.first() {
+            None => recent.last().map(String::as_str),
+            Some(u) => {
+                let at = recent.iter().position(|r| *r == u.id)?;
+                at.checked_sub(1).map(|p| recent[p].as_str())
+            }
+        }
+    }
+
     /// One item of `kind` was read here. Only counts kept here change (a
     /// site's server counts for itself). Returns whether the badge changed.
     pub fn read_one(&mut self, kind: Kind) -> bool {
+        if self.mode == Mode::Listed {
+            // The newest of its kind: the marker may then still move up
+            // to the ones before it.
+            return match self.state.unread_ids.iter().rposition(|u| u.kind == kind) {
+                Some(at) => {
+                    self.state.unread_ids.remove(at);
+                    true
+                }
+                None => false,
+            };
+        }
         if self.mode != Mode::Local || kind != Kind::Message || self.state.local_unread == 0 {
             return false;
         }
@@ -313,7 +423,9 @@ impl Inbox {
 
     /// Push services: resume after `cursor` next time (a message id).
     pub fn set_cursor(&mut self, cursor: String) {
-        self.mode = Mode::Local;
+        if self.mode != Mode::Listed {
+            self.mode = Mode::Local;
+        }
         self.state.cursor = Some(cursor);
     }
 
@@ -391,6 +503,7 @@ impl Inbox {
                 if k == Kind::Message {
                     self.state.local_unread = 0;
                 }
+                self.state.unread_ids.retain(|u| u.kind != k);
                 if tell_server && !self.state.unsent_reads.contains(&k) {
                     self.state.unsent_reads.push(k);
                 }

@@ -334,6 +334,19 @@ impl ServerProfile {
         }
     }
 
+    /// The server's web origin (`wss://h:1/x` → `https://h:1`).
+    pub fn web_origin(&self) -> Option<Url> {
+        let mut url = self.url.clone();
+        url.set_scheme(if self.is_tls() { "https" } else { "http" })
+            .ok()?;
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        url.set_path("");
+        url.set_query(None);
+        url.set_fragment(None);
+        Some(url)
+    }
+
     pub fn is_tls(&self) -> bool {
         self.url.scheme() == "wss"
     }

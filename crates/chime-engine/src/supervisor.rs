@@ -34,6 +34,9 @@ pub struct Config {
     /// Restart closes (1012) in a row that come back at once; after these,
     /// a server that restarts every link right away gets growing delays.
     pub quick_restarts: u32,
+    /// The server's web origin (`https://host`), for the pages a session
+    /// links to.
+    pub origin: Option<url::Url>,
 }
 
 impl Default for Config {
@@ -48,11 +51,14 @@ impl Default for Config {
             stable_after: Duration::from_secs(5),
             trusted_after: Duration::from_secs(60),
             quick_restarts: 3,
+            origin: None,
         }
     }
 }
 
-pub use crate::events::{Action, ConnState, DialError, Fetched, Frame, LinkEnd, LinkId, Output};
+pub use crate::events::{
+    Action, ConnState, DialError, Fetched, Frame, LinkEnd, LinkId, Output, Reply,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
@@ -261,7 +267,7 @@ impl Supervisor {
         if current != id {
             return;
         }
-        let mut session = dialect::open(self.config.dialect);
+        let mut session = dialect::open(self.config.dialect, self.config.origin.as_ref());
         let dialect = session.dialect();
         let before = self.inbox.state().clone();
         let mut fx = Effects::default();
@@ -467,6 +473,9 @@ impl Supervisor {
         }
         for path in fx.deletes {
             self.actions.push_back(Action::Delete(id, path));
+        }
+        for (path, body) in fx.posts {
+            self.actions.push_back(Action::Post(id, path, body));
         }
         for out in fx.outputs {
             match out {

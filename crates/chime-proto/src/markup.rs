@@ -140,9 +140,141 @@ fn inline(s: &str) -> String {
     out
 }
 
+/// A post's HTML (Mastodon's `content`) as the plain text a reader sees:
+/// paragraphs and line breaks become new lines, tags are dropped (never
+/// rendered), Mastodon's hidden link parts (`class="invisible"`) are left
+/// out and an `ellipsis` part ends in "…", and entities are decoded.
+pub fn html_to_text(html: &str) -> String {
+    let mut out = String::with_capacity(html.len().min(4096));
+    // Depth inside hidden spans, and which open spans end an ellipsis.
+    let mut spans: Vec<u8> = Vec::new();
+    let hidden = |spans: &[u8]| spans.contains(&1);
+    let mut rest = html;
+    while let Some(lt) = rest.find('<') {
+        if !hidden(&spans) {
+            out.push_str(&decode_entities(&rest[..lt]));
+        }
+        let after = &rest[lt + 1..];
+        let Some(gt) = after.find('>') else {
+            // A '<' that opens no tag is text.
+            if !hidden(&spans) {
+                out.push_str(&decode_entities(&rest[lt..]));
+            }
+            rest = "";
+            break;
+        };
+        let tag = &after[..gt];
+        rest = &after[gt + 1..];
+        let closing = tag.starts_with('/');
+        let name: String = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        match (name.as_str(), closing) {
+            ("br", _) => out.push('\n'),
+            ("p" | "li" | "blockquote" | "div", true) => out.push('\n'),
+            ("span", false) => {
+                let class = tag.to_ascii_lowercase();
+                spans.push(if class.contains("invisible") {
+                    1
+                } else if class.contains("ellipsis") {
+                    2
+                } else {
+                    0
+                });
+            }
+            ("span", true) => {
+                let ended = spans.pop();
+                if ended == Some(2) && !hidden(&spans) {
+                    out.push('…');
+                }
+            }
+            _ => {}
+        }
+    }
+    if !hidden(&spans) {
+        out.push_str(&decode_entities(rest));
+    }
+    let lines: Vec<&str> = out
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines.join("\n")
+}
+
+/// `&amp;`, `&lt;`, `&#39;`, `&#x1F600;` … as the characters they stand
+/// for; anything else is left as it is.
+pub fn decode_entities(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        let after = &rest[amp + 1..];
+        let end = after.find(';').filter(|&e| e <= 10);
+        let decoded = end.and_then(|e| {
+            let name = &after[..e];
+            let c = match name {
+                "amp" => '&',
+                "lt" => '<',
+                "gt" => '>',
+                "quot" => '"',
+                "apos" => '\'',
+                "nbsp" => ' ',
+                _ => {
+                    let n = name.strip_prefix('#')?;
+                    let code = match n.strip_prefix(['x', 'X']) {
+                        Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                        None => n.parse().ok()?,
+                    };
+                    char::from_u32(code)?
+                }
+            };
+            Some((c, e))
+        });
+        match decoded {
+            Some((c, e)) => {
+                out.push(c);
+                rest = &after[e + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_posts_html_becomes_its_plain_text() {
+        let table = [
+            ("<p>Hello <b>world</b></p>", "Hello world"),
+            ("<p>one</p><p>two<br>three</p>", "one\ntwo\nthree"),
+            (
+                r#"<p>see <a href="https://x.example/very/long"><span class="invisible">https://</span><span class="ellipsis">x.example/very</span><span class="invisible">/long</span></a></p>"#,
+                "see x.example/very…",
+            ),
+            (
+                "Tom &amp; Jerry &lt;3 &#39;hi&#39; &#x1F600; &bogus; &",
+                "Tom & Jerry <3 'hi' 😀 &bogus; &",
+            ),
+            ("<script>alert(1)</script>", "alert(1)"),
+            ("a < b and <unclosed", "a < b and <unclosed"),
+            ("&#1114112; &#xD800;", "&#1114112; &#xD800;"),
+            ("", ""),
+        ];
+        for (html, want) in table {
+            assert_eq!(html_to_text(html), want, "{html}");
+        }
+    }
 
     #[test]
     fn known_shortcodes_become_emoji_and_others_stay_words() {

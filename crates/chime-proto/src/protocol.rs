@@ -357,15 +357,22 @@ pub enum Dialect {
     Ntfy,
     /// A Gotify server's stream (`/stream`) and message list.
     Gotify,
+    /// A Mastodon-compatible account (Mastodon, GoToSocial, Akkoma,
+    /// Pleroma, Iceshrimp): its notification stream.
+    Mastodon,
+    /// A Misskey account (Misskey, Sharkey, Firefish): its `main` channel.
+    Misskey,
 }
 
 impl Dialect {
-    pub const ALL: [Dialect; 5] = [
+    pub const ALL: [Dialect; 7] = [
         Dialect::Seed,
         Dialect::Native,
         Dialect::Auto,
         Dialect::Ntfy,
         Dialect::Gotify,
+        Dialect::Mastodon,
+        Dialect::Misskey,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -375,6 +382,8 @@ impl Dialect {
             Dialect::Auto => "auto",
             Dialect::Ntfy => "ntfy",
             Dialect::Gotify => "gotify",
+            Dialect::Mastodon => "mastodon",
+            Dialect::Misskey => "misskey",
         }
     }
 }

@@ -19,13 +19,16 @@ pub const PROTOCOL: Protocol = Protocol {
     server_pings: false,
     web_address: false,
     // Seed servers cut a client that stayed silent for 60 s.
+    at_root: false,
     silent_limit_secs: Some(60),
     url_example: "wss://example.com/v1/stream",
     url_hint: "The address of the site's push server (ws:// or wss://).",
     token_hint: "Paste the token",
-    open: || Box::new(Auto::default()),
+    open: |_| Box::new(Auto::default()),
     endpoint: super::standard_endpoint,
     read_token: super::token_as_typed,
+    discover: &[],
+    stream_at: super::stream_here,
 };
 
 #[derive(Debug, Default)]

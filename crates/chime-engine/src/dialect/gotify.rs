@@ -38,14 +38,17 @@ pub const PROTOCOL: Protocol = Protocol {
     forgets_read: true,
     server_pings: true,
     web_address: true,
+    at_root: false,
     silent_limit_secs: None,
     url_example: "https://gotify.example.com",
     url_hint:
         "The server's address. Sign in with a client token (Gotify: Clients → Create client).",
     token_hint: "The client token",
-    open: || Box::new(Gotify::default()),
+    open: |_| Box::new(Gotify::default()),
     endpoint: |profile, _| endpoint(profile),
     read_token: super::token_as_typed,
+    discover: &[],
+    stream_at: super::stream_here,
 };
 
 #[derive(Debug, Default)]
@@ -317,10 +320,11 @@ impl Session for Gotify {
         if let Some(id) = path.strip_prefix("/message/") {
             // A deletion: done (or already gone), else owed again.
             match result {
-                Ok((200 | 204 | 404, _)) => {}
-                Ok((status, _)) => {
+                Ok(r) if matches!(r.status, 200 | 204 | 404) => {}
+                Ok(r) => {
                     fx.notice(format!(
-                        "the server answered {status} to deleting message {id}"
+                        "the server answered {} to deleting message {id}",
+                        r.status
                     ));
                     inbox.owe_forget([id.to_owned()]);
                 }
@@ -329,10 +333,11 @@ impl Session for Gotify {
             return;
         }
         let ok_body = match result {
-            Ok((200, body)) => Some(body),
-            Ok((status, _)) => {
+            Ok(r) if r.status == 200 => Some(r.body),
+            Ok(r) => {
                 fx.notice(format!(
-                    "the server answered {status} to GET {}",
+                    "the server answered {} to GET {}",
+                    r.status,
                     sanitize(path, 60)
                 ));
                 None
@@ -416,6 +421,7 @@ impl Session for Gotify {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::Reply;
     use crate::inbox::InboxState;
     use crate::inbox::NewItem;
 
@@ -436,7 +442,7 @@ mod tests {
 
     /// The server answers `path` with a page of these message ids.
     fn answer_page(s: &mut Gotify, path: &str, ids: &[u64], inbox: &mut Inbox, fx: &mut Effects) {
-        s.on_fetched(path, Ok((200, page(ids))), inbox, fx);
+        s.on_fetched(path, Ok(Reply::new(200, page(ids))), inbox, fx);
     }
 
     fn announced(fx: &Effects) -> Vec<u64> {
@@ -508,7 +514,7 @@ mod tests {
         assert_eq!(fx.fetches, vec!["/application"]);
         s.on_fetched(
             "/application",
-            Ok((200, r#"[{"id":1,"name":"Backups"}]"#.into())),
+            Ok(Reply::new(200, r#"[{"id":1,"name":"Backups"}]"#)),
             &mut inbox,
             &mut fx,
         );
@@ -555,7 +561,7 @@ mod tests {
         let mut s = Gotify::default();
         let mut fx = Effects::default();
         s.on_open(inbox, &mut fx);
-        s.on_fetched("/application", Ok((200, "[]".into())), inbox, &mut fx);
+        s.on_fetched("/application", Ok(Reply::new(200, "[]")), inbox, &mut fx);
         (s, fx)
     }
 
@@ -609,13 +615,13 @@ mod tests {
     fn a_failed_or_garbled_page_leaves_the_cursor_and_the_gap_is_paged_again() {
         for failure in [
             Err("timed out".to_owned()),
-            Ok((502, "<html>Bad Gateway</html>".to_owned())),
-            Ok((200, "<html>Bad Gateway</html>".to_owned())),
-            Ok((
+            Ok(Reply::new(502, "<html>Bad Gateway</html>".to_owned())),
+            Ok(Reply::new(200, "<html>Bad Gateway</html>".to_owned())),
+            Ok(Reply::new(
                 200,
                 r#"{"paging":{"size":100},"messages":[{"id":151,"#.to_owned(),
             )),
-            Ok((200, r#"{"error":"Unauthorized"}"#.to_owned())),
+            Ok(Reply::new(200, r#"{"error":"Unauthorized"}"#.to_owned())),
         ] {
             a_read_back_broken_off_by(failure);
         }
@@ -627,7 +633,7 @@ mod tests {
         let (mut s, mut fx) = opened_at_100(&mut inbox);
         s.on_fetched(
             "/message?limit=100",
-            Ok((200, "<html>".into())),
+            Ok(Reply::new(200, "<html>")),
             &mut inbox,
             &mut fx,
         );
@@ -685,12 +691,22 @@ mod tests {
         let mut inbox = Inbox::default();
         let mut fx = Effects::default();
         s.on_open(&mut inbox, &mut fx);
-        s.on_fetched("/application", Ok((200, "[]".into())), &mut inbox, &mut fx);
+        s.on_fetched(
+            "/application",
+            Ok(Reply::new(200, "[]")),
+            &mut inbox,
+            &mut fx,
+        );
         answer_page(&mut s, "/message?limit=100", &[], &mut inbox, &mut fx);
         assert_eq!(inbox.cursor(), Some("0"));
         let mut s = Gotify::default();
         s.on_open(&mut inbox, &mut fx);
-        s.on_fetched("/application", Ok((200, "[]".into())), &mut inbox, &mut fx);
+        s.on_fetched(
+            "/application",
+            Ok(Reply::new(200, "[]")),
+            &mut inbox,
+            &mut fx,
+        );
         answer_page(&mut s, "/message?limit=100", &[2, 1], &mut inbox, &mut fx);
         assert_eq!(announced(&fx), vec![1, 2]);
     }
@@ -704,7 +720,12 @@ mod tests {
         s.on_open(&mut inbox, &mut fx);
         assert_eq!(fx.deletes, vec!["/message/7", "/message/8"]);
         assert!(inbox.state().forget.is_empty());
-        s.on_fetched("/message/7", Ok((200, String::new())), &mut inbox, &mut fx);
+        s.on_fetched(
+            "/message/7",
+            Ok(Reply::new(200, String::new())),
+            &mut inbox,
+            &mut fx,
+        );
         s.on_fetched("/message/8", Err("reset".into()), &mut inbox, &mut fx);
         assert_eq!(inbox.state().forget, vec!["8".to_owned()]);
     }

@@ -10,6 +10,10 @@
 //! * [`auto`] — decides between the two on the first frame it recognises.
 //! * [`ntfy`] — an ntfy server's topics; resumes with `since=<id>`.
 //! * [`gotify`] — a Gotify stream; pages back through `GET /message`.
+//! * [`mastodon`] — a Mastodon-compatible account's notifications; pages
+//!   forward through `Link`, keeps to the read marker.
+//! * [`misskey`] — a Misskey account's `main` channel; catches up without
+//!   marking anything read.
 //!
 //! A dialect may also say where to dial ([`endpoint`]: its path, its
 //! resume cursor, where the credential goes) and ask for HTTP fetches
@@ -17,6 +21,8 @@
 
 pub mod auto;
 pub mod gotify;
+pub mod mastodon;
+pub mod misskey;
 pub mod native;
 pub mod ntfy;
 pub mod seed;
@@ -39,6 +45,8 @@ pub struct Effects {
     /// HTTP DELETEs (path) on the server, likewise answered through
     /// [`Session::on_fetched`].
     pub deletes: Vec<String>,
+    /// HTTP POSTs (path, JSON body), likewise.
+    pub posts: Vec<(String, String)>,
     pub outputs: Vec<Output>,
 }
 
@@ -125,6 +133,9 @@ pub struct Protocol {
     /// Users paste its servers as web addresses (`https://…`, or no
     /// scheme at all), dialled as `wss://`.
     pub web_address: bool,
+    /// Its API lives at the server's root: a pasted page address
+    /// (`https://host/@me`) or a handle (`@me@host`) means the host.
+    pub at_root: bool,
     /// Its servers close a link that stays silent this long: a heartbeat
     /// must be shorter.
     pub silent_limit_secs: Option<u32>,
@@ -133,15 +144,48 @@ pub struct Protocol {
     pub url_hint: &'static str,
     /// Settings' secret field, for a token.
     pub token_hint: &'static str,
-    /// A new link's session.
+    /// A new link's session, given the server's web origin
+    /// (`https://host`) for the pages it links to.
     #[serde(skip)]
-    pub open: fn() -> Box<dyn Session>,
+    pub open: fn(Option<&url::Url>) -> Box<dyn Session>,
     /// Where and how a link dials, given its resume state.
     #[serde(skip)]
     pub endpoint: fn(&ServerProfile, &InboxState) -> Result<Endpoint, String>,
     /// A token typed on a command line, as this protocol reads it.
     #[serde(skip)]
     pub read_token: fn(Auth) -> Auth,
+    /// Where its servers say their stream is, when it may be on another
+    /// host: paths the driver GETs before each dial, in order, until one
+    /// names it (read by `stream_at`). Empty: the stream is where the
+    /// address says.
+    #[serde(skip)]
+    pub discover: &'static [&'static str],
+    #[serde(skip)]
+    pub stream_at: fn(&str) -> Option<String>,
+}
+
+/// Protocols whose stream is where the address says.
+fn stream_here(_: &str) -> Option<String> {
+    None
+}
+
+/// The profile to dial when the server named `found` as its stream's
+/// base: the same profile on that scheme, host and port. Refused (`None`)
+/// when it is no WebSocket address, or a plain one for a TLS server (the
+/// credential never goes out in the clear).
+pub fn stream_profile(profile: &ServerProfile, found: &str) -> Option<ServerProfile> {
+    let url = url::Url::parse(found.trim()).ok()?;
+    let scheme = match url.scheme() {
+        "wss" | "https" => "wss",
+        "ws" | "http" if !profile.is_tls() => "ws",
+        _ => return None,
+    };
+    let host = url.host_str().filter(|h| !h.is_empty())?;
+    let mut p = profile.clone();
+    p.url.set_scheme(scheme).ok()?;
+    p.url.set_host(Some(host)).ok()?;
+    p.url.set_port(url.port()).ok()?;
+    Some(p)
 }
 
 /// Why `secs` cannot be the heartbeat for `dialect`, if it cannot.
@@ -171,6 +215,8 @@ pub fn protocol(dialect: Dialect) -> &'static Protocol {
         Dialect::Auto => &auto::PROTOCOL,
         Dialect::Ntfy => &ntfy::PROTOCOL,
         Dialect::Gotify => &gotify::PROTOCOL,
+        Dialect::Mastodon => &mastodon::PROTOCOL,
+        Dialect::Misskey => &misskey::PROTOCOL,
     }
 }
 
@@ -180,8 +226,8 @@ pub fn protocols() -> impl Iterator<Item = &'static Protocol> {
 }
 
 /// The session for a new link of `dialect`.
-pub fn open(dialect: Dialect) -> Box<dyn Session> {
-    (protocol(dialect).open)()
+pub fn open(dialect: Dialect, origin: Option<&url::Url>) -> Box<dyn Session> {
+    (protocol(dialect).open)(origin)
 }
 
 /// What the driver dials: the URL and the request headers.
@@ -236,8 +282,25 @@ pub fn fetch_url(profile: &ServerProfile, path: &str) -> Result<url::Url, String
 /// Site dialects keep what was typed.
 pub fn normalize_url(dialect: Dialect, input: &str) -> String {
     let t = input.trim();
-    if !protocol(dialect).web_address || t.is_empty() {
+    let p = protocol(dialect);
+    if !p.web_address || t.is_empty() {
         return t.to_owned();
+    }
+    if p.at_root {
+        // A handle: `@me@host` (or `me@host`) is an account on `host`.
+        if !t.contains("://") {
+            if let Some((_, host)) = t.trim_start_matches('@').rsplit_once('@') {
+                return format!("wss://{host}");
+            }
+        }
+        let web = normalize_url(Dialect::Gotify, t);
+        return match url::Url::parse(&web) {
+            Ok(mut u) if u.host_str().is_some() => {
+                u.set_path("");
+                u.to_string().trim_end_matches('/').to_owned()
+            }
+            _ => web,
+        };
     }
     if let Some(rest) = t.strip_prefix("https://") {
         format!("wss://{rest}")
@@ -402,7 +465,7 @@ mod tests {
             assert!(!p.kinds.is_empty() && !p.short.is_empty(), "{d:?}");
             assert!(!p.url_example.is_empty() && !p.url_hint.is_empty(), "{d:?}");
             // What it says of its sessions is what they do.
-            assert_eq!((p.open)().tells_reads(), p.tells_reads, "{d:?}");
+            assert_eq!((p.open)(None).tells_reads(), p.tells_reads, "{d:?}");
             // Web addresses are dialled as WebSocket ones, for those
             // pasted that way only.
             let typed = normalize_url(d, "https://h.example/x");
@@ -427,7 +490,7 @@ mod tests {
             (Dialect::Auto, "heartCheck"),
         ];
         for (d, want) in table {
-            let mut s = open(d);
+            let mut s = open(d, None);
             let mut fx = Effects::default();
             s.on_heartbeat(&Inbox::default(), &mut fx);
             assert_eq!(fx.sends, vec![want.to_owned()], "{d:?}");
@@ -440,7 +503,7 @@ mod tests {
     fn native_greets_with_the_cursor_then_tells_owed_reads_and_acks_on_the_heartbeat() {
         let mut inbox = Inbox::default();
         inbox.mark_read(Some(Kind::Reply), true);
-        let mut s = open(Dialect::Native);
+        let mut s = open(Dialect::Native, None);
         let fx = run(s.as_mut(), &mut inbox, &[WELCOME, EVENT, EVENT]);
         assert_eq!(
             fx.sends,
@@ -472,16 +535,16 @@ mod tests {
             format!(r#"{{"type":"welcome","v":1,"epoch":"e","account":"{account}"}}"#)
         };
         let mut inbox = Inbox::default();
-        let mut s = open(Dialect::Native);
+        let mut s = open(Dialect::Native, None);
         run(s.as_mut(), &mut inbox, &[&welcome("alice"), EVENT]);
         assert_eq!(inbox.last_seq(), 1);
         // The same account (a renewed token): resumes where it was.
-        let mut s = open(Dialect::Native);
+        let mut s = open(Dialect::Native, None);
         let fx = run(s.as_mut(), &mut inbox, &[&welcome("alice")]);
         assert_eq!(fx.sends, vec![ClientMsg::Hello { last_seq: 1 }.encode()]);
         // Another account on the same source: its own log from the start,
         // and alice's seq 1 does not swallow bob's.
-        let mut s = open(Dialect::Native);
+        let mut s = open(Dialect::Native, None);
         let fx = run(s.as_mut(), &mut inbox, &[&welcome("bob"), EVENT]);
         assert_eq!(fx.sends[0], ClientMsg::Hello { last_seq: 0 }.encode());
         assert!(fx.outputs.iter().any(|o| matches!(o, Output::Items(_))));
@@ -501,7 +564,7 @@ mod tests {
             (&[r#"{"type":"sparkle"}"#, WELCOME], Some(Dialect::Native)),
         ];
         for (frames, want) in cases {
-            let mut s = open(Dialect::Auto);
+            let mut s = open(Dialect::Auto, None);
             run(s.as_mut(), &mut Inbox::default(), frames);
             assert_eq!(s.dialect(), want, "{frames:?}");
         }

@@ -17,13 +17,16 @@ pub const PROTOCOL: Protocol = Protocol {
     forgets_read: false,
     server_pings: false,
     web_address: false,
+    at_root: false,
     silent_limit_secs: None,
     url_example: "wss://example.com/v1/stream",
     url_hint: "The address of a Chime push server.",
     token_hint: "Paste the token",
-    open: || Box::new(Native::default()),
+    open: |_| Box::new(Native::default()),
     endpoint: super::standard_endpoint,
     read_token: super::token_as_typed,
+    discover: &[],
+    stream_at: super::stream_here,
 };
 
 #[derive(Debug, Default)]

@@ -28,14 +28,17 @@ pub const PROTOCOL: Protocol = Protocol {
     forgets_read: false,
     server_pings: true,
     web_address: true,
+    at_root: false,
     silent_limit_secs: None,
     url_example: "https://ntfy.sh/topic1,topic2",
     url_hint:
         "The server and its topics, as you use them elsewhere: several topics separated by commas.",
     token_hint: "tk_… (or user:password with the address parameter)",
-    open: || Box::new(Ntfy),
+    open: |_| Box::new(Ntfy),
     endpoint,
     read_token,
+    discover: &[],
+    stream_at: super::stream_here,
 };
 
 /// ntfy accounts on a command line: `--token user:password` (ntfy's

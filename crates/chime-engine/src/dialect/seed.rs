@@ -17,13 +17,16 @@ pub const PROTOCOL: Protocol = Protocol {
     server_pings: false,
     web_address: false,
     // Seed servers cut a client that stayed silent for 60 s.
+    at_root: false,
     silent_limit_secs: Some(60),
     url_example: "wss://example.com/pushMsg",
     url_hint: "The site's counters socket.",
     token_hint: "Paste the token",
-    open: || Box::new(Seed::default()),
+    open: |_| Box::new(Seed::default()),
     endpoint: super::standard_endpoint,
     read_token: super::token_as_typed,
+    discover: &[],
+    stream_at: super::stream_here,
 };
 
 #[derive(Debug, Default)]
