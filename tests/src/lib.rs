@@ -2,6 +2,7 @@
 //! fault-injecting TCP proxy, scripted misbehaving WebSocket servers, a
 //! private Redis, and helpers that wait for events with a deadline.
 
+pub mod fedi;
 pub mod push;
 pub mod tls;
 

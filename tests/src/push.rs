@@ -31,23 +31,23 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 /// What both servers share: the listener's life and the live sockets.
-struct Life {
+pub(crate) struct Life {
     /// Bumped by `kill`: every socket of the old life drops (no close
     /// frame), as when the process dies.
-    generation: watch::Sender<u64>,
-    live: broadcast::Sender<Value>,
-    raw: broadcast::Sender<String>,
-    ping_every: Mutex<Duration>,
-    connections: std::sync::atomic::AtomicU64,
+    pub(crate) generation: watch::Sender<u64>,
+    pub(crate) live: broadcast::Sender<Value>,
+    pub(crate) raw: broadcast::Sender<String>,
+    pub(crate) ping_every: Mutex<Duration>,
+    pub(crate) connections: std::sync::atomic::AtomicU64,
     /// Pings sent, all sockets.
-    pings: watch::Sender<u64>,
+    pub(crate) pings: watch::Sender<u64>,
     /// Half-dead: sockets stay open but nothing more is sent (no pings, no
     /// messages), as behind a NAT that forgot the flow.
-    silent: std::sync::atomic::AtomicBool,
+    pub(crate) silent: std::sync::atomic::AtomicBool,
 }
 
 impl Life {
-    fn new() -> Life {
+    pub(crate) fn new() -> Life {
         Life {
             generation: watch::channel(0).0,
             live: broadcast::channel(4096).0,
@@ -62,7 +62,7 @@ impl Life {
 
 /// A socket's life: `first` (the replay), then live messages that pass
 /// `keep`, raw frames, pings, until the server is killed.
-async fn pump(
+pub(crate) async fn pump(
     mut socket: WebSocket,
     life: Arc<Life>,
     first: Vec<Value>,
@@ -132,7 +132,7 @@ pub struct Served {
 }
 
 impl Served {
-    async fn start(life: Arc<Life>, router: Router) -> Served {
+    pub(crate) async fn start(life: Arc<Life>, router: Router) -> Served {
         let (addr, task) = Served::listen(router.clone(), None).await;
         Served {
             addr,
