@@ -865,3 +865,45 @@ async fn misskey_check(
         None => Json(json!({"ok": false})).into_response(),
     }
 }
+
+// ------------------------------------------------------------- browser
+
+/// The user's browser, approving at once: GET `url` and follow its
+/// redirects (up to 5) as a browser does; the last status and body.
+pub async fn browse(url: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut url = url::Url::parse(url).expect("a URL");
+    for _ in 0..5 {
+        let host = url.host_str().expect("host").to_owned();
+        let port = url.port_or_known_default().expect("port");
+        let mut s = tokio::net::TcpStream::connect((host.as_str(), port))
+            .await
+            .expect("connect");
+        let target = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        };
+        let req =
+            format!("GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.expect("write");
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.expect("read");
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status: u16 = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let location = head.lines().find_map(|l| {
+            l.split_once(':')
+                .filter(|(n, _)| n.eq_ignore_ascii_case("location"))
+                .map(|(_, v)| v.trim().to_owned())
+        });
+        match (status, location) {
+            (301 | 302 | 303 | 307 | 308, Some(to)) => url = url.join(&to).expect("a redirect"),
+            _ => return (status, body.to_owned()),
+        }
+    }
+    panic!("too many redirects");
+}

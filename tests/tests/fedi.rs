@@ -323,3 +323,87 @@ async fn a_bad_misskey_token_stops_politely() {
     .await;
     w.stop().await;
 }
+
+#[tokio::test]
+async fn signing_in_to_mastodon_with_pkce_gives_a_token_the_stream_takes() {
+    use chime_client::signin::Pending;
+    let server = MastodonServer::start("tok", IdShape::Digits).await;
+    let typed = ServerProfile::for_dialect(&server.url(), Dialect::Mastodon).expect("address");
+    let pending = Pending::begin(&typed).await.expect("begin");
+    let page = pending.browser.clone();
+    assert_eq!(page.path(), "/oauth/authorize");
+    let q: std::collections::HashMap<_, _> = page.query_pairs().into_owned().collect();
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert!(q["redirect_uri"].starts_with("http://127.0.0.1:"));
+    // The browser's part: approve, and follow the redirect home.
+    let browser = tokio::spawn(async move { chime_e2e::fedi::browse(page.as_str()).await });
+    let token = pending.finish(SOON).await.expect("a token");
+    let (status, body) = browser.await.expect("browser");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("close this tab"), "{body}");
+    // Only the scopes Chime needs.
+    assert_eq!(
+        server.scopes_asked(),
+        vec!["read:notifications read:accounts read:statuses write:statuses"]
+    );
+    // The token works.
+    let p = profile(&server.url(), Dialect::Mastodon, token.expose());
+    let mut w = Watcher::resume(p, config(Dialect::Mastodon), InboxState::default());
+    connected(&mut w).await;
+    server.notify("favourite", "alice", "signed in", false);
+    until_n(&mut w, 1).await;
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn a_sign_in_answered_with_another_state_or_a_refusal_gives_no_token() {
+    use chime_client::signin::{Pending, SignInError};
+    let server = MastodonServer::start("tok", IdShape::Digits).await;
+    let typed = ServerProfile::for_dialect(&server.url(), Dialect::Mastodon).expect("address");
+    for answer in [
+        "state=forged&code=code-0",
+        "error=access_denied&error_description=no%20thanks",
+    ] {
+        let pending = Pending::begin(&typed).await.expect("begin");
+        let q: std::collections::HashMap<_, _> =
+            pending.browser.query_pairs().into_owned().collect();
+        let back = format!("{}?{answer}", q["redirect_uri"]);
+        let browser = tokio::spawn(async move { chime_e2e::fedi::browse(&back).await });
+        let e = pending.finish(SOON).await.expect_err("no token");
+        assert!(matches!(e, SignInError::Declined(_)), "{e:?}");
+        let _ = browser.await;
+    }
+    // A browser that never comes back.
+    let pending = Pending::begin(&typed).await.expect("begin");
+    assert_eq!(
+        pending.finish(Duration::from_millis(50)).await.err(),
+        Some(SignInError::TimedOut)
+    );
+    // A protocol without a browser sign-in.
+    let ntfy =
+        ServerProfile::for_dialect("https://ntfy.example/t", Dialect::Ntfy).expect("address");
+    assert_eq!(Pending::begin(&ntfy).await.err(), Some(SignInError::NoFlow));
+}
+
+#[tokio::test]
+async fn signing_in_to_misskey_with_miauth_gives_a_token_the_stream_takes() {
+    use chime_client::signin::Pending;
+    let server = MisskeyServer::start("mk").await;
+    let typed = ServerProfile::for_dialect(&server.url(), Dialect::Misskey).expect("address");
+    let pending = Pending::begin(&typed).await.expect("begin");
+    let page = pending.browser.clone();
+    assert!(page.path().starts_with("/miauth/"), "{page}");
+    let browser = tokio::spawn(async move { chime_e2e::fedi::browse(page.as_str()).await });
+    let token = pending.finish(SOON).await.expect("a token");
+    assert_eq!(browser.await.expect("browser").0, 200);
+    assert_eq!(
+        server.permissions_asked(),
+        vec!["read:account,read:notifications,write:notifications"]
+    );
+    let p = profile(&server.url(), Dialect::Misskey, token.expose());
+    let mut w = Watcher::resume(p, config(Dialect::Misskey), InboxState::default());
+    connected(&mut w).await;
+    server.notify("reaction", "❤", "Alice", "n");
+    until_n(&mut w, 1).await;
+    w.stop().await;
+}

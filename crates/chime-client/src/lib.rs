@@ -3,6 +3,8 @@
 //! publishes state on a `watch` and everything else on an unbounded `mpsc`:
 //! observers never block the link.
 
+pub mod signin;
+
 use std::path::Path;
 use std::sync::{Arc, Once};
 use std::time::{Duration, SystemTime};
@@ -157,7 +159,7 @@ struct Driver {
 }
 
 /// A fetch's answer is read up to this size.
-const MAX_FETCH_BYTES: usize = 8 * 1024 * 1024;
+pub(crate) const MAX_FETCH_BYTES: usize = 8 * 1024 * 1024;
 /// A fetch may take this long in all.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -436,7 +438,9 @@ pub fn ws_config() -> WebSocketConfig {
 }
 
 /// The HTTP client of a link's server: its TLS, no redirects.
-fn http_client(tls: Option<&Arc<rustls::ClientConfig>>) -> Result<reqwest::Client, String> {
+pub(crate) fn http_client(
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> Result<reqwest::Client, String> {
     let tls = match tls {
         Some(t) => (**t).clone(),
         None => plain_tls_config(),

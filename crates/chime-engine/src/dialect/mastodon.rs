@@ -69,6 +69,13 @@ pub const PROTOCOL: Protocol = Protocol {
     read_token: super::token_as_typed,
     discover: &["/api/v2/instance", "/api/v1/instance"],
     stream_at,
+    sign_in: Some(super::SignIn::OAuth {
+        register: "/api/v1/apps",
+        authorize: "/oauth/authorize",
+        token: "/oauth/token",
+        // The stream and list, who we are, and the marker (read, move).
+        scopes: "read:notifications read:accounts read:statuses write:statuses",
+    }),
 };
 
 /// The dialled stream: `/api/v1/streaming?stream=user:notification` on

@@ -69,6 +69,9 @@ pub const PROTOCOL: Protocol = Protocol {
     read_token: super::token_as_typed,
     discover: &[],
     stream_at: super::stream_here,
+    sign_in: Some(super::SignIn::MiAuth {
+        permissions: "read:account,read:notifications,write:notifications",
+    }),
 };
 
 /// The dialled stream: `/streaming?i=<token>` (every Misskey and fork

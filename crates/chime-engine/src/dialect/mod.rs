@@ -162,6 +162,31 @@ pub struct Protocol {
     pub discover: &'static [&'static str],
     #[serde(skip)]
     pub stream_at: fn(&str) -> Option<String>,
+    /// How a user signs in with the browser from Settings, where the
+    /// protocol has a way (else a token is pasted).
+    pub sign_in: Option<SignIn>,
+}
+
+/// A browser sign-in, as data: the driver runs the flow, the protocol
+/// names its parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "flow", rename_all = "snake_case")]
+pub enum SignIn {
+    /// OAuth 2's authorization code with PKCE (S256), the app registered
+    /// on the spot; the code comes back to a one-shot loopback redirect.
+    OAuth {
+        register: &'static str,
+        authorize: &'static str,
+        token: &'static str,
+        /// Only what the protocol needs, space-separated.
+        scopes: &'static str,
+    },
+    /// Misskey's MiAuth: `/miauth/<session>` in the browser, the callback
+    /// on loopback, then `POST /api/miauth/<session>/check` for the token.
+    MiAuth {
+        /// Comma-separated.
+        permissions: &'static str,
+    },
 }
 
 /// Protocols whose stream is where the address says.

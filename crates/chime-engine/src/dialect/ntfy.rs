@@ -39,6 +39,7 @@ pub const PROTOCOL: Protocol = Protocol {
     read_token,
     discover: &[],
     stream_at: super::stream_here,
+    sign_in: None,
 };
 
 /// ntfy accounts on a command line: `--token user:password` (ntfy's

@@ -27,6 +27,7 @@ pub const PROTOCOL: Protocol = Protocol {
     read_token: super::token_as_typed,
     discover: &[],
     stream_at: super::stream_here,
+    sign_in: None,
 };
 
 #[derive(Debug, Default)]
