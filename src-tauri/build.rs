@@ -9,6 +9,7 @@ const COMMANDS: &[&str] = &[
     "settings_get",
     "settings_save",
     "settings_test",
+    "settings_sign_in",
     "window_close",
 ];
 

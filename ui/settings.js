@@ -79,6 +79,8 @@ function refreshVisibility() {
   for (const [kind, id] of Object.entries(KIND_BOXES)) $(id).parentElement.hidden = !kinds.includes(kind);
   $("priority-field").hidden = !kinds.includes("message");
   $("delete-read-field").hidden = !p.forgets_read;
+  // Accounts (Mastodon, Misskey) sign in with the browser.
+  $("sign-in-box").hidden = !p.sign_in;
   $("url").placeholder = p.url_example || "";
   $("url-hint").textContent = p.url_hint || "";
   const current = sources[sel];
@@ -138,6 +140,7 @@ function loadForm() {
   $("secret").value = (sources[sel] && typed.get(sources[sel].id)) || "";
   $("source-legend").textContent = sources.length > 1 ? "Source: " + sourceLabel(src) : "Source";
   $("test-result").textContent = "";
+  $("sign-in-result").textContent = "";
   refreshVisibility();
 }
 
@@ -354,6 +357,32 @@ async function save(ev) {
 }
 
 
+// Sign in with the browser: the tray opens the server's page and waits for
+// its answer; the token it gives is kept like a typed one (Save stores it
+// in the keyring).
+async function signIn() {
+  const out = $("sign-in-result");
+  out.className = "";
+  out.textContent = "Finish signing in in your browser…";
+  $("sign-in").disabled = true;
+  try {
+    storeForm();
+    const src = sources[sel];
+    const r = await chime.invoke("settings_sign_in", { source: src });
+    src.auth = "token";
+    typed.set(src.id, r.token);
+    loadForm();
+    out.className = "ok";
+    out.textContent = "Signed in. Save to keep it.";
+  } catch (e) {
+    out.className = "bad";
+    showErrors(e && e.fields);
+    out.textContent = chime.errorText(e);
+  } finally {
+    $("sign-in").disabled = false;
+  }
+}
+
 async function test() {
   const out = $("test-result");
   out.className = "";
@@ -403,6 +432,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   }
   $("form").addEventListener("submit", save);
   $("test").addEventListener("click", test);
+  $("sign-in").addEventListener("click", signIn);
   $("add-source").addEventListener("click", addSource);
   $("name").addEventListener("change", () => {
     storeForm();

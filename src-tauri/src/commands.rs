@@ -44,6 +44,11 @@ struct SettingsSave {
 }
 
 #[derive(Deserialize)]
+struct SettingsSignIn {
+    source: SourceSettings,
+}
+
+#[derive(Deserialize)]
 struct SettingsTest {
     source: SourceSettings,
     secret: Option<String>,
@@ -92,6 +97,10 @@ pub async fn dispatch(app: &AppHandle, cmd: &str, a: Value) -> Result<Value, Val
         },
         "settings_test" => match args::<SettingsTest>(a) {
             Ok(a) => answer(shared.test_connection(a.source, a.secret).await),
+            Err(e) => answer::<()>(Err(e)),
+        },
+        "settings_sign_in" => match args::<SettingsSignIn>(a) {
+            Ok(a) => answer(shared.sign_in(app, a.source).await),
             Err(e) => answer::<()>(Err(e)),
         },
         other => answer::<()>(Err(CmdError::bad_call(format!("no command {other}")))),

@@ -39,7 +39,7 @@ use crate::{site_root, Cmd};
 
 /// Open an http/https URL with the desktop's browser (or the program named
 /// by `CHIME_OPEN_WITH`); anything else is refused.
-fn open_url(app: &AppHandle, url: &str) {
+pub(crate) fn open_url(app: &AppHandle, url: &str) {
     use tauri_plugin_opener::OpenerExt;
     let Some(url) = web_url(url) else {
         warn!("refusing to open a non-web link");

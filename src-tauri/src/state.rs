@@ -58,6 +58,15 @@ impl CmdError {
     }
 }
 
+/// A browser sign-in's token, for the page to save with the source.
+#[derive(Debug, Serialize)]
+pub struct SignedIn {
+    pub token: String,
+}
+
+/// How long a browser sign-in waits for the user.
+const SIGN_IN_WAIT: Duration = Duration::from_secs(600);
+
 /// What the status line of both windows shows: the tray's own words
 /// (`line`), and the state for the dot's colour.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -354,6 +363,40 @@ impl Shared {
     }
 
     /// Dial `source` once (the one the window shows).
+    /// Sign in to the server of `src` with the browser (its protocol's
+    /// flow): the user's browser opens on their server's page, and the
+    /// token it gives comes back for the page to save like a typed one.
+    pub async fn sign_in(
+        &self,
+        app: &AppHandle,
+        mut src: SourceSettings,
+    ) -> Result<SignedIn, CmdError> {
+        if src.server.url.trim().is_empty() {
+            return Err(CmdError::invalid(vec![FieldError {
+                field: "sources.0.url".into(),
+                message: "enter your server's address".into(),
+            }]));
+        }
+        src.server.auth = AuthMethod::None;
+        let profile = match src.server.profile(None) {
+            Ok(Some((profile, _))) => profile,
+            Ok(None) => return Err(CmdError::new("invalid", "no server address")),
+            Err(e) => return Err(CmdError::new("invalid", e)),
+        };
+        let pending = chime_client::signin::Pending::begin(&profile)
+            .await
+            .map_err(|e| CmdError::new("sign_in", e.to_string()))?;
+        crate::controller::open_url(app, pending.browser.as_str());
+        let token = pending
+            .finish(SIGN_IN_WAIT)
+            .await
+            .map_err(|e| CmdError::new("sign_in", e.to_string()))?;
+        info!(host = %profile.host_label(), "signed in with the browser");
+        Ok(SignedIn {
+            token: token.expose().to_owned(),
+        })
+    }
+
     pub async fn test_connection(
         &self,
         mut src: SourceSettings,

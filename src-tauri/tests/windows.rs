@@ -304,6 +304,7 @@ async fn the_inbox_shows_published_items_as_text_and_opens_them() {
         ("settings_get", json!({})),
         ("settings_save", json!({"settings": {}, "secrets": {}})),
         ("settings_test", json!({"source": {}, "secret": null})),
+        ("settings_sign_in", json!({"source": {}})),
     ] {
         let answer = s
             .exec_async(
@@ -856,5 +857,89 @@ async fn an_ntfy_server_with_three_topics_and_a_gotify_server_added_in_settings_
     s.click("#mark-all").await;
     s.until_count(".row.unread", 0).await;
     gotify.until_deleted(&[gid]).await;
+    s.quit().await;
+}
+
+/// Press "Sign in with your server", play the browser (approve, follow
+/// the redirect home), and wait for the page to have the token.
+async fn sign_in_with_the_browser(s: &Session, d: &Desktop) {
+    let _ = std::fs::remove_file(d.opened_file());
+    s.until_js(
+        "the sign-in button",
+        "return document.getElementById('sign-in-box').hidden",
+        json!(false),
+    )
+    .await;
+    s.click("#sign-in").await;
+    let page = d.opened().await;
+    let (status, _) = chime_e2e::fedi::browse(&page).await;
+    assert_eq!(status, 200, "the browser came home");
+    s.until("signed in", || async {
+        (s.text("#sign-in-result").await == "Signed in. Save to keep it.").then_some(())
+    })
+    .await;
+    assert_eq!(value(s, "auth").await, json!("token"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_in_to_mastodon_and_misskey_from_settings_fills_the_inbox_with_their_notifications()
+{
+    use chime_e2e::fedi::{IdShape, MastodonServer, MisskeyServer};
+    let mastodon = MastodonServer::start("unused", IdShape::Digits).await;
+    let misskey = MisskeyServer::start("unused").await;
+    let mut d = Desktop::start(true).await;
+    let driver = Driver::start(&d).await;
+    let s = driver.session(&["--open", "settings"]).await;
+    settings_loaded(&s).await;
+    s.type_into("#name", "Mastodon").await;
+    s.select("#dialect", "mastodon").await;
+    s.type_into("#url", &mastodon.url()).await;
+    sign_in_with_the_browser(&s, &d).await;
+    s.click("#add-source").await;
+    s.type_into("#name", "Misskey").await;
+    s.select("#dialect", "misskey").await;
+    s.type_into("#url", &misskey.url()).await;
+    sign_in_with_the_browser(&s, &d).await;
+    save_and_wait(&s).await;
+    s.until("both streams", || async {
+        (mastodon.connections_total() >= 1 && misskey.connections_total() >= 1).then_some(())
+    })
+    .await;
+    // The token went to the keyring, not the settings file.
+    let file = d.config_home().join("chime/settings.json");
+    let text = std::fs::read_to_string(&file).expect("settings");
+    assert!(
+        !text.contains("mastodon-token") && !text.contains("miauth-token"),
+        "{text}"
+    );
+
+    mastodon.notify("favourite", "alice", "My <b>post</b>", false);
+    mastodon.notify("mention", "bob", "Nice!", true);
+    misskey.notify("reaction", "👎", "Carol", "my note");
+    let item = d.tray_item().await;
+    s.press("\u{E00C}").await;
+    s.until("Settings to close", || async {
+        (!s.switch_to_any_window().await).then_some(())
+    })
+    .await;
+    item.click("Open inbox…").await;
+    s.attach().await;
+    s.until_count(".row", 3).await;
+    let who = s
+        .exec(
+            "return Array.from(document.querySelectorAll('.row .who')).map(w => w.textContent).sort()",
+            json!([]),
+        )
+        .await;
+    assert_eq!(who, json!(["by Carol", "by alice", "by bob"]));
+    assert_eq!(
+        s.exec(
+            "return document.querySelectorAll('b, img').length",
+            json!([])
+        )
+        .await,
+        json!(0),
+        "no markup from the servers"
+    );
     s.quit().await;
 }
