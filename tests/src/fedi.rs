@@ -202,6 +202,14 @@ impl MastodonServer {
         *self.state.lists.borrow()
     }
 
+    /// Wait until `n` lists were served (a client's catch-up).
+    pub async fn until_lists(&self, n: u64) {
+        let mut rx = self.state.lists.subscribe();
+        crate::within(crate::SOON, "a notification list", rx.wait_for(|v| *v >= n))
+            .await
+            .expect("the server lives");
+    }
+
     pub fn only_v1_instance(&self, on: bool) {
         self.state.only_v1.store(on, Ordering::Relaxed);
     }
@@ -562,6 +570,8 @@ struct MisskeyState {
     miauth: Mutex<HashMap<String, (String, String)>>,
     /// Main-channel events to every connected channel.
     events: broadcast::Sender<Value>,
+    /// `main` channels joined, all sockets.
+    channels: watch::Sender<u64>,
 }
 
 /// A Misskey server (see the module docs).
@@ -583,6 +593,7 @@ impl MisskeyServer {
             mark_all_posts: watch::channel(0).0,
             miauth: Mutex::new(HashMap::new()),
             events: broadcast::channel(4096).0,
+            channels: watch::channel(0).0,
         });
         let router = Router::new()
             .route("/streaming", get(misskey_stream))
@@ -653,6 +664,22 @@ impl MisskeyServer {
 
     pub fn list_requests(&self) -> u64 {
         *self.state.lists.borrow()
+    }
+
+    /// Wait until `n` lists were served (a client's catch-up).
+    pub async fn until_lists(&self, n: u64) {
+        let mut rx = self.state.lists.subscribe();
+        crate::within(crate::SOON, "a notification list", rx.wait_for(|v| *v >= n))
+            .await
+            .expect("the server lives");
+    }
+
+    /// Wait until `n` `main` channels were joined.
+    pub async fn until_channels(&self, n: u64) {
+        let mut rx = self.state.channels.subscribe();
+        crate::within(crate::SOON, "the main channel", rx.wait_for(|v| *v >= n))
+            .await
+            .expect("the server lives");
     }
 
     pub async fn until_marked_all(&self, n: u64) {
@@ -752,6 +779,7 @@ async fn misskey_pump(mut socket: WebSocket, state: Arc<MisskeyState>) {
                     if v["type"] == "connect" && v["body"]["channel"] == "main" {
                         if let Some(id) = v["body"]["id"].as_str() {
                             channels.push(id.to_owned());
+                            state.channels.send_modify(|n| *n += 1);
                         }
                     }
                 }

@@ -318,6 +318,12 @@ fn counts_json(c: &Counts) -> serde_json::Value {
 fn item_json(item: &NewItem) -> serde_json::Value {
     match item {
         NewItem::Event(e) => match &e.message {
+            // An account's like or reply (Mastodon, Misskey): its id, who,
+            // the post, and the reply's text.
+            Some(m) if e.kind != chime_proto::Kind::Message => json!({
+                "kind": e.kind, "id": m.id, "actor": e.actor, "title": e.target.title,
+                "text": m.body, "url": e.target.url, "time": e.time,
+            }),
             Some(m) => json!({
                 "kind": e.kind, "id": m.id, "topic": e.actor, "title": e.target.title,
                 "message": m.body, "priority": m.priority, "tags": m.tags,
@@ -337,8 +343,33 @@ fn safe(s: &str, max: usize) -> String {
     chime_proto::text::sanitize(s, max)
 }
 
+fn verb(kind: chime_proto::Kind) -> &'static str {
+    match kind {
+        chime_proto::Kind::Like => "liked",
+        chime_proto::Kind::Dislike => "disliked",
+        chime_proto::Kind::Reply => "replied to",
+        chime_proto::Kind::Message => "sent",
+    }
+}
+
 fn item_text(item: &NewItem) -> String {
     match item {
+        NewItem::Event(e) if e.message.is_some() && e.kind != chime_proto::Kind::Message => {
+            let m = e.message.as_deref().cloned().unwrap_or_default();
+            let reply = if m.body.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", safe(&m.body, 500))
+            };
+            format!(
+                "{} {} {} “{}”{reply} {}",
+                safe(&m.id, 64),
+                safe(&e.actor, 100),
+                verb(e.kind),
+                safe(&e.target.title, 200),
+                safe(&e.target.url, 300)
+            )
+        }
         NewItem::Event(e) if e.message.is_some() => {
             let m = e.message.as_deref().cloned().unwrap_or_default();
             let title = if e.target.title.is_empty() {
@@ -357,16 +388,11 @@ fn item_text(item: &NewItem) -> String {
             )
         }
         NewItem::Event(e) => {
-            let verb = match e.kind {
-                chime_proto::Kind::Like => "liked",
-                chime_proto::Kind::Dislike => "disliked",
-                chime_proto::Kind::Reply => "replied to",
-                chime_proto::Kind::Message => "sent",
-            };
             format!(
-                "#{} {} {verb} “{}” {}",
+                "#{} {} {} “{}” {}",
                 e.seq,
                 safe(&e.actor, 100),
+                verb(e.kind),
                 safe(&e.target.title, 200),
                 safe(&e.target.url, 300)
             )

@@ -549,3 +549,57 @@ fn chime_watch_prints_its_version_help_and_a_man_page_made_from_its_options() {
         assert!(man.contains(want), "{want} in the man page");
     }
 }
+
+#[tokio::test]
+async fn chime_watch_prints_mastodon_and_misskey_notifications_as_sentences_without_markup() {
+    use chime_e2e::fedi::{IdShape, MastodonServer, MisskeyServer};
+    let mastodon = MastodonServer::start("Mtok", IdShape::Digits).await;
+    let misskey = MisskeyServer::start("Ktok").await;
+    let mut w = Watch::spawn(
+        &[
+            "--server",
+            &mastodon.url(),
+            "--dialect",
+            "mastodon",
+            "--token",
+            "Mtok",
+            "--name",
+            "social",
+            "--server",
+            &misskey.url(),
+            "--dialect",
+            "misskey",
+            "--token",
+            "Ktok",
+            "--name",
+            "key",
+        ],
+        None,
+    );
+    w.until("two connected", |l| l.contains("connected")).await;
+    w.until("two connected", |l| l.contains("connected")).await;
+    // Each learnt where its account stands before anything is published.
+    // Each has learnt where its account stands (and Misskey's channel is
+    // joined) before anything is published.
+    mastodon.until_lists(1).await;
+    misskey.until_channels(1).await;
+    misskey.until_lists(1).await;
+    let id = mastodon.notify("mention", "bob", "Nice <b>one</b> \u{1b}[31m!", true);
+    misskey.notify("reaction", "👎", "Carol", "my note");
+    let reply = w.has("the reply", |l| l.contains("replied to")).await;
+    assert!(reply.starts_with("[social]"), "{reply}");
+    assert!(
+        reply.contains(&format!("{id} bob replied to “Nice one [31m!”")),
+        "{reply}"
+    );
+    let dislike = w.has("the dislike", |l| l.contains("disliked")).await;
+    assert!(dislike.contains("Carol disliked “my note”"), "{dislike}");
+    assert!(
+        w.seen
+            .iter()
+            .all(|l| !l.contains('\u{1b}') && !l.contains("<b>")),
+        "{:?}",
+        w.seen
+    );
+    assert_eq!(w.signal("-INT").await, 0);
+}

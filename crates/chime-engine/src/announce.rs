@@ -535,6 +535,39 @@ mod tests {
     }
 
     #[test]
+    fn an_accounts_like_and_reply_read_as_sentences_with_the_reply_below() {
+        let with = |kind: Kind, body: &str| match ev(kind, "Alice", "My post") {
+            NewItem::Event(mut e) => {
+                e.message = Some(Box::new(crate::protocol::Message {
+                    id: "n1".into(),
+                    body: body.into(),
+                    ..crate::protocol::Message::default()
+                }));
+                NewItem::Event(e)
+            }
+            other => other,
+        };
+        let t0 = Instant::now();
+        for (kind, body, summary, shown) in [
+            (Kind::Like, "", "Alice liked “My post”", ""),
+            (
+                Kind::Reply,
+                "Nice one!",
+                "Alice replied to “My post”",
+                "Nice one!",
+            ),
+        ] {
+            let mut a = Announcer::new(AnnounceConfig::default());
+            a.handle_items(t0, &[with(kind, body)]);
+            let t = drain(&mut a);
+            assert_eq!(
+                (t[0].summary.as_str(), t[0].body.as_str()),
+                (summary, shown)
+            );
+        }
+    }
+
+    #[test]
     fn a_lone_event_is_shown_at_once_as_a_sentence() {
         let mut a = Announcer::new(AnnounceConfig::default());
         let t0 = Instant::now();

@@ -276,6 +276,8 @@ pub struct Mastodon {
     posting: bool,
     /// The server has no `unread_count` (before 4.3): not asked again.
     no_unread_count: bool,
+    /// The catch-up ran again at the first heartbeat.
+    rechecked: bool,
 }
 
 #[derive(Debug, Default)]
@@ -588,7 +590,10 @@ impl Session for Mastodon {
     /// Nothing is sent (the server pings): a broken catch-up runs again,
     /// and the marker is read (what another device read).
     fn on_heartbeat(&mut self, inbox: &Inbox, fx: &mut Effects) {
-        if self.retry {
+        // Once more at the first heartbeat: the stream's subscription may
+        // have stood only after the first catch-up was answered.
+        if self.retry || (!self.rechecked && self.sync.is_none()) {
+            self.rechecked = true;
             self.start_sync(inbox, fx);
             return;
         }
@@ -974,8 +979,18 @@ mod tests {
             &mut fx,
         );
         assert_eq!(inbox.unread().likes, 1);
-        // A server without it is not asked again.
+        // A server without it is not asked again (past the first
+        // heartbeat's second look for what the stream may have missed).
         s.on_fetched(UNREAD_COUNT, Ok(Reply::new(404, "")), &mut inbox, &mut fx);
+        let mut fx = Effects::default();
+        s.on_heartbeat(&inbox, &mut fx);
+        assert_eq!(fx.fetches, vec!["/api/v1/notifications?min_id=8&limit=40"]);
+        s.on_fetched(
+            &fx.fetches[0].clone(),
+            Ok(Reply::new(200, "[]")),
+            &mut inbox,
+            &mut fx,
+        );
         let mut fx = Effects::default();
         s.on_heartbeat(&inbox, &mut fx);
         assert_eq!(fx.fetches, vec![MARKERS]);

@@ -262,6 +262,10 @@ pub struct Misskey {
     live_max: Option<String>,
     /// A mark-all-as-read is under way.
     posting: bool,
+    /// The catch-up ran again once the channel surely stood: a
+    /// notification between the list's answer and the server's joining
+    /// of `main` is in neither.
+    rechecked: bool,
 }
 
 #[derive(Debug)]
@@ -276,10 +280,13 @@ fn event_id(e: &Event) -> &str {
 }
 
 impl Misskey {
+    /// A page of the list: `since` `None` is a new account's first look
+    /// (the newest only), `""` an account that had nothing then (all is
+    /// new), else what came after that id.
     fn page(since: Option<&str>, until: Option<&str>) -> (String, String) {
-        let mut body =
-            json!({ "limit": if since.is_some() { PAGE } else { 1 }, "markAsRead": false });
-        if let Some(s) = since {
+        let limit = if since.is_some() { PAGE } else { 1 };
+        let mut body = json!({ "limit": limit, "markAsRead": false });
+        if let Some(s) = since.filter(|s| !s.is_empty()) {
             body["sinceId"] = json!(s);
         }
         if let Some(u) = until {
@@ -520,7 +527,8 @@ impl Session for Misskey {
     }
 
     fn on_heartbeat(&mut self, inbox: &Inbox, fx: &mut Effects) {
-        if self.retry {
+        if self.retry || (!self.rechecked && self.sync.is_none()) {
+            self.rechecked = true;
             return self.start_sync(inbox, fx);
         }
         if self.sync.is_none() {
@@ -789,6 +797,45 @@ mod tests {
             &mut fx,
         );
         assert_eq!(inbox.unread().total(), 0);
+    }
+
+    #[test]
+    fn the_first_heartbeat_looks_again_for_what_came_while_the_channel_was_joined() {
+        let mut s = Misskey::default();
+        let mut inbox = Inbox::default();
+        let mut fx = Effects::default();
+        s.on_open(&mut inbox, &mut fx);
+        // A new account with nothing yet.
+        s.on_fetched(
+            NOTIFICATIONS,
+            Ok(Reply::new(200, "[]")),
+            &mut inbox,
+            &mut fx,
+        );
+        assert_eq!(inbox.cursor(), Some(""));
+        let mut fx = Effects::default();
+        s.on_heartbeat(&inbox, &mut fx);
+        let (path, body) = &fx.posts[0];
+        assert_eq!(path, NOTIFICATIONS);
+        let body: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body.get("sinceId"), None, "an empty cursor is no id");
+        assert_eq!(body["limit"], json!(PAGE));
+        // One came in that moment: it is announced.
+        s.on_fetched(
+            NOTIFICATIONS,
+            Ok(Reply::new(
+                200,
+                Value::Array(vec![note("a1", "follow", "")]).to_string(),
+            )),
+            &mut inbox,
+            &mut fx,
+        );
+        assert_eq!(announced(&fx), vec![("a1".to_owned(), Kind::Message)]);
+        assert_eq!(inbox.cursor(), Some("a1"));
+        // Later heartbeats only ask for the counts.
+        let mut fx = Effects::default();
+        s.on_heartbeat(&inbox, &mut fx);
+        assert_eq!(fx.posts, vec![(I.to_owned(), "{}".to_owned())]);
     }
 
     #[test]
