@@ -21,7 +21,6 @@ use chime_engine::coordinator::{
 use chime_engine::pause::Timestamp;
 use chime_engine::supervisor::{ConnState, Output};
 use chime_engine::{NewItem, Secret, ServerProfile};
-use chime_proto::text::web_url;
 use chime_proto::{Counts, Kind};
 use chime_store::Store;
 use tauri::{AppHandle, Manager};
@@ -35,21 +34,7 @@ use crate::notifier::{Notifier, ToastEvent};
 use crate::state::{Shared, SourceName, Status};
 use crate::tray::{ids, parse_id, SourceView, Tray, View};
 use crate::windows::{self, events};
-use crate::{site_root, Cmd};
-
-/// Open an http/https URL with the desktop's browser (or the program named
-/// by `CHIME_OPEN_WITH`); anything else is refused.
-pub(crate) fn open_url(app: &AppHandle, url: &str) {
-    use tauri_plugin_opener::OpenerExt;
-    let Some(url) = web_url(url) else {
-        warn!("refusing to open a non-web link");
-        return;
-    };
-    let with = std::env::var("CHIME_OPEN_WITH").ok();
-    if let Err(e) = app.opener().open_url(url, with) {
-        warn!("cannot open a link: {e}");
-    }
-}
+use crate::{open_url, site_root, Cmd};
 
 /// Outputs handled between two tray refreshes, at most.
 const BATCH: usize = 4096;

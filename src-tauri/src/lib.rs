@@ -581,6 +581,20 @@ async fn start_demo(rate: f64) -> Result<(String, String), String> {
     Ok((format!("ws://{addr}/v1/stream"), token))
 }
 
+/// Open an http/https URL with the desktop's browser (or the program named
+/// by `CHIME_OPEN_WITH`); anything else is refused.
+pub fn open_url(app: &tauri::AppHandle, url: &str) {
+    use tauri_plugin_opener::OpenerExt;
+    let Some(url) = chime_proto::text::web_url(url) else {
+        tracing::warn!("refusing to open a non-web link");
+        return;
+    };
+    let with = std::env::var("CHIME_OPEN_WITH").ok();
+    if let Err(e) = app.opener().open_url(url, with) {
+        tracing::warn!("cannot open a link: {e}");
+    }
+}
+
 /// The site's home page, for the per-kind menu items of a seed server.
 pub(crate) fn site_root(profile: &ServerProfile) -> Option<String> {
     let mut url = profile.url.clone();

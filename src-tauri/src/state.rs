@@ -386,7 +386,7 @@ impl Shared {
         let pending = chime_client::signin::Pending::begin(&profile)
             .await
             .map_err(|e| CmdError::new("sign_in", e.to_string()))?;
-        crate::controller::open_url(app, pending.browser.as_str());
+        crate::open_url(app, pending.browser.as_str());
         let token = pending
             .finish(SIGN_IN_WAIT)
             .await
