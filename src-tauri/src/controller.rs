@@ -448,6 +448,15 @@ impl Controller {
                 Effect::OpenInbox => crate::host::open(&self.app, windows::INBOX),
                 Effect::InboxChanged => self.inbox_changed(),
                 Effect::Toast(toast) => self.notifier.show(toast),
+                Effect::CloseToast { source, slot } => self.notifier.close(source, slot),
+                Effect::WithdrawRows {
+                    source,
+                    keys,
+                    deleted,
+                } => match lock(&self.store).withdraw(&source, &keys, deleted) {
+                    Ok(unread) => self.coord.handle_withdrawn(&source, &unread),
+                    Err(e) => warn!("cannot withdraw inbox items: {e}"),
+                },
             }
         }
     }

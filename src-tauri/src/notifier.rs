@@ -46,6 +46,7 @@ const NOTIFY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 enum Request {
     Show(Toast),
+    Close(Key),
     Notice(String, String),
     Sound(bool),
 }
@@ -80,6 +81,11 @@ impl Notifier {
         let _ = self.tx.send(Request::Show(toast));
     }
 
+    /// Close the slot's toast (what it stood for was withdrawn).
+    pub fn close(&self, source: SourceId, slot: ToastSlot) {
+        let _ = self.tx.send(Request::Close((source, slot)));
+    }
+
     /// Tell the user about a problem of the app itself (settings reset,
     /// inbox not saved): one toast, no actions.
     pub fn notice(&self, summary: &str, body: &str) {
@@ -99,13 +105,20 @@ fn coalesce(batch: Vec<Request>) -> Vec<Request> {
     let mut out: Vec<Option<Request>> = Vec::with_capacity(batch.len());
     let mut at: HashMap<Key, usize> = HashMap::new();
     for req in batch {
-        if let Request::Show(t) = &req {
-            let key = (t.source.clone(), t.slot);
-            if let Some(&i) = at.get(&key) {
-                out[i] = Some(req);
-                continue;
+        match &req {
+            Request::Show(t) => {
+                let key = (t.source.clone(), t.slot);
+                if let Some(&i) = at.get(&key) {
+                    out[i] = Some(req);
+                    continue;
+                }
+                at.insert(key, out.len());
             }
-            at.insert(key, out.len());
+            // A toast after its slot's close is a new one, after it.
+            Request::Close(key) => {
+                at.remove(key);
+            }
+            Request::Notice(..) | Request::Sound(_) => {}
         }
         out.push(Some(req));
     }
@@ -149,6 +162,7 @@ impl Task {
                     for req in coalesce(batch) {
                         match req {
                             Request::Show(toast) => self.show(toast).await,
+                            Request::Close(key) => self.close(&key).await,
                             Request::Notice(summary, body) => self.notice(&summary, &body).await,
                             Request::Sound(on) => self.sound = on,
                         }
@@ -230,6 +244,31 @@ impl Task {
                 "the notification service did not answer within {} s; toast dropped",
                 NOTIFY_TIMEOUT.as_secs()
             ),
+        }
+    }
+
+    /// `CloseNotification` for the slot's toast, if one is up.
+    async fn close(&mut self, key: &Key) {
+        let Some(id) = self.ids.remove(key) else {
+            return;
+        };
+        self.by_id.remove(&id);
+        let call = async {
+            let conn = zbus::Connection::session().await?;
+            conn.call_method(
+                Some("org.freedesktop.Notifications"),
+                "/org/freedesktop/Notifications",
+                Some("org.freedesktop.Notifications"),
+                "CloseNotification",
+                &(id,),
+            )
+            .await
+            .map(|_| ())
+        };
+        match tokio::time::timeout(NOTIFY_TIMEOUT, call).await {
+            Ok(Ok(())) => debug!(id, "notification withdrawn"),
+            Ok(Err(e)) => warn!("cannot withdraw a notification: {e}"),
+            Err(_) => warn!("the notification service did not answer; withdrawal dropped"),
         }
     }
 
@@ -355,8 +394,25 @@ mod tests {
                 Request::Show(t) => format!("{}:{}", t.source, t.summary),
                 Request::Notice(s, _) => format!("notice:{s}"),
                 Request::Sound(on) => format!("sound:{on}"),
+                Request::Close((source, _)) => format!("close:{source}"),
             })
             .collect()
+    }
+
+    #[test]
+    fn a_toast_queued_after_its_slots_close_is_shown_after_it() {
+        let msg = ToastSlot::Kind(chime_proto::Kind::Message);
+        let batch = vec![
+            toast("a", msg, "v1"),
+            toast("a", msg, "v2"),
+            Request::Close(("a".into(), msg)),
+            toast("a", msg, "next"),
+            toast("a", msg, "next 2"),
+        ];
+        assert_eq!(
+            summaries(&coalesce(batch)),
+            vec!["a:v2", "close:a", "a:next 2"]
+        );
     }
 
     #[test]

@@ -873,3 +873,50 @@ async fn two_windows_asked_for_at_once_open_in_one_window_host() {
         .collect();
     assert_eq!(hosts.len(), 1, "{hosts:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ntfy_update_replaces_its_toast_and_a_clear_or_delete_withdraws_it_and_lowers_the_badge()
+{
+    use chime_e2e::push::NtfyServer;
+    use serde_json::json;
+    let ntfy = NtfyServer::start().await;
+    let mut d = Desktop::start(true).await;
+    let url = ntfy.url("ci");
+    let _app = d.launch(&["--server", &url, "--dialect", "ntfy", "--name", "CI"]);
+    let item = d.tray_item().await;
+    wait_label(&d, &item, "Connected").await;
+    ntfy.publish(
+        "ci",
+        json!({"title": "Build 7", "message": "building", "sequence_id": "b7"}),
+    );
+    let first = d.toast("the build's toast", |n| n.body == "building").await;
+    wait_badge(&d, &item, Some("1")).await;
+    ntfy.publish(
+        "ci",
+        json!({"title": "Build 7", "message": "passed", "sequence_id": "b7"}),
+    );
+    let update = d.toast("the update", |n| n.body == "passed").await;
+    assert_eq!(update.replaces, first.id, "in place, not a second toast");
+    assert_eq!(update.summary, "Build 7", "one notification, not “+1”");
+    wait_badge(&d, &item, Some("1")).await;
+    // Read on the phone: the toast goes, the badge falls.
+    ntfy.clear("ci", "b7");
+    d.until("the toast withdrawn", |r| {
+        r.closed.contains(&first.id).then_some(())
+    })
+    .await;
+    wait_badge(&d, &item, None).await;
+    // Deleted: likewise, and a later message is a toast of its own.
+    let other = ntfy.publish("ci", json!({"title": "Deploy", "message": "rolling out"}));
+    let deploy = d
+        .toast("the deploy toast", |n| n.body == "rolling out")
+        .await;
+    wait_badge(&d, &item, Some("1")).await;
+    ntfy.delete("ci", &other);
+    d.until("the deploy toast withdrawn", |r| {
+        (r.closed.iter().filter(|&&c| c == deploy.id).count() >= 1 && r.closed.len() >= 2)
+            .then_some(())
+    })
+    .await;
+    wait_badge(&d, &item, None).await;
+}

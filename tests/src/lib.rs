@@ -611,6 +611,8 @@ pub struct Watcher {
     pub saved: Option<InboxState>,
     /// For each resume state: how many items had arrived before it.
     pub saved_after: Vec<(usize, u64)>,
+    /// Notifications the server withdrew (keys, deleted).
+    pub withdrawn: Vec<(Vec<String>, bool)>,
 }
 
 impl Watcher {
@@ -633,6 +635,7 @@ impl Watcher {
             counts: None,
             saved: None,
             saved_after: Vec::new(),
+            withdrawn: Vec::new(),
         }
     }
 
@@ -650,6 +653,7 @@ impl Watcher {
                 self.saved_after.push((self.items.len(), s.last_seq));
                 self.saved = Some(*s);
             }
+            Output::Withdrawn { keys, deleted } => self.withdrawn.push((keys, deleted)),
         }
     }
 

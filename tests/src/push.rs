@@ -6,9 +6,11 @@
 //! its WebSocket clients at a set interval (both send a Ping every 45 s),
 //! and can send raw frames for the fault tests.
 //!
-//! * ntfy (`docs/subscribe/api.md`): `GET /<topics>/ws` with
-//!   `since=<id>|all|<unix time>`, `open` then cached then live `message`
-//!   events; Basic, Bearer `tk_…` and `?auth=` (base64url of the header).
+//! * ntfy (`docs/subscribe/api.md`, `docs/publish.md`): `GET /<topics>/ws`
+//!   with `since=<id>|all|<unix time>`, `open` then cached then live
+//!   `message` events; Basic, Bearer `tk_…` and `?auth=` (base64url of the
+//!   header); 2.16's `sequence_id` updates and the `message_clear` and
+//!   `message_delete` events, kept in the cache in order.
 //! * Gotify (`docs/spec.json`): `GET /stream` (client token in
 //!   `X-Gotify-Key`, `?token=` or `Authorization: Bearer`), `GET
 //!   /message?limit=&since=` (newest first, `since` = ids below),
@@ -401,13 +403,29 @@ impl NtfyServer {
     /// in the cache when it comes back (as a publish to another instance
     /// sharing the cache would be).
     pub fn publish(&self, topic: &str, fields: Value) -> String {
+        self.append(topic, "message", fields)
+    }
+
+    /// `PUT /<topic>/<sequence>/clear` (ntfy 2.16+): a `message_clear`
+    /// event, cached and live; its id.
+    pub fn clear(&self, topic: &str, sequence: &str) -> String {
+        self.append(topic, "message_clear", json!({"sequence_id": sequence}))
+    }
+
+    /// `DELETE /<topic>/<sequence>` (ntfy 2.16+): a `message_delete`
+    /// event, likewise.
+    pub fn delete(&self, topic: &str, sequence: &str) -> String {
+        self.append(topic, "message_delete", json!({"sequence_id": sequence}))
+    }
+
+    fn append(&self, topic: &str, event: &str, fields: Value) -> String {
         let n = self
             .state
             .next_id
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let id = ntfy_id(n);
         let mut v = json!({"id": id, "time": now_secs(), "expires": now_secs() + 43200,
-                           "event": "message", "topic": topic});
+                           "event": event, "topic": topic});
         if let (Some(obj), Some(extra)) = (v.as_object_mut(), fields.as_object()) {
             for (k, val) in extra {
                 obj.insert(k.clone(), val.clone());

@@ -475,3 +475,61 @@ async fn gotify_deletes_what_was_read_when_asked_and_what_was_read_offline_on_th
     server.until_deleted(&[a, b]).await;
     w.stop().await;
 }
+
+#[tokio::test]
+async fn ntfy_updates_are_one_notification_and_clears_and_deletes_arrive_live_and_in_a_replay_in_order(
+) {
+    let mut server = NtfyServer::start().await;
+    let p = profile(&server.url("ci"), Dialect::Ntfy, Auth::None);
+    let mut w = Watcher::resume(p, config(Dialect::Ntfy), InboxState::default());
+    w.until_connected(SOON).await;
+    w.until(SOON, "the first counts", |w| w.counts.is_some())
+        .await;
+    // Live: a build's progress as one notification, then cleared.
+    let first = server.publish(
+        "ci",
+        json!({"message": "building", "sequence_id": "build-7"}),
+    );
+    server.publish("ci", json!({"message": "50%", "sequence_id": "build-7"}));
+    server.publish("ci", json!({"message": "done", "sequence_id": "build-7"}));
+    until_messages(&mut w, 3).await;
+    w.until(SOON, "one unread", |w| {
+        w.counts.map(|c| c.messages) == Some(1)
+    })
+    .await;
+    server.clear("ci", "build-7");
+    w.until(SOON, "the clear", |w| !w.withdrawn.is_empty())
+        .await;
+    assert_eq!(w.withdrawn[0], (vec!["build-7".to_owned()], false));
+    // While the link is down: a message, its update and its delete; and
+    // another plain one. The replay brings them in order, and the cursor
+    // moves past the delete.
+    server.kill();
+    w.until_state(SOON, "the link to drop", |s| !s.is_connected())
+        .await;
+    let gone = server.publish("ci", json!({"message": "deploy"}));
+    server.publish(
+        "ci",
+        json!({"message": "deploy (retry)", "sequence_id": gone}),
+    );
+    server.delete("ci", &gone);
+    let last = server.publish("ci", json!({"message": "other"}));
+    server.restart().await;
+    w.until(SOON, "the delete and the last one", |w| {
+        w.withdrawn.len() == 2 && message_ids(&w.items).contains(&last)
+    })
+    .await;
+    assert_eq!(w.withdrawn[1], (vec![gone.clone()], true));
+    let ids = message_ids(&w.items);
+    assert_eq!(ids[0], first);
+    assert_eq!(
+        ids.len(),
+        6,
+        "three versions of one, two of another, one plain: {ids:?}"
+    );
+    w.until(SOON, "the cursor at the last", |w| {
+        w.saved.as_ref().and_then(|s| s.cursor.clone()) == Some(last.clone())
+    })
+    .await;
+    w.stop().await;
+}

@@ -242,6 +242,9 @@ impl Printer {
             Output::Counts(c) => counts_json(c),
             Output::Notice(n) => json!({"type": "notice", "message": n}),
             Output::Saved(state) => json!({"type": "saved", "state": state}),
+            Output::Withdrawn { keys, deleted } => {
+                json!({"type": if *deleted { "deleted" } else { "cleared" }, "keys": keys})
+            }
         }
     }
 
@@ -288,6 +291,15 @@ impl Printer {
                 c.likes, c.dislikes, c.replies
             ),
             Output::Notice(n) => format!("note: {n}"),
+            Output::Withdrawn { keys, deleted } => {
+                let keys: Vec<String> = keys.iter().map(|k| safe(k, 64)).collect();
+                let what = if *deleted {
+                    "deleted"
+                } else {
+                    "read elsewhere"
+                };
+                format!("{what}: {}", keys.join(", "))
+            }
             Output::Saved(s) => match &s.cursor {
                 Some(c) => format!("resume after message {}", safe(c, 64)),
                 None => format!("resume from {}", s.last_seq),

@@ -302,7 +302,10 @@ impl Driver {
                     self.state_tx.send_replace(s.clone());
                 }
                 Output::Notice(n) => warn!("{n}"),
-                Output::Items(_) | Output::Counts(_) | Output::Saved(_) => {}
+                Output::Items(_)
+                | Output::Counts(_)
+                | Output::Saved(_)
+                | Output::Withdrawn { .. } => {}
             }
             let _ = self.events_tx.send(out);
         }

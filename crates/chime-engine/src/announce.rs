@@ -21,6 +21,8 @@ use crate::protocol::Kind;
 
 /// Distinct actors remembered per burst ("and N others" stops growing after).
 const MAX_ACTORS: usize = 4096;
+/// Notification keys a burst remembers.
+const MAX_KEYS: usize = 256;
 
 #[derive(Debug, Clone)]
 pub struct AnnounceConfig {
@@ -91,6 +93,10 @@ struct Burst {
     pending: bool,
     /// Single-event text, while the burst has only one native event.
     single: Option<(String, String)>,
+    /// The notifications it stands for, where the server names them
+    /// (`Message::key`, bounded): a new version of one is no new item,
+    /// and withdrawing them all closes the toast.
+    keys: Vec<String>,
     last_links: Vec<crate::protocol::Link>,
 }
 
@@ -199,6 +205,33 @@ impl Announcer {
         t
     }
 
+    /// The server withdrew these notifications: the slots whose toast
+    /// stood for nothing else, to close.
+    pub fn withdraw(&mut self, keys: &[String]) -> Vec<ToastSlot> {
+        let mut closed = Vec::new();
+        for (slot, b) in self.bursts.iter_mut().enumerate() {
+            let before = b.keys.len();
+            b.keys.retain(|k| !keys.contains(k));
+            let gone = (before - b.keys.len()) as u64;
+            if gone == 0 {
+                continue;
+            }
+            b.count = b.count.saturating_sub(gone);
+            if b.count == 0 {
+                let shown = b.last_shown.is_some();
+                *b = Burst::default();
+                if shown {
+                    closed.push(if slot == URGENT {
+                        ToastSlot::Urgent
+                    } else {
+                        ToastSlot::Kind(Kind::ALL.get(slot).copied().unwrap_or(Kind::Message))
+                    });
+                }
+            }
+        }
+        closed
+    }
+
     pub fn handle_timeout(&mut self, now: Instant) {
         for slot in 0..SLOTS {
             let b = &self.bursts[slot];
@@ -275,7 +308,20 @@ impl Announcer {
             b.last_item = Some(now);
             match item {
                 NewItem::Event(e) => {
-                    b.count = b.count.saturating_add(1);
+                    let key = e
+                        .message
+                        .as_deref()
+                        .map(|m| (m.key(), !m.sequence.is_empty()));
+                    match key {
+                        // A new version of one the toast shows: in place.
+                        Some((k, true)) if b.keys.iter().any(|x| x == k) => {}
+                        _ => b.count = b.count.saturating_add(1),
+                    }
+                    if let Some((k, _)) = key {
+                        if !b.keys.iter().any(|x| x == k) && b.keys.len() < MAX_KEYS {
+                            b.keys.push(k.to_owned());
+                        }
+                    }
                     let actor = sanitize(&e.actor, 60);
                     let actor = if actor.is_empty() {
                         "Someone".to_owned()
@@ -474,6 +520,7 @@ mod tests {
                     url: "https://nas.example/x".into(),
                 }],
                 markdown: false,
+                sequence: String::new(),
             })),
         })
     }

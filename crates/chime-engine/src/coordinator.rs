@@ -154,6 +154,17 @@ pub enum Effect {
     InboxChanged,
     /// Show this toast (or update the one of its slot in place).
     Toast(Toast),
+    /// The server withdrew these notifications (by `Message::key`): mark
+    /// their rows read, or with `deleted` remove them, then answer with
+    /// [`Coordinator::handle_withdrawn`] and the kinds of the rows that
+    /// were unread.
+    WithdrawRows {
+        source: SourceId,
+        keys: Vec<String>,
+        deleted: bool,
+    },
+    /// Close the toast of this slot (all it stood for was withdrawn).
+    CloseToast { source: SourceId, slot: ToastSlot },
 }
 
 #[derive(Debug)]
@@ -174,6 +185,17 @@ struct Source {
     counts: Counts,
     /// Counts have arrived on the current link.
     counts_fresh: bool,
+    /// Notifications withdrawn while their batch was in flight: stored,
+    /// never announced (a replay of a message and its clear).
+    withdrawn: Vec<String>,
+}
+
+/// The notification an item stands for, when the server names it.
+fn key_of(item: &NewItem) -> Option<&str> {
+    match item {
+        NewItem::Event(e) => e.message.as_deref().map(|m| m.key()),
+        NewItem::Bump { .. } => None,
+    }
 }
 
 /// See the module documentation.
@@ -300,6 +322,7 @@ impl Coordinator {
                         link: ConnState::Connecting { attempt: 0 },
                         counts: Counts::default(),
                         counts_fresh: false,
+                        withdrawn: Vec::new(),
                     });
                     let n = self.sources.len() - 1;
                     self.apply_toasts(n);
@@ -396,6 +419,29 @@ impl Coordinator {
                 s.counts_fresh = true;
                 s.counts = counts;
             }
+            Output::Withdrawn { keys, deleted } => {
+                // The batch holding them (a replay) is stored first, and
+                // they are not announced.
+                let pending = s
+                    .items
+                    .iter()
+                    .any(|i| key_of(i).is_some_and(|k| keys.iter().any(|w| w == k)));
+                if pending {
+                    s.withdrawn.extend(keys.iter().cloned());
+                    Self::store_batch(&mut self.effects, s);
+                }
+                for slot in s.announcer.withdraw(&keys) {
+                    self.effects.push_back(Effect::CloseToast {
+                        source: s.config.id.clone(),
+                        slot,
+                    });
+                }
+                self.effects.push_back(Effect::WithdrawRows {
+                    source: s.config.id.clone(),
+                    keys,
+                    deleted,
+                });
+            }
             // Notices are the driver's to log.
             Output::Notice(_) => {}
         }
@@ -438,9 +484,11 @@ impl Coordinator {
             }
             Stored::Failed(items) => items,
         };
+        let withdrawn = std::mem::take(&mut s.withdrawn);
         let items: Vec<NewItem> = items
             .into_iter()
             .filter(|i| !silence[i.kind().index()])
+            .filter(|i| !key_of(i).is_some_and(|k| withdrawn.iter().any(|w| w == k)))
             .collect();
         if items.is_empty() {
             return;
@@ -452,6 +500,21 @@ impl Coordinator {
         }
         s.announcer.handle_items(now.mono, &items);
         self.collect_toasts(now);
+    }
+
+    /// The rows [`Effect::WithdrawRows`] named are read or gone; `unread`
+    /// holds the kind of each that was unread: the link's counts go down.
+    pub fn handle_withdrawn(&mut self, source: &str, unread: &[Kind]) {
+        if self.find(source).is_none() {
+            return;
+        }
+        for &kind in unread {
+            self.effects.push_back(Effect::Link {
+                source: Some(source.to_owned()),
+                command: Command::ReadOne(kind),
+            });
+        }
+        self.effects.push_back(Effect::InboxChanged);
     }
 
     /// Timers due, the pause's end, and the toasts to show (none during

@@ -120,6 +120,13 @@ pub enum Output {
     /// Something odd that did not break the link (malformed frame, unknown
     /// message): worth a log line and a status hint, not a reconnect.
     Notice(String),
+    /// The server withdrew notifications, by key (`Message::key`): read
+    /// elsewhere (ntfy's `message_clear`), or gone (`message_delete`,
+    /// `deleted`). Their rows follow, and their toasts close.
+    Withdrawn {
+        keys: Vec<String>,
+        deleted: bool,
+    },
     /// The resume state changed (cursor, totals, epoch). It always follows
     /// the `Items` it covers, so an app that stores items and this state in
     /// one transaction can never resume past an item it did not keep.

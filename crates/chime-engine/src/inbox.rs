@@ -384,6 +384,28 @@ impl Inbox {
         }
     }
 
+    /// Push services: a new version of a notification already counted
+    /// (ntfy's sequences): `Some(event)` the first time its id is seen,
+    /// not counted again.
+    pub fn apply_update(&mut self, event: Event) -> Option<Event> {
+        let id = event.message.as_ref().map(|m| m.id.clone())?;
+        if id.is_empty() || self.has_seen(&id) {
+            return None;
+        }
+        self.remember(id);
+        Some(event)
+    }
+
+    /// Push services: an id (a message's, a sequence's) seen, for dedup.
+    pub fn remember(&mut self, id: String) {
+        if id.is_empty() || id.len() > 64 || self.has_seen(&id) {
+            return;
+        }
+        self.state.recent.push(id);
+        let excess = self.state.recent.len().saturating_sub(MAX_RECENT_IDS);
+        self.state.recent.drain(..excess);
+    }
+
     /// One item of `kind` was read here. Only counts kept here change (a
     /// site's server counts for itself). Returns whether the badge changed.
     pub fn read_one(&mut self, kind: Kind) -> bool {

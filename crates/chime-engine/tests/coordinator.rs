@@ -679,3 +679,103 @@ fn a_toast_is_asked_for_as_soon_as_its_items_are_stored_with_no_tick_needed() {
     assert_eq!(toasts(&effects), ["actor4 replied to “My post”"]);
     assert_eq!(c.poll_timeout(&now), None, "nothing left to wake for");
 }
+
+fn ntfy_message(id: &str, sequence: &str) -> NewItem {
+    NewItem::Event(Event {
+        seq: 0,
+        kind: Kind::Message,
+        actor: "ci".into(),
+        target: Target::default(),
+        time: 0,
+        message: Some(Box::new(chime_proto::protocol::Message {
+            id: id.into(),
+            body: format!("version {id}"),
+            sequence: sequence.into(),
+            ..Default::default()
+        })),
+    })
+}
+
+#[test]
+fn a_replayed_message_and_its_clear_are_stored_read_and_never_toasted() {
+    let clock = Clock::new();
+    let now = clock.now(0);
+    let mut c = with(&[config("ntfy")], &now);
+    drain(&mut c);
+    c.handle_output(&now, "ntfy", Output::Items(vec![ntfy_message("a1", "job")]));
+    c.handle_output(
+        &now,
+        "ntfy",
+        Output::Withdrawn {
+            keys: vec!["job".into()],
+            deleted: false,
+        },
+    );
+    let effects = drain(&mut c);
+    // Stored first, then its row read.
+    assert!(matches!(&effects[0], Effect::Store { items, .. } if items.len() == 1));
+    assert!(
+        matches!(&effects[1], Effect::WithdrawRows { keys, deleted: false, .. } if keys == &["job"])
+    );
+    c.handle_stored(&now, "ntfy", Stored::Fresh(vec![ntfy_message("a1", "job")]));
+    c.handle_withdrawn("ntfy", &[Kind::Message]);
+    let effects = drain(&mut c);
+    assert!(
+        !effects.iter().any(|e| matches!(e, Effect::Toast(_))),
+        "{effects:?}"
+    );
+    assert!(effects.iter().any(|e| matches!(
+        e,
+        Effect::Link {
+            command: Command::ReadOne(Kind::Message),
+            ..
+        }
+    )));
+}
+
+#[test]
+fn a_new_version_updates_the_toast_in_place_and_a_delete_closes_it() {
+    let clock = Clock::new();
+    let now = clock.now(0);
+    let mut c = with(&[config("ntfy")], &now);
+    drain(&mut c);
+    let toasts = |effects: &[Effect]| -> Vec<(String, u64)> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Toast(t) => Some((t.body.clone(), t.count)),
+                _ => None,
+            })
+            .collect()
+    };
+    c.handle_stored(&now, "ntfy", Stored::Fresh(vec![ntfy_message("a1", "job")]));
+    assert_eq!(toasts(&drain(&mut c)), vec![("version a1".to_owned(), 1)]);
+    // The update, past the toast's update interval: the same toast, still one.
+    let later = clock.now(10);
+    c.handle_stored(
+        &later,
+        "ntfy",
+        Stored::Fresh(vec![ntfy_message("a2", "job")]),
+    );
+    assert_eq!(toasts(&drain(&mut c)), vec![("version a2".to_owned(), 1)]);
+    c.handle_output(
+        &later,
+        "ntfy",
+        Output::Withdrawn {
+            keys: vec!["job".into()],
+            deleted: true,
+        },
+    );
+    let effects = drain(&mut c);
+    assert!(matches!(
+        &effects[0],
+        Effect::CloseToast {
+            slot: ToastSlot::Kind(Kind::Message),
+            ..
+        }
+    ));
+    assert!(matches!(
+        &effects[1],
+        Effect::WithdrawRows { deleted: true, .. }
+    ));
+}

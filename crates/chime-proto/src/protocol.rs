@@ -233,6 +233,11 @@ pub struct Message {
     /// The body is Markdown (shown as plain text in toasts).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub markdown: bool,
+    /// The notification this message is a new version of (ntfy's
+    /// `sequence_id`): messages of one sequence are one row and one toast.
+    /// Empty: its own.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sequence: String,
 }
 
 fn default_priority() -> u8 {
@@ -276,6 +281,7 @@ impl Default for Message {
             tags: Vec::new(),
             links: Vec::new(),
             markdown: false,
+            sequence: String::new(),
         }
     }
 }
@@ -302,6 +308,9 @@ impl Message {
     /// tags and links bounded, links http/https only.
     pub fn cleaned(mut self) -> Message {
         self.id = sanitize(&self.id, 64);
+        if !is_sequence_id(&self.sequence) {
+            self.sequence.clear();
+        }
         self.body = clean_body(&self.body, 4096);
         self.priority = self.priority.clamp(1, 5);
         self.tags = self
@@ -325,9 +334,25 @@ impl Message {
         self
     }
 
+    /// The notification it stands for: its sequence, else its own id.
+    pub fn key(&self) -> &str {
+        if self.sequence.is_empty() {
+            &self.id
+        } else {
+            &self.sequence
+        }
+    }
+
     pub fn is_urgent(&self) -> bool {
         self.priority >= URGENT_PRIORITY
     }
+}
+
+/// ntfy's sequence ids: `^[-_A-Za-z0-9]{1,64}$`.
+pub fn is_sequence_id(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// A message body: each line cleaned as [`sanitize`] does, line breaks

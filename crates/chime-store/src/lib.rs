@@ -257,8 +257,9 @@ impl Store {
                 let (key, actor, title, url, time) = match item {
                     NewItem::Event(e) => (
                         match e.message.as_deref() {
-                            // A push service's own id is the message.
-                            Some(m) if !m.id.is_empty() => format!("msg:{}", m.id),
+                            // A push service's own id is the message;
+                            // a sequence's versions share one row.
+                            Some(m) if !m.id.is_empty() => format!("msg:{}", m.key()),
                             _ => format!("{}:{}", state.epoch.as_deref().unwrap_or(""), e.seq),
                         },
                         e.actor.as_str(),
@@ -290,6 +291,24 @@ impl Store {
                 ])?;
                 if added > 0 {
                     fresh.push(item.clone());
+                } else if let NewItem::Event(Event {
+                    message: Some(m), ..
+                }) = item
+                {
+                    // A new version of a sequence: the row changes in
+                    // place (its read state stays), and is announced.
+                    if !m.sequence.is_empty() {
+                        let changed = tx.execute(
+                            "UPDATE items SET actor = ?3, title = ?4, url = ?5, time = ?6,
+                                              body = ?7, extra = ?8
+                             WHERE source = ?1 AND key = ?2
+                               AND IFNULL(json_extract(extra, '$.id'), '') != ?9",
+                            params![source, key, actor, title, url, time, body, extra, m.id],
+                        )?;
+                        if changed > 0 {
+                            fresh.push(item.clone());
+                        }
+                    }
                 }
             }
         }
@@ -396,6 +415,48 @@ impl Store {
             .filter_map(|k| k.strip_prefix("msg:").map(str::to_owned))
             .collect();
         Ok(ids)
+    }
+
+    /// The server withdrew the notifications `keys` (`Message::key`) of
+    /// `source`: their rows are marked read, or with `delete` removed.
+    /// Returns the kind of each row that was unread.
+    pub fn withdraw(
+        &mut self,
+        source: &str,
+        keys: &[String],
+        delete: bool,
+    ) -> Result<Vec<Kind>, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut unread = Vec::new();
+        for k in keys {
+            let key = format!("msg:{k}");
+            let was: Option<(String, bool)> = tx
+                .query_row(
+                    "SELECT kind, read FROM items WHERE source = ?1 AND key = ?2",
+                    params![source, key],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let Some((kind, read)) = was else {
+                continue;
+            };
+            if delete {
+                tx.execute(
+                    "DELETE FROM items WHERE source = ?1 AND key = ?2",
+                    params![source, key],
+                )?;
+            } else {
+                tx.execute(
+                    "UPDATE items SET read = 1 WHERE source = ?1 AND key = ?2",
+                    params![source, key],
+                )?;
+            }
+            if !read {
+                unread.extend(Kind::parse(&kind));
+            }
+        }
+        tx.commit()?;
+        Ok(unread)
     }
 
     /// Unread rows of `kind` of `source` (or every source).
@@ -651,6 +712,94 @@ mod tests {
             store.list(&Filter::default(), 1).expect("list")[0].time,
             now
         );
+    }
+
+    fn version(id: &str, sequence: &str, body: &str) -> NewItem {
+        NewItem::Event(Event {
+            seq: 0,
+            kind: Kind::Message,
+            actor: "ci".into(),
+            target: Target {
+                title: "Build".into(),
+                url: String::new(),
+            },
+            time: T0,
+            message: Some(Box::new(chime_proto::protocol::Message {
+                id: id.into(),
+                body: body.into(),
+                sequence: sequence.into(),
+                ..Default::default()
+            })),
+        })
+    }
+
+    #[test]
+    fn a_sequences_versions_share_one_row_changed_in_place_and_withdrawing_reads_or_removes_it() {
+        let mut store = Store::in_memory().expect("store");
+        let st = InboxState::default();
+        let fresh = store
+            .record(
+                "ntfy",
+                &[version("a1", "job", "started"), version("b1", "", "other")],
+                &st,
+                T0,
+            )
+            .expect("record");
+        assert_eq!(fresh.len(), 2);
+        let row = |store: &Store| {
+            store
+                .list(&Filter::default(), 10)
+                .expect("list")
+                .into_iter()
+                .find(|r| r.message.as_ref().is_some_and(|m| m.sequence == "job"))
+                .expect("the job's row")
+        };
+        // Read, then a new version: the same row, new text, still read;
+        // the version is announced; a repeat of it is not.
+        store.mark_read(row(&store).id).expect("read");
+        let fresh = store
+            .record(
+                "ntfy",
+                &[version("a2", "job", "done"), version("a2", "job", "done")],
+                &st,
+                T0,
+            )
+            .expect("record");
+        assert_eq!(fresh.len(), 1);
+        assert_eq!(store.len().expect("len"), 2);
+        let r = row(&store);
+        assert_eq!((r.body.as_str(), r.read), ("done", true));
+        // A later plain message naming b1 as its sequence updates b1's row.
+        store
+            .record("ntfy", &[version("b2", "b1", "other, again")], &st, T0)
+            .expect("record");
+        assert_eq!(store.len().expect("len"), 2);
+        // Withdrawn: read (the unread one counts), then removed.
+        assert_eq!(
+            store
+                .withdraw("ntfy", &["job".into(), "b1".into(), "nope".into()], false)
+                .expect("clear"),
+            vec![Kind::Message]
+        );
+        assert_eq!(
+            store.unread(Some("ntfy"), Kind::Message).expect("unread"),
+            0
+        );
+        assert_eq!(
+            store
+                .withdraw("ntfy", &["job".into()], true)
+                .expect("delete"),
+            vec![]
+        );
+        assert_eq!(store.len().expect("len"), 1);
+        // Another source's rows of the same key are not touched.
+        assert_eq!(
+            store
+                .withdraw("gotify", &["b1".into()], true)
+                .expect("delete"),
+            vec![]
+        );
+        assert_eq!(store.len().expect("len"), 1);
     }
 
     #[test]

@@ -124,6 +124,8 @@ pub struct Recorded {
     pub hang: bool,
     /// `Notify` calls left unanswered.
     pub hung: u32,
+    /// Ids Chime closed (`CloseNotification`).
+    pub closed: Vec<u32>,
 }
 
 pub type Shared = Arc<Mutex<Recorded>>;
@@ -274,7 +276,16 @@ impl Notifications {
         id
     }
 
-    fn close_notification(&self, _id: u32) {}
+    async fn close_notification(
+        &self,
+        id: u32,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+    ) {
+        self.shared.lock().expect("lock").closed.push(id);
+        self.changed.send_modify(|n| *n += 1);
+        // Reason 3: closed by a call to CloseNotification.
+        let _ = Self::notification_closed(&emitter, id, 3).await;
+    }
 
     fn get_server_information(&self) -> (String, String, String, String) {
         (

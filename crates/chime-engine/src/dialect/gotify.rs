@@ -176,6 +176,7 @@ pub fn parse_message(v: &Value, apps: &HashMap<u64, String>) -> Result<(u64, Eve
         tags: Vec::new(),
         links: Vec::new(),
         markdown,
+        sequence: String::new(),
     }
     .cleaned();
     Ok((

@@ -218,6 +218,7 @@ pub fn parse_notification(v: &Value, me: Option<&str>) -> Result<Event, &'static
         tags: Vec::new(),
         links: Vec::new(),
         markdown: false,
+        sequence: String::new(),
     }
     .cleaned();
     Ok(Event {

@@ -232,6 +232,7 @@ pub fn parse_notification(v: &Value, origin: Option<&str>) -> Result<Event, &'st
         tags: Vec::new(),
         links: Vec::new(),
         markdown: false,
+        sequence: String::new(),
     }
     .cleaned();
     Ok(Event {

@@ -208,6 +208,7 @@ pub fn parse_message(v: &Value) -> Result<Event, &'static str> {
         links,
         markdown: str_of("content_type") == "text/markdown"
             || v.get("markdown").and_then(Value::as_bool) == Some(true),
+        sequence: str_of("sequence_id").to_owned(),
     }
     .cleaned();
     Ok(Event {
@@ -256,20 +257,56 @@ impl Session for Ntfy {
                 inbox.set_cursor(t.to_string());
             }
         }
-        if event != Some("message") {
-            return;
-        }
-        match parse_message(&value) {
-            Ok(event) => {
-                let id = event
-                    .message
-                    .as_ref()
-                    .map(|m| m.id.clone())
+        match event {
+            Some("message") => match parse_message(&value) {
+                Ok(event) => {
+                    let (id, key, update) = match event.message.as_deref() {
+                        Some(m) => (
+                            m.id.clone(),
+                            m.key().to_owned(),
+                            !m.sequence.is_empty() && m.sequence != m.id,
+                        ),
+                        None => Default::default(),
+                    };
+                    // A new version of a notification seen lately is the
+                    // same notification: its row and toast change in
+                    // place, and the badge does not count it twice.
+                    if update && inbox.has_seen(&key) {
+                        if let Some(e) = inbox.apply_update(event) {
+                            fx.items(vec![crate::inbox::NewItem::Event(e)]);
+                        }
+                    } else {
+                        super::announce_messages(vec![event], inbox, fx);
+                        if update {
+                            inbox.remember(key);
+                        }
+                    }
+                    inbox.set_cursor(id);
+                }
+                Err(problem) => fx.notice(format!("ignored a malformed ntfy message ({problem})")),
+            },
+            // ntfy 2.16+: a sequence read or deleted elsewhere. The events
+            // are messages of their own (the cursor moves past them).
+            Some(kind @ ("message_clear" | "message_delete")) => {
+                let id = value.get("id").and_then(Value::as_str).unwrap_or_default();
+                let sequence = value
+                    .get("sequence_id")
+                    .and_then(Value::as_str)
                     .unwrap_or_default();
-                super::announce_messages(vec![event], inbox, fx);
-                inbox.set_cursor(id);
+                if !valid_id(id) || !chime_proto::protocol::is_sequence_id(sequence) {
+                    return fx.notice(format!("ignored a malformed ntfy {kind} event"));
+                }
+                if inbox.has_seen(id) {
+                    return;
+                }
+                inbox.remember(id.to_owned());
+                fx.outputs.push(Output::Withdrawn {
+                    keys: vec![sequence.to_owned()],
+                    deleted: kind == "message_delete",
+                });
+                inbox.set_cursor(id.to_owned());
             }
-            Err(problem) => fx.notice(format!("ignored a malformed ntfy message ({problem})")),
+            _ => {}
         }
     }
 
@@ -465,5 +502,85 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{extra}: {e}"));
             assert_eq!(ev.message.unwrap().priority, want, "{extra}");
         }
+    }
+
+    fn outputs_of(fx: &Effects) -> (Vec<String>, Vec<(Vec<String>, bool)>) {
+        let mut items = Vec::new();
+        let mut withdrawn = Vec::new();
+        for o in &fx.outputs {
+            match o {
+                Output::Items(i) => items.extend(i.iter().filter_map(|i| match i {
+                    NewItem::Event(e) => {
+                        e.message.as_ref().map(|m| format!("{}@{}", m.id, m.key()))
+                    }
+                    _ => None,
+                })),
+                Output::Withdrawn { keys, deleted } => withdrawn.push((keys.clone(), *deleted)),
+                _ => {}
+            }
+        }
+        (items, withdrawn)
+    }
+
+    #[test]
+    fn a_sequences_new_versions_are_one_notification_and_clear_and_delete_withdraw_it() {
+        let mut s = Ntfy;
+        let mut inbox = Inbox::default();
+        let mut fx = Effects::default();
+        let event = |id: &str, ev: &str, sid: &str| {
+            format!(
+                r#"{{"id":"{id}","time":1800000000,"event":"{ev}","topic":"ci","message":"v {id}","sequence_id":"{sid}"}}"#
+            )
+        };
+        // The first version names its sequence; two updates; a plain one
+        // that a later update names by its own id.
+        for text in [
+            event("a1", "message", "build-7"),
+            event("a2", "message", "build-7"),
+            event("a2", "message", "build-7"),
+            event("a3", "message", "build-7"),
+            msg("b1", ""),
+            event("b2", "message", "b1"),
+        ] {
+            s.on_text(&text, &mut inbox, &mut fx);
+        }
+        let (items, _) = outputs_of(&fx);
+        assert_eq!(
+            items,
+            vec!["a1@build-7", "a2@build-7", "a3@build-7", "b1@b1", "b2@b1"]
+        );
+        assert_eq!(
+            inbox.unread().messages,
+            2,
+            "two notifications, however many versions"
+        );
+        assert_eq!(inbox.cursor(), Some("b2"));
+        // Read elsewhere, then deleted; each once, and the cursor moves past.
+        let mut fx = Effects::default();
+        for text in [
+            event("c1", "message_clear", "build-7"),
+            event("c1", "message_clear", "build-7"),
+            event("c2", "message_delete", "b1"),
+            event("c3", "message_clear", "bad id!"),
+            r#"{"event":"message_delete","sequence_id":"x"}"#.to_owned(),
+        ] {
+            s.on_text(&text, &mut inbox, &mut fx);
+        }
+        let (items, withdrawn) = outputs_of(&fx);
+        assert!(items.is_empty());
+        assert_eq!(
+            withdrawn,
+            vec![
+                (vec!["build-7".to_owned()], false),
+                (vec!["b1".to_owned()], true)
+            ]
+        );
+        assert_eq!(inbox.cursor(), Some("c2"));
+        let notices = fx
+            .outputs
+            .iter()
+            .filter(|o| matches!(o, Output::Notice(_)))
+            .count();
+        assert_eq!(notices, 2);
     }
 }
