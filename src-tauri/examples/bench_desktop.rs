@@ -71,8 +71,107 @@ fn launch(d: &Desktop, url: &str) -> desktop::Proc {
     d.launch_bin(&app_bin(), &["--server", url, "--token", TOKEN])
 }
 
+/// Idle memory of the tray with a site, ntfy and Gotify, then with three
+/// fediverse accounts beside them (two Mastodon, one Misskey).
+async fn accounts() {
+    use chime_e2e::fedi::{IdShape, MastodonServer, MisskeyServer};
+    use chime_e2e::push::{GotifyServer, NtfyServer};
+    let site = TestServer::start(server_config()).await;
+    let ntfy = NtfyServer::start().await;
+    let gotify = GotifyServer::start("Cbench", &["Bench"]).await;
+    let social = MastodonServer::start("M1", IdShape::Digits).await;
+    let other = MastodonServer::start("M2", IdShape::Ulid).await;
+    let key = MisskeyServer::start("K1").await;
+    let base: Vec<String> = [
+        "--server",
+        &site.native_url(),
+        "--token",
+        TOKEN,
+        "--name",
+        "Blog",
+        "--server",
+        &ntfy.url("alerts,ci"),
+        "--dialect",
+        "ntfy",
+        "--name",
+        "Home",
+        "--server",
+        &gotify.url(),
+        "--dialect",
+        "gotify",
+        "--token",
+        "Cbench",
+        "--name",
+        "NAS",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut with_accounts = base.clone();
+    with_accounts.extend(
+        [
+            "--server",
+            &social.url(),
+            "--dialect",
+            "mastodon",
+            "--token",
+            "M1",
+            "--name",
+            "Social",
+            "--server",
+            &other.url(),
+            "--dialect",
+            "mastodon",
+            "--token",
+            "M2",
+            "--name",
+            "Other",
+            "--server",
+            &key.url(),
+            "--dialect",
+            "misskey",
+            "--token",
+            "K1",
+            "--name",
+            "Key",
+        ]
+        .map(String::from),
+    );
+    for (what, args, sources) in [
+        ("site, ntfy, Gotify", base, 3),
+        ("the same + 3 accounts", with_accounts, 6),
+    ] {
+        let mut d = Desktop::start(true).await;
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let app = d.launch_bin(&app_bin(), &argv);
+        let item = d.tray_item().await;
+        d.poll_for(
+            Duration::from_secs(30),
+            "every source connected",
+            || async {
+                let labels = item.labels().await;
+                (labels.iter().filter(|l| l.contains("— Connected")).count() >= sources)
+                    .then_some(())
+            },
+        )
+        .await;
+        for n in 0..20 {
+            social.notify("favourite", "alice", &format!("p{n}"), false);
+            key.notify("reaction", "❤", "Bob", &format!("n{n}"));
+        }
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        println!(
+            "idle memory, {what} ({sources} links): {}",
+            mem_of(&tree(app.0.id()))
+        );
+        drop(app);
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("accounts") {
+        return accounts().await;
+    }
     // A replay log big enough for the 5,000-row inbox of the window figures.
     let server = TestServer::start(chime_server::ServerConfig {
         log_size: 10_000,
@@ -221,6 +320,7 @@ async fn main() {
     drop(d);
 
     windows(&url, &server).await;
+    accounts().await;
 }
 
 /// The app's own processes in a desktop: the app and its WebKit helpers

@@ -25,7 +25,8 @@ pub struct Args {
     #[arg(long)]
     pub dialect: Vec<String>,
     /// Bearer token — a Gotify client token, an ntfy token or ntfy
-    /// USER:PASSWORD (or CHIME_TOKEN, with one --server).
+    /// USER:PASSWORD, a Mastodon or Misskey access token (or CHIME_TOKEN,
+    /// with one --server).
     #[arg(long, env = "CHIME_TOKEN", hide_env_values = true)]
     pub token: Vec<String>,
     /// Cookie header value (or CHIME_COOKIE, with one --server).

@@ -895,6 +895,11 @@ async fn signing_in_to_mastodon_and_misskey_from_settings_fills_the_inbox_with_t
     s.select("#dialect", "mastodon").await;
     s.type_into("#url", &mastodon.url()).await;
     sign_in_with_the_browser(&s, &d).await;
+    // README's picture of it (`CHIME_SHOTS_DIR=docs/screenshots`).
+    if let Some(dir) = std::env::var_os("CHIME_SHOTS_DIR") {
+        s.screenshot(&std::path::Path::new(&dir).join("settings-sign-in.png"))
+            .await;
+    }
     s.click("#add-source").await;
     s.type_into("#name", "Misskey").await;
     s.select("#dialect", "misskey").await;

@@ -235,6 +235,11 @@ impl MastodonServer {
         self.stream.connections_total()
     }
 
+    /// Half-dead: open sockets get nothing more, pings included.
+    pub fn silent(&self, on: bool) {
+        self.state.life.silent.store(on, Ordering::Relaxed);
+    }
+
     /// Crash: both ports close and every socket drops.
     pub fn kill(&mut self) {
         self.api.kill();
@@ -697,6 +702,15 @@ impl MisskeyServer {
         self.served.connections_total()
     }
 
+    /// Half-dead: open sockets get nothing more, pings included.
+    pub fn silent(&self, on: bool) {
+        self.state.life.silent.store(on, Ordering::Relaxed);
+    }
+
+    pub fn ping_every(&self, every: std::time::Duration) {
+        self.served.ping_every(every);
+    }
+
     pub fn kill(&mut self) {
         self.served.kill();
     }
@@ -750,10 +764,12 @@ async fn misskey_pump(mut socket: WebSocket, state: Arc<MisskeyState>) {
     let every = *lock(&life.ping_every);
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     let mut channels: Vec<String> = Vec::new();
+    let silent = || life.silent.load(Ordering::Relaxed);
     loop {
         tokio::select! {
             _ = generation.changed() => return,
             e = events.recv() => match e {
+                Ok(_) if silent() => {}
                 Ok(ev) => {
                     for id in &channels {
                         let frame = json!({"type": "channel", "body": {"id": id, "type": ev["type"], "body": ev.get("body").cloned().unwrap_or(Value::Null)}});
@@ -769,6 +785,9 @@ async fn misskey_pump(mut socket: WebSocket, state: Arc<MisskeyState>) {
                 Err(_) => return,
             },
             _ = ping.tick() => {
+                if silent() {
+                    continue;
+                }
                 if socket.send(WsMessage::Ping(Default::default())).await.is_err() {
                     return;
                 }

@@ -407,3 +407,120 @@ async fn signing_in_to_misskey_with_miauth_gives_a_token_the_stream_takes() {
     until_n(&mut w, 1).await;
     w.stop().await;
 }
+
+/// Either account server, for the fault matrix both go through.
+enum Account {
+    Mastodon(MastodonServer),
+    Misskey(MisskeyServer),
+}
+
+impl Account {
+    async fn start(dialect: Dialect) -> Account {
+        match dialect {
+            Dialect::Mastodon => {
+                Account::Mastodon(MastodonServer::start("tok", IdShape::Ulid).await)
+            }
+            _ => Account::Misskey(MisskeyServer::start("tok").await),
+        }
+    }
+    fn url(&self) -> String {
+        match self {
+            Account::Mastodon(s) => s.url(),
+            Account::Misskey(s) => s.url(),
+        }
+    }
+    fn notify(&self, n: usize) -> String {
+        match self {
+            Account::Mastodon(s) => s.notify("favourite", "alice", &format!("p{n}"), false),
+            Account::Misskey(s) => s.notify("reaction", "❤", "Alice", &format!("n{n}")),
+        }
+    }
+    fn send_raw(&self, text: &str) {
+        match self {
+            Account::Mastodon(s) => s.send_raw(text),
+            Account::Misskey(s) => s.send_raw(text),
+        }
+    }
+    fn silent(&self, on: bool) {
+        match self {
+            Account::Mastodon(s) => s.silent(on),
+            Account::Misskey(s) => s.silent(on),
+        }
+    }
+    fn ping_every(&self, every: Duration) {
+        match self {
+            Account::Mastodon(s) => s.ping_every(every),
+            Account::Misskey(s) => s.ping_every(every),
+        }
+    }
+    fn connections_total(&self) -> u64 {
+        match self {
+            Account::Mastodon(s) => s.connections_total(),
+            Account::Misskey(s) => s.connections_total(),
+        }
+    }
+}
+
+/// Sleep, a dead link, an oversize frame and a burst: every notification
+/// once, in order.
+async fn an_account_rides_out(dialect: Dialect) {
+    let server = Account::start(dialect).await;
+    server.ping_every(Duration::from_millis(200));
+    let config = Config {
+        heartbeat: chime_engine::policy::Heartbeat {
+            interval: Duration::from_millis(300),
+            timeout: Duration::from_millis(900),
+        },
+        ..config(dialect)
+    };
+    let p = profile(&server.url(), dialect, "tok");
+    let mut w = Watcher::resume(p, config, InboxState::default());
+    connected(&mut w).await;
+    let mut want: Vec<String> = (0..3).map(|n| server.notify(n)).collect();
+    until_n(&mut w, want.len()).await;
+    // Sleep: the OS says it woke; the link is dialled again and what came
+    // meanwhile is read back.
+    w.handle().send(Command::Resumed);
+    want.extend((3..6).map(|n| server.notify(n)));
+    until_n(&mut w, want.len()).await;
+    // A dead link (a NAT that forgot it): no pings, nothing; what is
+    // published then arrives after the redial.
+    let before = server.connections_total();
+    server.silent(true);
+    want.extend((6..9).map(|n| server.notify(n)));
+    w.until_state(SOON, "the dead link noticed", |s| !s.is_connected())
+        .await;
+    server.silent(false);
+    until_n(&mut w, want.len()).await;
+    w.until(SOON, "the link back", |w| {
+        w.last_state().is_some_and(ConnState::is_connected)
+    })
+    .await;
+    assert!(server.connections_total() > before, "dialled again");
+    // An oversize frame breaks the link; nothing is lost for it.
+    server.send_raw(&"x".repeat(chime_proto::protocol::MAX_MESSAGE_BYTES + 1));
+    want.extend((9..12).map(|n| server.notify(n)));
+    until_n(&mut w, want.len()).await;
+    // A burst.
+    want.extend((12..1012).map(|n| server.notify(n)));
+    until_n(&mut w, want.len()).await;
+    // Each exactly once. (What the stream brings during a catch-up is
+    // told at once, before the older ones the catch-up finds.)
+    let got = message_ids(&w.items);
+    let unique: HashSet<&String> = got.iter().collect();
+    assert_eq!(unique.len(), got.len(), "a notification arrived twice");
+    let missing: Vec<&String> = want.iter().filter(|id| !unique.contains(id)).collect();
+    assert!(missing.is_empty(), "lost: {missing:?}");
+    assert_eq!(got.len(), want.len());
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn a_mastodon_account_rides_out_sleep_a_dead_link_an_oversize_frame_and_a_burst() {
+    an_account_rides_out(Dialect::Mastodon).await;
+}
+
+#[tokio::test]
+async fn a_misskey_account_rides_out_sleep_a_dead_link_an_oversize_frame_and_a_burst() {
+    an_account_rides_out(Dialect::Misskey).await;
+}

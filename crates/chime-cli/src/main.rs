@@ -31,8 +31,8 @@ struct Args {
     /// This source's wire dialect (default auto: seed or native).
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(Dialect::ALL.map(Dialect::as_str)))]
     dialect: Vec<String>,
-    /// Bearer token — a Gotify client token, an ntfy access token, or
-    /// USER:PASSWORD for an ntfy account (or set CHIME_TOKEN, which keeps it
+    /// Bearer token — a Gotify client token, an ntfy access token or
+    /// USER:PASSWORD for an ntfy account, a Mastodon or Misskey access token (or set CHIME_TOKEN, which keeps it
     /// out of the process list; the variable applies only with one
     /// --server).
     #[arg(long, env = "CHIME_TOKEN", hide_env_values = true)]

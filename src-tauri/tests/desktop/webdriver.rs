@@ -263,6 +263,14 @@ impl Session {
     }
 
     /// End the session (tauri-driver stops the app).
+    /// The page as a PNG, saved to `path`.
+    pub async fn screenshot(&self, path: &std::path::Path) {
+        let png = within("screenshot", self.client.screenshot())
+            .await
+            .expect("a screenshot");
+        std::fs::write(path, png).expect("write the screenshot");
+    }
+
     pub async fn quit(self) {
         let _ = within("end session", self.client.close()).await;
     }

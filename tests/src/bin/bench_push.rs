@@ -1,4 +1,4 @@
-//! ntfy and Gotify through 20 server crashes, with messages published
+//! ntfy, Gotify, Mastodon and Misskey through 20 server crashes, with messages published
 //! during each outage (and while the link is up): how many are lost and
 //! how many shown twice (goal 0 / 0), and how long the client takes to be
 //! connected again once the server listens (p50 / p99), with the default
@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use chime_e2e::fedi::{IdShape, MastodonServer, MisskeyServer};
 use chime_e2e::push::{GotifyServer, NtfyServer};
 use chime_e2e::{message_ids, Watcher};
 use chime_engine::{Auth, Config, InboxState, Secret, ServerProfile};
@@ -21,6 +22,8 @@ const WHILE_UP: usize = 5;
 enum Server {
     Ntfy(NtfyServer),
     Gotify(GotifyServer),
+    Mastodon(MastodonServer),
+    Misskey(MisskeyServer),
 }
 
 impl Server {
@@ -30,18 +33,24 @@ impl Server {
             Server::Gotify(s) => s
                 .publish(1, "bench", &format!("m{n}"), 5, json!(null))
                 .to_string(),
+            Server::Mastodon(s) => s.notify("favourite", "alice", &format!("m{n}"), false),
+            Server::Misskey(s) => s.notify("reaction", "❤", "Alice", &format!("m{n}")),
         }
     }
     fn kill(&mut self) {
         match self {
             Server::Ntfy(s) => s.kill(),
             Server::Gotify(s) => s.kill(),
+            Server::Mastodon(s) => s.kill(),
+            Server::Misskey(s) => s.kill(),
         }
     }
     async fn restart(&mut self) {
         match self {
             Server::Ntfy(s) => s.restart().await,
             Server::Gotify(s) => s.restart().await,
+            Server::Mastodon(s) => s.restart().await,
+            Server::Misskey(s) => s.restart().await,
         }
     }
 }
@@ -58,10 +67,24 @@ async fn run(dialect: Dialect) {
             let url = s.url("bench");
             (Server::Ntfy(s), url, Auth::None)
         }
-        _ => {
+        Dialect::Gotify => {
             let s = GotifyServer::start("Cbench", &["Bench"]).await;
             let url = s.url();
             (Server::Gotify(s), url, Auth::Bearer(Secret::new("Cbench")))
+        }
+        Dialect::Mastodon => {
+            let s = MastodonServer::start("Mbench", IdShape::Digits).await;
+            let url = s.url();
+            (
+                Server::Mastodon(s),
+                url,
+                Auth::Bearer(Secret::new("Mbench")),
+            )
+        }
+        _ => {
+            let s = MisskeyServer::start("Kbench").await;
+            let url = s.url();
+            (Server::Misskey(s), url, Auth::Bearer(Secret::new("Kbench")))
         }
     };
     let mut profile = ServerProfile::for_dialect(&url, dialect).expect("profile");
@@ -73,9 +96,21 @@ async fn run(dialect: Dialect) {
     };
     let mut w = Watcher::resume(profile, config, InboxState::default());
     w.until_connected(Duration::from_secs(10)).await;
-    if let Server::Gotify(s) = &server {
-        s.until_lists(1).await;
+    // The first sync learns where the server stands: what is published
+    // after it is new.
+    match &server {
+        Server::Gotify(s) => s.until_lists(1).await,
+        Server::Mastodon(s) => s.until_lists(1).await,
+        Server::Misskey(s) => {
+            s.until_channels(1).await;
+            s.until_lists(1).await;
+        }
+        Server::Ntfy(_) => {}
     }
+    w.until(Duration::from_secs(10), "the first sync", |w| {
+        w.saved.as_ref().is_some_and(|s| s.cursor.is_some())
+    })
+    .await;
     let mut published = Vec::new();
     let mut reconnects = Vec::new();
     let mut n = 0;
@@ -122,7 +157,7 @@ async fn run(dialect: Dialect) {
     let dup: usize = seen.values().map(|c| c - 1).sum();
     reconnects.sort();
     println!(
-        "{:<7} {} published ({} during outages), {} lost, {} duplicated; reconnect after the server listens: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        "{:<8} {} published ({} during outages), {} lost, {} duplicated; reconnect after the server listens: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
         format!("{dialect:?}"),
         published.len(),
         ROUNDS * DURING_OUTAGE,
@@ -140,4 +175,6 @@ async fn main() {
     println!("{ROUNDS} server crashes, {DURING_OUTAGE} messages published during each outage, {WHILE_UP} while up");
     run(Dialect::Ntfy).await;
     run(Dialect::Gotify).await;
+    run(Dialect::Mastodon).await;
+    run(Dialect::Misskey).await;
 }
