@@ -920,3 +920,27 @@ async fn an_ntfy_update_replaces_its_toast_and_a_clear_or_delete_withdraws_it_an
     .await;
     wait_badge(&d, &item, None).await;
 }
+
+/// The threads of `pid` whose name starts with `prefix`.
+fn threads_named(pid: u32, prefix: &str) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+        .map(|c| c.trim().to_owned())
+        .filter(|c| c.starts_with(prefix))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_tray_keeps_no_pool_thread_awake() {
+    // The `blocking` pool (behind zbus and async-io) wakes each of its
+    // threads every 500 ms while it lives; an idle one must end.
+    let (_server, d, app) = tray_with_its_link().await;
+    let pid = app.0.id();
+    d.poll("the blocking pool to empty", || async {
+        threads_named(pid, "blocking-").is_empty().then_some(())
+    })
+    .await;
+}
