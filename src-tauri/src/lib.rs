@@ -11,6 +11,7 @@ mod localtime;
 mod logging;
 mod memory;
 mod notifier;
+mod portal;
 mod secret_store;
 mod signals;
 mod state;
@@ -64,6 +65,26 @@ pub enum Cmd {
     Reconfigure(Box<Settings>, Vec<Option<Secret>>),
 }
 
+/// The async runtime for Tauri and everything the app spawns: one worker.
+/// A tray's work is a few links and a D-Bus connection; each further
+/// worker only adds wakeups (a task woken on one worker wakes a sibling to
+/// steal it) and a stack. Blocking work has its own pool, as before.
+fn lean_runtime() {
+    static RUNTIME: std::sync::OnceLock<Option<tokio::runtime::Runtime>> =
+        std::sync::OnceLock::new();
+    let rt = RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| warn!("a lean runtime did not start ({e}): Tauri's own it is"))
+            .ok()
+    });
+    if let Some(rt) = rt {
+        tauri::async_runtime::set(rt.handle().clone());
+    }
+}
+
 /// Start the app; returns the process exit code.
 pub fn run() -> i32 {
     // The arguments first: `--version`, `--help` and a bad flag exit
@@ -80,6 +101,7 @@ pub fn run() -> i32 {
     if let Some(p) = log_problem {
         warn!("{p}; logging to stderr only");
     }
+    lean_runtime();
     if let Some(window) = args.window_host.clone() {
         return window_host::run(window);
     }

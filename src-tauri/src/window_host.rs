@@ -87,6 +87,7 @@ pub fn run(window: String) -> i32 {
         .setup(move |app| {
             let handle = app.handle().clone();
             std::thread::spawn(move || read_tray(handle, reader));
+            tauri::async_runtime::spawn(crate::portal::follow(app.handle().clone()));
             windows::open(app.handle(), &window);
             Ok(())
         })

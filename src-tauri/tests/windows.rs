@@ -948,3 +948,21 @@ async fn signing_in_to_mastodon_and_misskey_from_settings_fills_the_inbox_with_t
     );
     s.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_windows_follow_the_desktops_dark_or_light_preference_as_it_changes() {
+    let d = Desktop::start(true).await;
+    d.set_color_scheme(1).await;
+    let driver = Driver::start(&d).await;
+    let s = driver.session(&["--open", "settings"]).await;
+    settings_loaded(&s).await;
+    let dark = "return window.matchMedia('(prefers-color-scheme: dark)').matches";
+    s.until_js("dark, as the desktop prefers", dark, json!(true))
+        .await;
+    d.set_color_scheme(2).await;
+    s.until_js("light, once the desktop says so", dark, json!(false))
+        .await;
+    d.set_color_scheme(1).await;
+    s.until_js("dark again", dark, json!(true)).await;
+    s.quit().await;
+}

@@ -214,6 +214,34 @@ impl FakeNetworkManager {
     }
 }
 
+/// The XDG desktop portal's settings, as far as appearance goes: the
+/// `color-scheme` the test sets (0 none, 1 dark, 2 light).
+pub struct FakePortal {
+    scheme: Arc<std::sync::atomic::AtomicU32>,
+}
+
+#[zbus::interface(name = "org.freedesktop.portal.Settings")]
+impl FakePortal {
+    fn read(&self, namespace: String, key: String) -> zbus::fdo::Result<OwnedValue> {
+        if namespace == "org.freedesktop.appearance" && key == "color-scheme" {
+            let n = self.scheme.load(std::sync::atomic::Ordering::Relaxed);
+            // As the portal does: the value in a variant, in the reply's.
+            OwnedValue::try_from(Value::new(Value::U32(n)))
+                .map_err(|e| zbus::fdo::Error::Failed(e.to_string()))
+        } else {
+            Err(zbus::fdo::Error::Failed("not found".into()))
+        }
+    }
+
+    #[zbus(signal)]
+    async fn setting_changed(
+        emitter: &SignalEmitter<'_>,
+        namespace: &str,
+        key: &str,
+        value: Value<'_>,
+    ) -> zbus::Result<()>;
+}
+
 /// logind as the test plays it: it only emits `PrepareForSleep`.
 struct FakeLogind;
 
@@ -324,6 +352,8 @@ pub struct Desktop {
     pub shared: Shared,
     pub changed: watch::Receiver<u64>,
     pub dir: PathBuf,
+    /// The portal's `color-scheme`.
+    scheme: Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl Desktop {
@@ -333,7 +363,15 @@ impl Desktop {
         let (system_proc, system_address) = dbus_daemon();
         let shared: Shared = Arc::default();
         let (tx, changed) = watch::channel(0u64);
+        let scheme = Arc::new(std::sync::atomic::AtomicU32::new(0));
         let mut builder = zbus::connection::Builder::address(bus_address.as_str())
+            .serve_at(
+                "/org/freedesktop/portal/desktop",
+                FakePortal {
+                    scheme: scheme.clone(),
+                },
+            )
+            .name("org.freedesktop.portal.Desktop")
             .serve_at(
                 "/org/freedesktop/Notifications",
                 Notifications {
@@ -390,7 +428,24 @@ impl Desktop {
             shared,
             changed,
             dir,
+            scheme,
         }
+    }
+
+    /// The desktop's light or dark preference changes (the portal's
+    /// `color-scheme`: 0 none, 1 dark, 2 light), and the portal says so.
+    pub async fn set_color_scheme(&self, n: u32) {
+        self.scheme.store(n, std::sync::atomic::Ordering::Relaxed);
+        let emitter =
+            SignalEmitter::new(&self.conn, "/org/freedesktop/portal/desktop").expect("path");
+        FakePortal::setting_changed(
+            &emitter,
+            "org.freedesktop.appearance",
+            "color-scheme",
+            Value::U32(n),
+        )
+        .await
+        .expect("emit");
     }
 
     /// A file the app's "browser" writes opened URLs to.
